@@ -1,0 +1,11 @@
+"""network stack (placeholder until its module lands)."""
+
+from troposphere import Template
+
+from templates import params
+
+
+def build() -> Template:
+    t = Template(Description="ia-comafi network")
+    params.add_parameters(t, "network")
+    return t
