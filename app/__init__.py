@@ -1,0 +1,1 @@
+"""ia-comafi benefits API: answers questions about Banco Comafi card benefits."""

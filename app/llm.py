@@ -1,0 +1,170 @@
+"""The model: how it is built (the test seam), the prompt, and reading its answer."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import orjson
+from botocore.exceptions import BotoCoreError, ClientError
+from fastapi import Request
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from app.catalogue import WEEK, Benefit, describe
+from app.settings import Settings
+
+CANNOT_ANSWER = "SIN_RESPUESTA"
+
+SYSTEM_PROMPT = """Sos el asistente de beneficios de tarjetas de Banco Comafi (Argentina).
+Respondé en español rioplatense, en dos o tres oraciones, claro y preciso.
+Usá únicamente los beneficios listados abajo; no inventes comercios, porcentajes, días ni topes.
+Mencioná el porcentaje o las cuotas, los días, las tarjetas y el tope cuando correspondan.
+Hoy es {weekday} {today}.
+
+Beneficios disponibles:
+{benefits}
+
+Devolvé solo un objeto JSON, sin texto alrededor, con esta forma:
+{{"respuesta": "<tu respuesta>", "beneficios": ["<id de cada beneficio que usaste>"]}}
+Si los beneficios listados no permiten responder la pregunta, devolvé exactamente:
+{{"respuesta": "{cannot}", "beneficios": []}}"""
+
+# Bedrock errors that mean "try again later" rather than "this request is wrong".
+TRANSIENT_CODES = {
+    "ThrottlingException": 5,
+    "TooManyRequestsException": 5,
+    "ServiceQuotaExceededException": 30,
+    "ServiceUnavailableException": 15,
+    "ModelNotReadyException": 15,
+    "ModelTimeoutException": 5,
+    "InternalServerException": 5,
+    "ModelErrorException": 5,
+}
+DEFAULT_RETRY_AFTER = 30
+
+
+class ModelUnavailable(Exception):
+    """The model could not be reached or refused for now; the API answers 503."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def classify(exc: BaseException) -> ModelUnavailable | None:
+    """Map a model failure to a 503 with Retry-After (None: not a model failure)."""
+    if isinstance(exc, ModelUnavailable):
+        return exc
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "ClientError")
+        return ModelUnavailable(f"bedrock:{code}", TRANSIENT_CODES.get(code, DEFAULT_RETRY_AFTER))
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return ModelUnavailable("model_timeout", 5)
+    if isinstance(exc, BotoCoreError):
+        # Connection errors, read/connect timeouts, missing credentials.
+        return ModelUnavailable(f"bedrock:{type(exc).__name__}", 10)
+    if isinstance(exc, (ConnectionError, OSError)):
+        return ModelUnavailable(f"connection:{type(exc).__name__}", 10)
+    return None
+
+
+def build_bedrock_model(settings: Settings) -> BaseChatModel:
+    """Claude on Bedrock through LangChain.
+
+    Being a LangChain chat model, LANGCHAIN_TRACING_V2 / LANGCHAIN_API_KEY /
+    LANGCHAIN_ENDPOINT / LANGCHAIN_PROJECT in the environment turn LangSmith
+    tracing on with no code here.
+    """
+    from botocore.config import Config
+    from langchain_aws import ChatBedrockConverse
+
+    return ChatBedrockConverse(
+        model=settings.bedrock_model_id,
+        region_name=settings.aws_default_region,
+        temperature=0,
+        max_tokens=settings.model_max_tokens,
+        config=Config(
+            connect_timeout=3,
+            read_timeout=max(1, int(settings.model_timeout_seconds)),
+            retries={"max_attempts": 2, "mode": "standard"},
+        ),
+    )
+
+
+class ModelHolder:
+    """Builds the Bedrock model once, on first use (start-up needs no AWS access)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._model: BaseChatModel | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> BaseChatModel:
+        with self._lock:
+            if self._model is None:
+                self._model = build_bedrock_model(self._settings)
+            return self._model
+
+
+def get_model(request: Request) -> BaseChatModel:
+    """FastAPI dependency: the chat model. Tests override it with a fake."""
+    return request.app.state.model_holder.get()
+
+
+def build_messages(question: str, benefits: tuple[Benefit, ...], today: date) -> list[Any]:
+    system = SYSTEM_PROMPT.format(
+        weekday=WEEK[today.weekday()].value,
+        today=today.isoformat(),
+        benefits=describe(benefits),
+        cannot=CANNOT_ANSWER,
+    )
+    return [SystemMessage(content=system), HumanMessage(content=question)]
+
+
+@dataclass(frozen=True)
+class ModelAnswer:
+    answer: str
+    benefit_ids: list[str]
+    resolved: bool
+
+
+_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # Converse content blocks
+        return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+    return str(content)
+
+
+def parse_answer(content: Any, offered: tuple[Benefit, ...]) -> ModelAnswer:
+    """Read the model's JSON; tolerate prose around it or no JSON at all."""
+    text = _text_of(content).strip()
+    offered_ids = [b.id for b in offered]
+    answer, ids = text, None
+    match = _JSON_OBJECT.search(text)
+    if match:
+        try:
+            data = orjson.loads(match.group(0))
+        except orjson.JSONDecodeError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("respuesta"), str):
+            answer = data["respuesta"].strip()
+            raw_ids = data.get("beneficios")
+            if isinstance(raw_ids, list):
+                ids = [i for i in offered_ids if i in {str(x) for x in raw_ids}]
+    if not answer or CANNOT_ANSWER in answer:
+        return ModelAnswer(answer="", benefit_ids=[], resolved=False)
+    if not ids:
+        # No usable list: the benefits whose id or merchant the answer names, else all offered.
+        lowered = answer.casefold()
+        ids = [b.id for b in offered if b.id in lowered or b.merchant.casefold() in lowered] or offered_ids
+    return ModelAnswer(answer=answer, benefit_ids=ids, resolved=True)

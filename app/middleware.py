@@ -1,0 +1,103 @@
+"""Pure ASGI middleware: request id, one JSON access line, no stack traces out.
+
+Pure ASGI (not BaseHTTPMiddleware) and a straight pass-through for `GET /`,
+which the ALB and the pipeline poll: the health check pays for nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from app.logs import request_id_var
+
+log = logging.getLogger("app.access")
+error_log = logging.getLogger("app.error")
+
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:=-]{1,128}$")
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value
+    return None
+
+
+async def _send_json(send: Any, status: int, body: dict[str, Any], request_id: str) -> None:
+    payload = orjson.dumps(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] == "/":
+            await self.app(scope, receive, send)
+            return
+
+        given = _header(scope, b"x-request-id")
+        request_id = given.decode("latin-1") if given and _VALID_ID.match(given.decode("latin-1")) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        start = time.perf_counter()
+        state = {"status": 0, "duration_ms": 0.0}
+        rid_header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+                state["duration_ms"] = round((time.perf_counter() - start) * 1000, 3)
+                message["headers"] = [*message.get("headers", ()), rid_header]
+            await send(message)
+
+        try:
+            length = _header(scope, b"content-length")
+            if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+                await _send_json(
+                    send_with_id,
+                    413,
+                    {"detail": f"El cuerpo supera {MAX_BODY_BYTES} bytes.", "request_id": request_id},
+                    request_id,
+                )
+                return
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception:
+                error_log.exception("unhandled_error", extra={"method": scope["method"], "path": scope["path"]})
+                if state["status"] == 0:
+                    await _send_json(
+                        send_with_id,
+                        500,
+                        {"detail": "Error interno. Intente nuevamente.", "request_id": request_id},
+                        request_id,
+                    )
+        finally:
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": state["status"],
+                    "duration_ms": state["duration_ms"],
+                },
+            )
+            request_id_var.reset(token)
