@@ -42,6 +42,11 @@ def render(template: Template) -> str:
     return template.to_yaml()
 
 
+def build_all() -> dict[str, Template]:
+    """Stack key -> its template, in graph order."""
+    return {s.key: s.build() for s in STACKS}
+
+
 def load_yaml(text: str) -> dict:
     """Parse CloudFormation YAML (short-form intrinsics become Fn:: mappings)."""
     from cfnlint.decode.cfn_yaml import loads

@@ -1,11 +1,143 @@
-"""data stack (placeholder until its module lands)."""
+"""data: what outlives every deploy.
 
-from troposphere import Template
+The app's secret, the bucket of unresolved queries and the image repository.
+All three are retained on delete and on replacement: `destroy` never loses
+queries, images or secrets. The repository lives here rather than in compute
+(the seed's place) so the first image can be pushed before the service that
+runs it exists.
+"""
 
-from templates import params
+import json
+
+from awacs.aws import Bool, Condition, Deny, PolicyDocument, Principal, Statement
+from awacs.s3 import Action as S3Action
+from troposphere import GetAtt, Output, Ref, Sub, Template, ecr, s3, secretsmanager
+
+from templates import naming, params
+from templates.metadata import checkov_skip
+
+SECRET_KEYS = ("LANGCHAIN_API_KEY", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD")
+KEEP_IMAGES = 10
 
 
 def build() -> Template:
-    t = Template(Description="ia-comafi data")
-    params.add_parameters(t, "data")
+    t = Template(Description="ia-comafi data: app secret, unhandled-queries bucket, image repository")
+    p = params.add_parameters(t, "data")
+    secret = _create_secret(t)
+    bucket = _create_unhandled_bucket(t, p)
+    repository = _create_repository(t)
+    outputs = {
+        "SecretArn": (Ref(secret), "The app secret (JSON with the four keys)"),
+        "UnhandledBucketName": (Ref(bucket), "Bucket of unresolved queries"),
+        "UnhandledBucketArn": (GetAtt(bucket, "Arn"), "Bucket of unresolved queries (ARN)"),
+        "RepositoryName": (Ref(repository), "ECR repository of the API image"),
+        "RepositoryUri": (GetAtt(repository, "RepositoryUri"), "ECR repository URI"),
+        "RepositoryArn": (GetAtt(repository, "Arn"), "ECR repository ARN"),
+    }
+    for name, (value, description) in outputs.items():
+        t.add_output(Output(name, Description=description, Value=value, Export=naming.export(name)))
     return t
+
+
+def _retained(resource):
+    resource.DeletionPolicy = "Retain"
+    resource.UpdateReplacePolicy = "Retain"
+    return resource
+
+
+def _create_secret(t: Template) -> secretsmanager.Secret:
+    # ECS refuses to start a task whose secret lacks a referenced JSON key, so
+    # all four exist from the first deploy on. The template never carries the
+    # values: it generates the password and placeholders once, and an
+    # unchanged GenerateSecretString is never re-applied, so the values the
+    # operator sets later (deploy.py ENV secrets set) survive every deploy.
+    placeholders = {key: "set-me" for key in SECRET_KEYS if key != "REDIS_PASSWORD"}
+    placeholders["REDIS_PORT"] = "6379"
+    return t.add_resource(_retained(secretsmanager.Secret(
+        "AppSecret",
+        Name=naming.resource_name_sub("secret"),
+        Description="ia-comafi API secrets: LangSmith key and Redis connection",
+        GenerateSecretString=secretsmanager.GenerateSecretString(
+            SecretStringTemplate=json.dumps(placeholders, sort_keys=True),
+            GenerateStringKey="REDIS_PASSWORD",
+            PasswordLength=32,
+            ExcludePunctuation=True,
+        ),
+        Metadata=checkov_skip(
+            ("CKV_AWS_149", "the aws/secretsmanager key encrypts it; a CMK would need a key policy kept in step "
+                            "with the execution role for no requirement the spec names"),
+        ),
+    )))
+
+
+def _create_unhandled_bucket(t: Template, p: dict) -> s3.Bucket:
+    bucket = t.add_resource(_retained(s3.Bucket(
+        "UnhandledQueriesBucket",
+        BucketName=naming.resource_name_sub("unhandled_bucket"),
+        BucketEncryption=s3.BucketEncryption(ServerSideEncryptionConfiguration=[
+            s3.ServerSideEncryptionRule(
+                ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256"),
+            ),
+        ]),
+        PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
+            BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True,
+        ),
+        OwnershipControls=s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]),
+        VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[
+            s3.LifecycleRule(
+                Id="expire-unhandled-queries",
+                Status="Enabled",
+                ExpirationInDays=Ref(p["unhandled_expiry_days"]),
+                # Versioning keeps an overwritten or expired query one more day,
+                # then it goes too: the expiry promise holds for every version.
+                NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1),
+                AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
+            ),
+        ]),
+        Metadata=checkov_skip(
+            ("CKV_AWS_18", "write-only log of queries; CloudTrail data events, not a second bucket, audit access"),
+        ),
+    )))
+    t.add_resource(s3.BucketPolicy(
+        "UnhandledQueriesBucketPolicy",
+        Bucket=Ref(bucket),
+        PolicyDocument=PolicyDocument(Statement=[Statement(
+            Sid="DenyInsecureTransport",
+            Effect=Deny,
+            Principal=Principal("*"),
+            Action=[S3Action("*")],
+            Resource=[GetAtt(bucket, "Arn"), Sub("${UnhandledQueriesBucket.Arn}/*")],
+            Condition=Condition(Bool("aws:SecureTransport", "false")),
+        )]),
+    ))
+    return bucket
+
+
+def _create_repository(t: Template) -> ecr.Repository:
+    lifecycle = {"rules": [{
+        "rulePriority": 1,
+        "description": f"Keep the last {KEEP_IMAGES} images",
+        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEEP_IMAGES},
+        "action": {"type": "expire"},
+    }]}
+    return t.add_resource(_retained(ecr.Repository(
+        "ApiRepository",
+        RepositoryName=naming.resource_name_sub("repository"),
+        ImageScanningConfiguration=ecr.ImageScanningConfiguration(ScanOnPush=True),
+        # Commit tags never move; only `latest`, which the pipeline pushes as
+        # the seed does, is mutable.
+        ImageTagMutability="IMMUTABLE_WITH_EXCLUSION",
+        ImageTagMutabilityExclusionFilters=[
+            ecr.ImageTagMutabilityExclusionFilter(
+                ImageTagMutabilityExclusionFilterType="WILDCARD", ImageTagMutabilityExclusionFilterValue="latest",
+            ),
+        ],
+        LifecyclePolicy=ecr.LifecyclePolicy(LifecyclePolicyText=json.dumps(lifecycle, sort_keys=True)),
+        Metadata=checkov_skip(
+            ("CKV_AWS_51", "IMMUTABLE_WITH_EXCLUSION: every tag but `latest` is immutable; this checkov knows only "
+                           "IMMUTABLE"),
+            ("CKV_AWS_136", "ECR encrypts images with AES-256 by default; a CMK adds a key policy for no "
+                            "requirement the spec names"),
+        ),
+    )))

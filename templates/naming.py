@@ -5,7 +5,7 @@ Templates are environment-agnostic, so inside a template a name is a
 commands) it is a plain string. Both come from the same pattern here.
 """
 
-from troposphere import ImportValue, Sub
+from troposphere import Export, ImportValue, Sub
 
 PROJECT_PARAMETER = "ProjectName"
 _PROJECT_REF = "${ProjectName}"
@@ -44,8 +44,18 @@ def export_sub(output: str) -> Sub:
     return Sub(f"{_PROJECT_REF}-{output}")
 
 
+def export(output: str):
+    """The Export property of an output named ``output``."""
+    return Export(export_sub(output))
+
+
 def import_value(output: str) -> ImportValue:
     return ImportValue(export_sub(output))
+
+
+def name_sub(suffix: str) -> Sub:
+    """"{project}-{suffix}" inside a template (Name tags)."""
+    return Sub(f"{_PROJECT_REF}-{suffix}")
 
 
 def resource_name(kind: str, project: str, account: str = "", region: str = "") -> str:

