@@ -1,0 +1,76 @@
+"""Enough of CloudFormation's Conditions to ask "what does this template
+create for these parameter values?" in a test."""
+
+
+def _value(node, parameters: dict, conditions: dict):
+    if isinstance(node, dict) and len(node) == 1:
+        (fn, arg), = node.items()
+        if fn == "Ref":
+            return parameters[arg]
+        if fn == "Fn::Equals":
+            return str(_value(arg[0], parameters, conditions)) == str(_value(arg[1], parameters, conditions))
+        if fn == "Fn::Not":
+            return not _value(arg[0], parameters, conditions)
+        if fn == "Fn::And":
+            return all(_value(a, parameters, conditions) for a in arg)
+        if fn == "Fn::Or":
+            return any(_value(a, parameters, conditions) for a in arg)
+        if fn == "Condition":
+            return conditions[arg]
+    return node
+
+
+def conditions(doc: dict, parameters: dict) -> dict[str, bool]:
+    """Condition name -> its value, for ``parameters`` (CFN parameter name -> value)."""
+    values = {name: spec.get("Default") for name, spec in doc.get("Parameters", {}).items()}
+    values.update(parameters)
+    result: dict[str, bool] = {}
+    pending = dict(doc.get("Conditions", {}))
+    while pending:
+        for name, expr in list(pending.items()):
+            try:
+                result[name] = bool(_value(expr, values, result))
+            except KeyError:
+                continue
+            del pending[name]
+    return result
+
+
+def resolve(node, active: dict[str, bool]):
+    """``node`` with every Fn::If chosen and AWS::NoValue dropped."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            name, yes, no = node["Fn::If"]
+            return resolve(yes if active[name] else no, active)
+        out = {}
+        for key, value in node.items():
+            value = resolve(value, active)
+            if value != {"Ref": "AWS::NoValue"}:
+                out[key] = value
+        return out
+    if isinstance(node, list):
+        return [resolve(item, active) for item in node if item != {"Ref": "AWS::NoValue"}]
+    return node
+
+
+def created(doc: dict, parameters: dict) -> dict[str, dict]:
+    """Logical id -> resource, for the resources these parameter values create, Fn::If resolved."""
+    active = conditions(doc, parameters)
+    return {
+        name: resolve(resource, active)
+        for name, resource in doc["Resources"].items()
+        if active.get(resource.get("Condition"), True)
+    }
+
+
+def outputs(doc: dict, parameters: dict) -> dict[str, object]:
+    active = conditions(doc, parameters)
+    return {
+        name: resolve(out["Value"], active)
+        for name, out in doc.get("Outputs", {}).items()
+        if active.get(out.get("Condition"), True)
+    }
+
+
+def of_type(resources: dict, type_: str) -> dict[str, dict]:
+    return {name: r for name, r in resources.items() if r["Type"] == type_}
