@@ -127,8 +127,11 @@ def _create_log_group(t: Template, p: dict) -> logs.LogGroup:
             LogGroupName=naming.resource_name_sub("container_log_group"),
             RetentionInDays=Ref(p["log_retention_days"]),
             Metadata=_skip(
-                ("CKV_AWS_158", "CloudWatch Logs encrypts at rest with its own keys; a customer-managed KMS key "
-                 "would add cost and key-policy upkeep without narrowing who can read these logs"),
+                (
+                    "CKV_AWS_158",
+                    "CloudWatch Logs encrypts at rest with its own keys; a customer-managed KMS key "
+                    "would add cost and key-policy upkeep without narrowing who can read these logs",
+                ),
             ),
         )
     )
@@ -270,10 +273,7 @@ def _create_task_definition(
     }
     secret_arn = naming.import_value("SecretArn")
     # The image is python-slim: no curl, so the check speaks HTTP with the stdlib.
-    probe = (
-        "import urllib.request; "
-        f"urllib.request.urlopen('http://localhost:{naming.CONTAINER_PORT}/', timeout=4)"
-    )
+    probe = f"import urllib.request; urllib.request.urlopen('http://localhost:{naming.CONTAINER_PORT}/', timeout=4)"
     container = ecs.ContainerDefinition(
         Name=naming.CONTAINER_NAME,
         Image=Sub("${Repository}:${ImageTag}", Repository=naming.import_value("RepositoryUri")),
@@ -281,9 +281,7 @@ def _create_task_definition(
         PortMappings=[ecs.PortMapping(ContainerPort=naming.CONTAINER_PORT, Protocol="tcp")],
         Environment=[ecs.Environment(Name=name, Value=value) for name, value in environment.items()],
         # Each variable reads its own JSON key of the one secret (ARN:json-key:version-stage:version-id).
-        Secrets=[
-            ecs.Secret(Name=key, ValueFrom=Sub(f"${{Secret}}:{key}::", Secret=secret_arn)) for key in SECRET_KEYS
-        ],
+        Secrets=[ecs.Secret(Name=key, ValueFrom=Sub(f"${{Secret}}:{key}::", Secret=secret_arn)) for key in SECRET_KEYS],
         LogConfiguration=ecs.LogConfiguration(
             LogDriver="awslogs",
             Options={
@@ -366,8 +364,11 @@ def _create_security_groups(t: Template) -> tuple[ec2.SecurityGroup, ec2.Securit
                 )
             ],
             Metadata=_skip(
-                ("CKV_AWS_260", "A public API's load balancer: port 80 must be open to the internet "
-                 "(it only redirects to 443 when a certificate is configured); WAF filters the traffic"),
+                (
+                    "CKV_AWS_260",
+                    "A public API's load balancer: port 80 must be open to the internet "
+                    "(it only redirects to 443 when a certificate is configured); WAF filters the traffic",
+                ),
             ),
         )
     )
@@ -412,8 +413,11 @@ def _create_load_balancer(t: Template, alb_sg: ec2.SecurityGroup) -> elb.LoadBal
                 elb.LoadBalancerAttributes(Key="routing.http.drop_invalid_header_fields.enabled", Value="true"),
             ],
             Metadata=_skip(
-                ("CKV_AWS_91", "No access-log bucket: WAF metrics and sampled requests plus the container log "
-                 "cover the requests; a log bucket with the ELB delivery policy is a later, separate decision"),
+                (
+                    "CKV_AWS_91",
+                    "No access-log bucket: WAF metrics and sampled requests plus the container log "
+                    "cover the requests; a log bucket with the ELB delivery policy is a later, separate decision",
+                ),
             ),
         )
     )
@@ -460,8 +464,11 @@ def _add_listeners(
             Protocol="HTTP",
             DefaultActions=If(HAS_CERTIFICATE, [redirect], [forward]),
             Metadata=_skip(
-                ("CKV_AWS_2", "HTTP is served only while no certificate_arn is given (the seed's design); "
-                 "with a certificate this listener redirects to the HTTPS listener"),
+                (
+                    "CKV_AWS_2",
+                    "HTTP is served only while no certificate_arn is given (the seed's design); "
+                    "with a certificate this listener redirects to the HTTPS listener",
+                ),
             ),
         )
     )

@@ -1,0 +1,502 @@
+"""The compute template: the seed's numbers, least privilege, network exposure and listeners."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import templates
+from templates import compute, naming, params
+
+CONTRACT_IMPORTS = {
+    "VpcId",
+    "PublicSubnetIds",
+    "AppSubnetIds",
+    "AppAssignPublicIp",
+    "SecretArn",
+    "UnhandledBucketName",
+    "UnhandledBucketArn",
+    "RepositoryUri",
+}
+CONTRACT_OUTPUTS = {
+    "AlbArn",
+    "AlbDnsName",
+    "ApiUrl",
+    "ClusterName",
+    "ServiceName",
+    "ContainerLogGroupName",
+    "TargetGroupArn",
+}
+ENV_VARS = {
+    "AWS_DEFAULT_REGION",
+    "BEDROCK_MODEL_ID",
+    "CACHE_TTL_DEFAULT",
+    "CACHE_TTL_BENEFITS",
+    "CACHE_ENABLED",
+    "S3_BUCKET_UNHANDLED",
+    "LANGCHAIN_TRACING_V2",
+    "LANGCHAIN_ENDPOINT",
+    "LANGCHAIN_PROJECT",
+}
+SECRET_KEYS = ("LANGCHAIN_API_KEY", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD")
+
+
+def imported(output: str) -> dict:
+    return {"Fn::ImportValue": {"Fn::Sub": f"${{ProjectName}}-{output}"}}
+
+
+def ref(name: str) -> dict:
+    return {"Ref": name}
+
+
+@pytest.fixture(scope="module")
+def tpl() -> dict:
+    return templates.load_yaml(templates.render(compute.build()))
+
+
+@pytest.fixture(scope="module")
+def res(tpl) -> dict:
+    return tpl["Resources"]
+
+
+def props(res: dict, logical_id: str) -> dict:
+    return res[logical_id]["Properties"]
+
+
+def of_type(res: dict, cfn_type: str) -> dict:
+    return {k: v for k, v in res.items() if v["Type"] == cfn_type}
+
+
+def resolve(node, has_certificate: bool):
+    """The template as CloudFormation sees it for one value of HasCertificate."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            condition, when_true, when_false = node["Fn::If"]
+            assert condition == "HasCertificate"
+            return resolve(when_true if has_certificate else when_false, has_certificate)
+        out = {}
+        for key, value in node.items():
+            value = resolve(value, has_certificate)
+            if value != {"Ref": "AWS::NoValue"}:
+                out[key] = value
+        return out
+    if isinstance(node, list):
+        return [resolve(v, has_certificate) for v in node if v != {"Ref": "AWS::NoValue"}]
+    return node
+
+
+def created(res: dict, has_certificate: bool) -> dict:
+    """The resources CloudFormation creates for one value of HasCertificate, resolved."""
+    conditions = {None: True, "HasCertificate": has_certificate}
+    return resolve({k: v for k, v in res.items() if conditions[v.get("Condition")]}, has_certificate)
+
+
+def walk(node):
+    yield node
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from walk(v)
+
+
+def container(res: dict) -> dict:
+    (definition,) = props(res, "TaskDefinition")["ContainerDefinitions"]
+    return definition
+
+
+def role_permissions(role: dict) -> set[tuple[str, str]]:
+    """Every (action, resource) pair a role's inline policies allow, resources as canonical JSON."""
+    pairs = set()
+    for policy in role["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            pairs |= {(action, _r(r)) for action in actions for r in resources}
+    return pairs
+
+
+def _r(value) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+# --- parameters, rules, imports and outputs ---------------------------------------------------------------
+
+
+def test_parameters_are_exactly_the_compute_schema(tpl):
+    assert set(tpl["Parameters"]) == {p.cfn_name for p in params.stack_parameters("compute")}
+    assert tpl["Parameters"]["FargateCpu"]["AllowedValues"] == ["256", "512", "1024", "2048", "4096"]
+    assert tpl["Parameters"]["LogRetentionDays"]["AllowedValues"] == [str(d) for d in params.LOG_RETENTION_DAYS]
+
+
+def test_rules_allow_exactly_the_fargate_memory_of_each_cpu(tpl):
+    rules = tpl["Rules"]
+    assert len(rules) == len(params.FARGATE_MEMORY)
+    allowed = {}
+    for rule in rules.values():
+        param, cpu = rule["RuleCondition"]["Fn::Equals"]
+        assert param == ref("FargateCpu")
+        (assertion,) = rule["Assertions"]
+        memories, value = assertion["Assert"]["Fn::Contains"]
+        assert value == ref("FargateMemory")
+        assert assertion["AssertDescription"]
+        allowed[int(cpu)] = [int(m) for m in memories]
+    assert allowed[256] == [512, 1024, 2048]
+    assert allowed[512] == [1024, 2048, 3072, 4096]
+    assert allowed[4096][0] == 8192 and allowed[4096][-1] == 30720
+    assert allowed == {cpu: list(m) for cpu, m in params.FARGATE_MEMORY.items()}
+
+
+def test_imports_are_exactly_the_contract(tpl):
+    found = {
+        node["Fn::ImportValue"]["Fn::Sub"].removeprefix("${ProjectName}-")
+        for node in walk(tpl)
+        if isinstance(node, dict) and "Fn::ImportValue" in node
+    }
+    assert found == CONTRACT_IMPORTS
+
+
+def test_outputs_are_exported_under_the_project_prefix(tpl):
+    outputs = tpl["Outputs"]
+    assert set(outputs) == CONTRACT_OUTPUTS
+    for name, output in outputs.items():
+        assert output["Export"]["Name"] == {"Fn::Sub": f"${{ProjectName}}-{name}"}
+    assert outputs["AlbArn"]["Value"] == ref("LoadBalancer")
+    assert outputs["AlbDnsName"]["Value"] == {"Fn::GetAtt": ["LoadBalancer", "DNSName"]}
+    assert outputs["ClusterName"]["Value"] == ref("Cluster")
+    assert outputs["ServiceName"]["Value"] == {"Fn::GetAtt": ["Service", "Name"]}
+    assert outputs["ContainerLogGroupName"]["Value"] == ref("ContainerLogGroup")
+    assert outputs["TargetGroupArn"]["Value"] == ref("TargetGroup")
+
+
+@pytest.mark.parametrize("has_certificate, scheme", [(True, "https"), (False, "http")])
+def test_api_url_scheme_follows_the_certificate(tpl, has_certificate, scheme):
+    url = resolve(tpl["Outputs"]["ApiUrl"]["Value"], has_certificate)
+    assert url == {"Fn::Sub": f"{scheme}://${{LoadBalancer.DNSName}}"}
+
+
+# --- cluster, logs, task definition --------------------------------------------------------------------------
+
+
+def test_cluster_has_container_insights_and_both_fargate_providers(res):
+    cluster = props(res, "Cluster")
+    assert cluster["ClusterName"] == {"Fn::Sub": "${ProjectName}-cluster"}
+    assert {"Name": "containerInsights", "Value": "enabled"} in cluster["ClusterSettings"]
+    association = props(res, "ClusterCapacityProviders")
+    assert association["Cluster"] == ref("Cluster")
+    assert sorted(association["CapacityProviders"]) == ["FARGATE", "FARGATE_SPOT"]
+
+
+def test_log_group_name_retention_and_no_retain(res):
+    group = res["ContainerLogGroup"]
+    assert group["Properties"]["LogGroupName"] == {"Fn::Sub": "/ecs/${ProjectName}/api"}
+    assert group["Properties"]["RetentionInDays"] == ref("LogRetentionDays")
+    assert "DeletionPolicy" not in group and "UpdateReplacePolicy" not in group
+
+
+def test_task_size_comes_from_parameters(res):
+    task = props(res, "TaskDefinition")
+    assert task["Cpu"] == ref("FargateCpu")
+    assert task["Memory"] == ref("FargateMemory")
+    assert task["RequiresCompatibilities"] == ["FARGATE"]
+    assert task["NetworkMode"] == "awsvpc"
+    assert task["ExecutionRoleArn"] == {"Fn::GetAtt": ["TaskExecutionRole", "Arn"]}
+    assert task["TaskRoleArn"] == {"Fn::GetAtt": ["TaskRole", "Arn"]}
+
+
+def test_container_image_port_and_logs(res):
+    api = container(res)
+    assert api["Name"] == naming.CONTAINER_NAME == "api"
+    assert api["Image"] == {"Fn::Sub": ["${Repository}:${ImageTag}", {"Repository": imported("RepositoryUri")}]}
+    assert api["PortMappings"] == [{"ContainerPort": 8000, "Protocol": "tcp"}]
+    log = api["LogConfiguration"]
+    assert log["LogDriver"] == "awslogs"
+    assert log["Options"]["awslogs-group"] == ref("ContainerLogGroup")
+
+
+def test_container_environment_is_the_nine_seed_variables(res):
+    env = {e["Name"]: e["Value"] for e in container(res)["Environment"]}
+    assert set(env) == ENV_VARS
+    assert env["AWS_DEFAULT_REGION"] == ref("AWS::Region")
+    assert env["BEDROCK_MODEL_ID"] == ref("BedrockModelId")
+    assert env["CACHE_TTL_DEFAULT"] == ref("CacheTtlDefault")
+    assert env["CACHE_TTL_BENEFITS"] == ref("CacheTtlBenefits")
+    assert env["CACHE_ENABLED"] == ref("CacheEnabled")
+    assert env["S3_BUCKET_UNHANDLED"] == imported("UnhandledBucketName")
+    assert env["LANGCHAIN_TRACING_V2"] == ref("LangchainTracingV2")
+    assert env["LANGCHAIN_ENDPOINT"] == ref("LangchainEndpoint")
+    assert env["LANGCHAIN_PROJECT"] == ref("LangchainProject")
+
+
+def test_container_secrets_each_read_their_json_key(res):
+    secrets = {s["Name"]: s["ValueFrom"] for s in container(res)["Secrets"]}
+    assert set(secrets) == set(SECRET_KEYS)
+    for key in SECRET_KEYS:
+        assert secrets[key] == {"Fn::Sub": [f"${{Secret}}:{key}::", {"Secret": imported("SecretArn")}]}
+    plain = {e["Name"] for e in container(res)["Environment"]}
+    assert not plain & set(SECRET_KEYS)
+
+
+def test_container_health_check_uses_python_not_curl(res):
+    check = container(res)["HealthCheck"]
+    command = check["Command"]
+    assert command[:3] == ["CMD", "python", "-c"]
+    assert "urllib.request.urlopen('http://localhost:8000/'" in command[3]
+    assert "curl" not in " ".join(command)
+    assert check["StartPeriod"] <= 300 and check["Timeout"] < check["Interval"]
+
+
+def test_root_filesystem_is_read_only_with_a_writable_tmp(res):
+    api = container(res)
+    assert api["ReadonlyRootFilesystem"] is True
+    (mount,) = api["MountPoints"]
+    assert mount["ContainerPath"] == "/tmp" and mount["ReadOnly"] is False
+    assert props(res, "TaskDefinition")["Volumes"] == [{"Name": mount["SourceVolume"]}]
+
+
+# --- IAM --------------------------------------------------------------------------------------------------
+
+
+def test_execution_role_can_only_read_the_one_secret(res):
+    role = res["TaskExecutionRole"]
+    assert role_permissions(role) == {("secretsmanager:GetSecretValue", _r(imported("SecretArn")))}
+    assert role["Properties"]["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}
+    ]
+
+
+def test_task_role_can_only_invoke_the_model_and_write_unhandled_queries(res):
+    role = res["TaskRole"]
+    model = {
+        "Fn::Sub": [
+            "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${Model}",
+            {"Model": ref("BedrockModelId")},
+        ]
+    }
+    objects = {"Fn::Sub": ["${Bucket}/unhandled/*", {"Bucket": imported("UnhandledBucketArn")}]}
+    assert role_permissions(role) == {
+        ("bedrock:InvokeModel", _r(model)),
+        ("bedrock:InvokeModelWithResponseStream", _r(model)),
+        ("s3:PutObject", _r(objects)),
+    }
+    assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_no_wildcard_actions_or_resources(res):
+    for role in of_type(res, "AWS::IAM::Role").values():
+        for action, resource in role_permissions(role):
+            assert "*" not in action
+            assert resource != _r("*")
+
+
+@pytest.mark.parametrize("role_id", ["TaskExecutionRole", "TaskRole"])
+def test_only_ecs_tasks_can_assume_the_roles(res, role_id):
+    (statement,) = props(res, role_id)["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    assert statement["Action"] == ["sts:AssumeRole"]
+
+
+def test_task_role_trust_is_limited_to_this_account(res):
+    (statement,) = props(res, "TaskRole")["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": ref("AWS::AccountId")}
+    assert statement["Condition"]["ArnLike"] == {
+        "aws:SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:*"}
+    }
+
+
+# --- network exposure ---------------------------------------------------------------------------------------
+
+
+def test_service_security_group_admits_only_the_alb_on_8000(res):
+    service_sg = props(res, "ServiceSecurityGroup")
+    assert "SecurityGroupIngress" not in service_sg
+    ingress = [
+        r["Properties"]
+        for r in of_type(res, "AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"] == ref("ServiceSecurityGroup")
+    ]
+    assert ingress == [
+        {
+            "GroupId": ref("ServiceSecurityGroup"),
+            "IpProtocol": "tcp",
+            "FromPort": 8000,
+            "ToPort": 8000,
+            "SourceSecurityGroupId": ref("LoadBalancerSecurityGroup"),
+            "Description": ingress[0]["Description"],
+        }
+    ]
+
+
+@pytest.mark.parametrize("has_certificate, ports", [(False, {80}), (True, {80, 443})])
+def test_alb_is_open_on_80_and_on_443_only_with_a_certificate(res, has_certificate, ports):
+    live = created(res, has_certificate)
+    rules = list(live["LoadBalancerSecurityGroup"]["Properties"]["SecurityGroupIngress"])
+    rules += [
+        r["Properties"]
+        for r in live.values()
+        if r["Type"] == "AWS::EC2::SecurityGroupIngress"
+        and r["Properties"]["GroupId"] == ref("LoadBalancerSecurityGroup")
+    ]
+    assert {(r["FromPort"], r["ToPort"], r["CidrIp"]) for r in rules} == {(p, p, "0.0.0.0/0") for p in ports}
+
+
+def test_egress_is_explicit_and_the_alb_only_reaches_the_tasks(res):
+    alb_egress = props(res, "LoadBalancerSecurityGroup")["SecurityGroupEgress"]
+    assert alb_egress == [
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 8000,
+            "ToPort": 8000,
+            "DestinationSecurityGroupId": ref("ServiceSecurityGroup"),
+            "Description": alb_egress[0]["Description"],
+        }
+    ]
+    assert props(res, "ServiceSecurityGroup")["SecurityGroupEgress"]
+    assert not of_type(res, "AWS::EC2::SecurityGroupEgress")
+
+
+def test_alb_is_public_and_drops_invalid_headers(res):
+    alb = props(res, "LoadBalancer")
+    assert alb["Scheme"] == "internet-facing"
+    assert alb["Type"] == "application"
+    assert alb["Subnets"] == {"Fn::Split": [",", imported("PublicSubnetIds")]}
+    assert alb["SecurityGroups"] == [ref("LoadBalancerSecurityGroup")]
+    attributes = {a["Key"]: a["Value"] for a in alb["LoadBalancerAttributes"]}
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+
+
+def test_target_group_health_check_and_short_deregistration(res):
+    group = props(res, "TargetGroup")
+    assert (group["Protocol"], group["Port"], group["TargetType"]) == ("HTTP", 8000, "ip")
+    assert group["HealthCheckPath"] == "/"
+    assert group["Matcher"] == {"HttpCode": "200"}
+    attributes = {a["Key"]: a["Value"] for a in group["TargetGroupAttributes"]}
+    assert attributes["deregistration_delay.timeout_seconds"] == "30"
+
+
+def test_has_certificate_means_a_non_empty_certificate_arn(tpl):
+    assert tpl["Conditions"]["HasCertificate"] == {"Fn::Not": [{"Fn::Equals": [ref("CertificateArn"), ""]}]}
+
+
+def test_without_certificate_port_80_forwards_and_there_is_no_https(res):
+    live = created(res, has_certificate=False)
+    assert "HttpsListener" not in live
+    http = live["HttpListener"]["Properties"]
+    assert (http["Port"], http["Protocol"]) == (80, "HTTP")
+    assert http["DefaultActions"] == [{"Type": "forward", "TargetGroupArn": ref("TargetGroup")}]
+
+
+def test_with_certificate_port_80_redirects_to_a_tls13_https_listener(res):
+    live = created(res, has_certificate=True)
+    http = live["HttpListener"]["Properties"]
+    assert http["DefaultActions"] == [
+        {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}
+    ]
+    https = live["HttpsListener"]["Properties"]
+    assert (https["Port"], https["Protocol"]) == (443, "HTTPS")
+    assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert https["Certificates"] == [{"CertificateArn": ref("CertificateArn")}]
+    assert https["DefaultActions"] == [{"Type": "forward", "TargetGroupArn": ref("TargetGroup")}]
+
+
+def test_http_only_listener_declares_its_checkov_exception(res):
+    (skip,) = res["HttpListener"]["Metadata"]["checkov"]["skip"]
+    assert skip["id"] == "CKV_AWS_2"
+    assert len(skip["comment"]) > 20
+
+
+# --- service and auto scaling -------------------------------------------------------------------------------
+
+
+def test_service_runs_spot_weighted_with_an_on_demand_base(res):
+    service = props(res, "Service")
+    assert service["CapacityProviderStrategy"] == [
+        {"CapacityProvider": "FARGATE", "Base": 1, "Weight": 1},
+        {"CapacityProvider": "FARGATE_SPOT", "Weight": 2},
+    ]
+    assert "LaunchType" not in service
+    assert (
+        props(res, "ClusterCapacityProviders")["DefaultCapacityProviderStrategy"] == service["CapacityProviderStrategy"]
+    )
+
+
+def test_service_deploys_safely(res):
+    service = props(res, "Service")
+    assert service["ServiceName"] == {"Fn::Sub": "${ProjectName}-api"}
+    deployment = service["DeploymentConfiguration"]
+    assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (100, 200)
+    assert service["HealthCheckGracePeriodSeconds"] == 60
+
+
+def test_auto_scaling_owns_the_desired_count(res):
+    assert "DesiredCount" not in props(res, "Service")
+
+
+def test_service_runs_in_the_app_subnets_behind_the_target_group(res):
+    service = props(res, "Service")
+    network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["Subnets"] == {"Fn::Split": [",", imported("AppSubnetIds")]}
+    assert network["AssignPublicIp"] == imported("AppAssignPublicIp")
+    assert network["SecurityGroups"] == [ref("ServiceSecurityGroup")]
+    assert service["LoadBalancers"] == [
+        {"ContainerName": "api", "ContainerPort": 8000, "TargetGroupArn": ref("TargetGroup")}
+    ]
+
+
+@pytest.mark.parametrize("has_certificate, listener", [(False, "HttpListener"), (True, "HttpsListener")])
+def test_service_waits_for_the_listener_that_forwards_to_it(res, has_certificate, listener):
+    depends_on = res["Service"]["DependsOn"]
+    assert "ClusterCapacityProviders" in depends_on
+    (handle,) = [d for d in depends_on if res[d]["Type"] == "AWS::CloudFormation::WaitConditionHandle"]
+    metadata = resolve(res[handle]["Metadata"], has_certificate)
+    assert ref(listener) in metadata.values()
+
+
+def test_scalable_target_bounds_come_from_parameters(res):
+    target = props(res, "ScalableTarget")
+    assert target["MinCapacity"] == ref("MinCapacity")
+    assert target["MaxCapacity"] == ref("MaxCapacity")
+    assert target["ScalableDimension"] == "ecs:service:DesiredCount"
+    assert target["ResourceId"] == {"Fn::Join": ["/", ["service", ref("Cluster"), {"Fn::GetAtt": ["Service", "Name"]}]]}
+    assert target["RoleARN"]["Fn::Sub"].endswith(
+        ":role/aws-service-role/ecs.application-autoscaling.amazonaws.com/"
+        "AWSServiceRoleForApplicationAutoScaling_ECSService"
+    )
+
+
+def test_scales_on_cpu_70_and_500_requests_per_target(res):
+    policies = of_type(res, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    assert set(policies) == {"ScaleOnCpu", "ScaleOnRequests"}
+    config = {k: v["Properties"]["TargetTrackingScalingPolicyConfiguration"] for k, v in policies.items()}
+    for policy in policies.values():
+        assert policy["Properties"]["PolicyType"] == "TargetTrackingScaling"
+        assert policy["Properties"]["ScalingTargetId"] == ref("ScalableTarget")
+    for c in config.values():
+        assert (c["ScaleInCooldown"], c["ScaleOutCooldown"]) == (300, 60)
+    assert config["ScaleOnCpu"]["TargetValue"] == 70
+    assert config["ScaleOnCpu"]["PredefinedMetricSpecification"] == {
+        "PredefinedMetricType": "ECSServiceAverageCPUUtilization"
+    }
+    assert config["ScaleOnRequests"]["TargetValue"] == 500
+    requests = config["ScaleOnRequests"]["PredefinedMetricSpecification"]
+    assert requests["PredefinedMetricType"] == "ALBRequestCountPerTarget"
+    assert requests["ResourceLabel"] == {
+        "Fn::Join": [
+            "/",
+            [
+                {"Fn::GetAtt": ["LoadBalancer", "LoadBalancerFullName"]},
+                {"Fn::GetAtt": ["TargetGroup", "TargetGroupFullName"]},
+            ],
+        ]
+    }
+
+
+def test_no_string_surgery_on_arns(tpl):
+    # LocalStack fails Fn::Select/Fn::Split over ELB ARNs; only the comma-joined subnet imports are split.
+    splits = [node["Fn::Split"] for node in walk(tpl) if isinstance(node, dict) and "Fn::Split" in node]
+    assert splits and all(s[1] in (imported("PublicSubnetIds"), imported("AppSubnetIds")) for s in splits)
+    assert not [node for node in walk(tpl) if isinstance(node, dict) and "Fn::Select" in node]
