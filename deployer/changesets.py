@@ -1,0 +1,174 @@
+"""Change sets: create, wait, read, execute, delete; and S3 for templates too big to send inline."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from botocore.exceptions import ClientError, WaiterError
+
+from deployer.errors import DeployError
+from deployer.plan import MAX_BODY_BYTES, StackPlan
+from templates import naming
+
+CHANGE_SET_WAIT_DELAY = 2  # s; the stock 30 s would add half a minute to every stack
+CHANGE_SET_WAIT_ATTEMPTS = 300
+
+# The templates create named IAM roles (execution and task roles, flow logs).
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+
+# How CloudFormation says "nothing to do": on AWS the first, LocalStack and older
+# API versions the second. Such a change set is success, not failure.
+NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str  # Add | Modify | Remove | Import | Dynamic
+    logical_id: str
+    resource_type: str
+    replacement: str  # True | False | Conditional | "" (Add/Remove)
+    physical_id: str = ""
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    id: str
+    name: str
+    stack_id: str
+    type: str  # CREATE | UPDATE
+    changes: tuple[Change, ...] = ()
+    status: str = ""
+
+
+def new_name() -> str:
+    """Unique, sortable, and recognisable in the console as ours."""
+    return f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def template_source(aws, plan: StackPlan, account: str) -> dict:
+    """TemplateBody when it fits CloudFormation's 51,200-byte limit, else TemplateURL of a copy in S3."""
+    if len(plan.body.encode()) <= MAX_BODY_BYTES:
+        return {"TemplateBody": plan.body}
+    project = plan.tags["Project"]
+    return {"TemplateURL": upload_template(aws, naming.resource_name("deploy_artifacts", project, account, aws.region),
+                                           plan)}
+
+
+def upload_template(aws, bucket: str, plan: StackPlan) -> str:
+    s3 = aws.client("s3")
+    ensure_bucket(s3, bucket, aws.region)
+    digest = hashlib.sha256(plan.body.encode()).hexdigest()[:16]
+    key = f"templates/{plan.name}/{digest}.yaml"  # content-addressed: re-uploads are idempotent
+    s3.put_object(Bucket=bucket, Key=key, Body=plan.body.encode(), ContentType="application/x-yaml")
+    endpoint = s3.meta.endpoint_url
+    if endpoint.endswith(".amazonaws.com"):
+        return f"https://{bucket}.s3.{aws.region}.amazonaws.com/{key}"
+    return f"{endpoint}/{bucket}/{key}"  # an emulator (AWS_ENDPOINT_URL): path style
+
+
+def ensure_bucket(s3, bucket: str, region: str) -> None:
+    """The deploy-artifacts bucket, created on first need: private, encrypted, old templates expire."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    kwargs = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    s3.create_bucket(Bucket=bucket, **kwargs)
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    # A template is only needed while its change set exists.
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket,
+        LifecycleConfiguration={
+            "Rules": [{"ID": "expire-templates", "Status": "Enabled", "Filter": {"Prefix": "templates/"},
+                       "Expiration": {"Days": 30}}]
+        },
+    )
+
+
+def create(aws, plan: StackPlan, change_type: str, account: str) -> ChangeSet:
+    name = new_name()
+    resp = aws.cfn.create_change_set(
+        StackName=plan.name,
+        ChangeSetName=name,
+        ChangeSetType=change_type,
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in plan.parameters.items()],
+        Capabilities=CAPABILITIES,
+        Tags=[{"Key": k, "Value": v} for k, v in plan.tags.items()],
+        Description=f"deploy.py {plan.tags.get('Environment', '')} {plan.key}",
+        **template_source(aws, plan, account),
+    )
+    return ChangeSet(id=resp["Id"], name=name, stack_id=resp.get("StackId", ""), type=change_type)
+
+
+def wait(cfn, cs: ChangeSet) -> ChangeSet | None:
+    """The change set with its changes once computed; None when it has nothing to do."""
+    try:
+        cfn.get_waiter("change_set_create_complete").wait(
+            ChangeSetName=cs.id,
+            WaiterConfig={"Delay": CHANGE_SET_WAIT_DELAY, "MaxAttempts": CHANGE_SET_WAIT_ATTEMPTS},
+        )
+    except WaiterError as exc:
+        last = exc.last_response or {}
+        reason = last.get("StatusReason", "") or str(exc)
+        if any(text in reason for text in NO_CHANGES):
+            return None
+        raise DeployError(f"change set {cs.name} failed: {reason}") from None
+    return describe(cfn, cs)
+
+
+def describe(cfn, cs: ChangeSet) -> ChangeSet:
+    changes: list[Change] = []
+    kwargs = {"ChangeSetName": cs.id}
+    while True:
+        page = cfn.describe_change_set(**kwargs)
+        for item in page.get("Changes", []):
+            rc = item.get("ResourceChange", {})
+            changes.append(
+                Change(
+                    action=rc.get("Action", ""),
+                    logical_id=rc.get("LogicalResourceId", ""),
+                    resource_type=rc.get("ResourceType", ""),
+                    replacement=rc.get("Replacement", "") if rc.get("Action") == "Modify" else "",
+                    physical_id=rc.get("PhysicalResourceId", "") or "",
+                )
+            )
+        if not page.get("NextToken"):
+            break
+        kwargs["NextToken"] = page["NextToken"]
+    return ChangeSet(id=cs.id, name=cs.name, stack_id=page.get("StackId", cs.stack_id), type=cs.type,
+                     changes=tuple(changes), status=page.get("Status", ""))
+
+
+def execute(cfn, cs: ChangeSet) -> None:
+    cfn.execute_change_set(ChangeSetName=cs.id)
+
+
+def delete(cfn, cs: ChangeSet) -> None:
+    cfn.delete_change_set(ChangeSetName=cs.id)
+
+
+def console_url(region: str, cs: ChangeSet) -> str:
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudformation/home?region={region}"
+        f"#/stacks/changesets/changes?stackId={quote(cs.stack_id, safe='')}&changeSetId={quote(cs.id, safe='')}"
+    )

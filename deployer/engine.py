@@ -1,0 +1,227 @@
+"""The deploy engine: each stack through prepare -> unchanged? -> change set -> guard -> execute -> events,
+the stacks in graph order, a stack starting as soon as the stacks it imports from are done.
+
+``deploy_stack`` is one stack; ``run_graph`` is the scheduling; ``Run`` is what
+they share. The operator commands (status, rollback, destroy...) reuse these
+pieces rather than this whole flow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+from deployer import changesets, events, guard, preflight, stacks
+from deployer.aws import Aws
+from deployer.changesets import ChangeSet
+from deployer.errors import DeployError
+from deployer.output import Printer, markdown_table, status_colour, table
+from deployer.plan import StackPlan
+from templates.params import Params
+
+# What to do with a change set once it is printed.
+EXECUTE = "execute"  # deploy
+REVIEW = "review"  # --no-execute: leave it for the console
+DIFF = "diff"  # print and delete
+
+
+@dataclass
+class Run:
+    aws: Aws
+    params: Params
+    out: Printer
+    account: str
+    mode: str = EXECUTE
+    # Asked before executing a change set; None = no confirmation (--yes, or not executing).
+    confirm: Callable[[StackPlan, ChangeSet], bool] | None = None
+    # Called before a stack that runs the image is changed (not when unchanged).
+    before_change: Callable[[StackPlan], None] | None = None
+    # Seconds between event polls; tests shorten it.
+    poll_delay: float = events.POLL_DELAY
+
+
+@dataclass
+class Result:
+    key: str
+    outcome: str  # unchanged | no changes | created | updated | changes | pending review | failed | not started
+    change_set: ChangeSet | None = None
+    message: str = ""
+    events: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome not in ("failed", "not started")
+
+
+def deploy_stack(run: Run, plan: StackPlan) -> Result:
+    cfn = run.aws.cfn
+
+    def say(text: str, colour: str | None = None) -> None:
+        run.out.line(text, plan.key, colour)
+
+    change_type, deployed = stacks.prepare(cfn, plan.name, run.aws.region, say)
+    if change_type == "UPDATE" and stacks.unchanged(cfn, plan, deployed):
+        say("unchanged", "green")
+        if run.mode == EXECUTE:
+            protect(run, plan, deployed)
+        return Result(plan.key, "unchanged")
+
+    if run.before_change and run.mode == EXECUTE:
+        run.before_change(plan)
+    cs = changesets.create(run.aws, plan, change_type, run.account)
+    computed = changesets.wait(cfn, cs)
+    if computed is None:
+        say("no changes", "green")
+        changesets.delete(cfn, cs)
+        if run.mode == EXECUTE:
+            protect(run, plan, deployed)
+        return Result(plan.key, "no changes")
+    cs = computed
+    show_change_set(run, plan, deployed, cs)
+
+    try:
+        if deployed is not None and change_type == "UPDATE":
+            guard.check(cfn, plan.name, deployed.stack_id, plan.template, plan.parameters, pseudo(run, plan), cs)
+    except DeployError:
+        if run.mode != REVIEW:
+            discard(cfn, cs, created_stack=deployed is None)
+        raise
+
+    if run.mode == DIFF:
+        discard(cfn, cs, created_stack=deployed is None)
+        return Result(plan.key, "changes", cs)
+    if run.mode == REVIEW:
+        say(f"change set {cs.name} left for review: {changesets.console_url(run.aws.region, cs)}", "yellow")
+        return Result(plan.key, "pending review", cs)
+    if run.confirm is not None and not run.confirm(plan, cs):
+        discard(cfn, cs, created_stack=deployed is None)
+        raise DeployError(f"{plan.name}: not confirmed; change set deleted, nothing changed")
+
+    since = events.latest_event_id(cfn, plan.name)
+    changesets.execute(cfn, cs)
+    say(f"executing {cs.name}")
+    final, seen = events.stream(cfn, plan.name, since, lambda e: show_event(run, plan, e), run.poll_delay)
+    if final not in events.SUCCESS:
+        raise DeployError(failure_message(plan, final, seen, run.aws.region))
+    say(final, "green")
+    protect(run, plan, None)
+    return Result(plan.key, "created" if cs.type == "CREATE" else "updated", cs, events=seen)
+
+
+def pseudo(run: Run, plan: StackPlan) -> dict[str, str]:
+    return {"AWS::Region": run.aws.region, "AWS::AccountId": run.account, "AWS::StackName": plan.name,
+            "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+
+
+def protect(run: Run, plan: StackPlan, deployed: stacks.Deployed | None) -> None:
+    """Termination protection on protected environments' stacks (one call, only when it is off)."""
+    if not plan.termination_protection or (deployed is not None and deployed.termination_protection):
+        return
+    run.aws.cfn.update_termination_protection(StackName=plan.name, EnableTerminationProtection=True)
+    run.out.line("termination protection on", plan.key)
+
+
+def discard(cfn, cs: ChangeSet, created_stack: bool) -> None:
+    """Delete a change set we will not execute; if creating it also created the (empty,
+    REVIEW_IN_PROGRESS) stack, delete that too, so a diff leaves nothing behind."""
+    if created_stack:
+        cfn.delete_stack(StackName=cs.stack_id)
+    else:
+        changesets.delete(cfn, cs)
+
+
+def failure_message(plan: StackPlan, final: str, seen: list[dict], region: str) -> str:
+    found = events.causes(seen, plan.name)
+    lines = [f"{plan.name} failed: {final}"]
+    if found:
+        lines.append("caused by: " + events.describe_event(found[0]))
+        lines += ["also: " + events.describe_event(e) for e in found[1:5]]
+    step = stacks.next_step(plan.name, final, region)
+    if step:
+        lines.append("next: " + step)
+    return "\n".join(lines)
+
+
+def show_event(run: Run, plan: StackPlan, event: dict) -> None:
+    run.out.line(events.describe_event(event), plan.key, status_colour(event.get("ResourceStatus", "")))
+
+
+def parameter_changes(plan: StackPlan, deployed: stacks.Deployed | None) -> list[list[str]]:
+    old = deployed.parameters if deployed else {}
+    return [[k, old.get(k, "(new)"), v] for k, v in plan.parameters.items() if old.get(k) != v]
+
+
+def show_change_set(run: Run, plan: StackPlan, deployed: stacks.Deployed | None, cs: ChangeSet) -> None:
+    headers = ["Action", "Logical id", "Type", "Replacement"]
+    rows = [[c.action, c.logical_id, c.resource_type, c.replacement] for c in cs.changes]
+    params = parameter_changes(plan, deployed)
+    lines = [f"change set {cs.name} ({cs.type}): {len(rows)} resource change(s)"]
+    lines += ["  " + x for x in table(headers, rows)] if rows else []
+    if params:
+        lines.append("parameters:")
+        lines += ["  " + x for x in table(["Parameter", "Deployed", "New"], params)]
+    run.out.block(lines, plan.key)
+    md = [f"### {plan.name}: {cs.type} change set `{cs.name}`", "", markdown_table(headers, rows) if rows else
+          "_no resource changes_"]
+    if params:
+        md += ["", markdown_table(["Parameter", "Deployed", "New"], params)]
+    run.out.summary("\n".join(md))
+
+
+def run_graph(run: Run, plans: list[StackPlan], work: Callable[[Run, StackPlan], Result] = deploy_stack
+              ) -> list[Result]:
+    """Run ``work`` on every plan, each once the plans it depends on succeeded, independent ones in parallel.
+
+    After a failure nothing new starts (stacks already running finish: a
+    CloudFormation operation cannot be abandoned halfway); the rest are "not started".
+    """
+    results: dict[str, Result] = {}
+    pending = {p.key: p for p in plans}
+    failed = False
+    with ThreadPoolExecutor(max_workers=max(1, len(plans))) as pool:
+        running: dict = {}
+        while pending or running:
+            if not failed:
+                for key, p in list(pending.items()):
+                    if all(d in results and results[d].ok for d in p.depends_on):
+                        running[pool.submit(_guarded, work, run, p)] = p
+                        del pending[key]
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                p = running.pop(future)
+                results[p.key] = future.result()
+                failed = failed or not results[p.key].ok
+    for key in pending:
+        results[key] = Result(key, "not started")
+    return [results[p.key] for p in plans]
+
+
+def _guarded(work, run: Run, plan: StackPlan) -> Result:
+    """A stack's failure as a Result (printed once, here), so that other threads carry on."""
+    try:
+        return work(run, plan)
+    except DeployError as exc:
+        message = str(exc)
+    except WaiterError as exc:
+        message = f"{plan.name}: gave up waiting: {exc}"
+    except (ClientError, BotoCoreError) as exc:
+        message = f"{plan.name}: AWS error: {exc}"
+    for text in message.splitlines():
+        run.out.error(text, plan.key)
+    return Result(plan.key, "failed", message=message)
+
+
+def image_gate(run: Run, deferred: bool) -> Callable[[StackPlan], None]:
+    """The ``before_change`` hook: stacks that run the image check it again right before they change,
+    strictly when pre-flight could not (the repository did not exist yet)."""
+
+    def check(plan: StackPlan) -> None:
+        if plan.key in preflight.IMAGE_STACKS and deferred:
+            preflight.check_image(run.aws, run.params, run.account, strict=True)
+
+    return check

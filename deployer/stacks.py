@@ -1,0 +1,198 @@
+"""A stack's current state, and getting it to a state a change set can start from.
+
+CloudFormation accepts a change set only on a stack that is not busy and not
+broken. ``prepare`` turns whatever is there into one of two answers, CREATE or
+UPDATE, or stops with the exact command the operator has to run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+from botocore.waiter import WaiterModel, create_waiter_with_client
+
+from deployer.errors import DeployError
+
+# Waiter delay: CloudFormation's stock waiters poll every 30 s, which adds up
+# to half a minute to every stack; 3 s is cheap and feels immediate.
+WAIT_DELAY = 3
+WAIT_MAX_ATTEMPTS = 1200  # one hour at 3 s: the longest a stack operation plausibly takes
+
+# States a stack that was deployed before can be updated from.
+STABLE = {
+    "CREATE_COMPLETE",
+    "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "IMPORT_COMPLETE",
+    "IMPORT_ROLLBACK_COMPLETE",
+}
+
+IN_PROGRESS = {
+    "CREATE_IN_PROGRESS",
+    "ROLLBACK_IN_PROGRESS",
+    "DELETE_IN_PROGRESS",
+    "UPDATE_IN_PROGRESS",
+    "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+    "UPDATE_ROLLBACK_IN_PROGRESS",
+    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+    "IMPORT_IN_PROGRESS",
+    "IMPORT_ROLLBACK_IN_PROGRESS",
+}
+
+# A custom botocore waiter: "until the stack is no longer busy", whatever it ends
+# in. The stock waiters each expect one outcome (stack_update_complete fails on
+# UPDATE_ROLLBACK_COMPLETE...), but before a deploy any settled state will do:
+# prepare() decides what to make of it.
+def _settled_waiter_model() -> WaiterModel:
+    busy = json.dumps(sorted(IN_PROGRESS))
+    return WaiterModel(
+        {
+            "version": 2,
+            "waiters": {
+                "StackSettled": {
+                    "operation": "DescribeStacks",
+                    "delay": WAIT_DELAY,
+                    "maxAttempts": WAIT_MAX_ATTEMPTS,
+                    "acceptors": [
+                        {"matcher": "path", "argument": f"contains(`{busy}`, Stacks[0].StackStatus)",
+                         "expected": False, "state": "success"},
+                        # Deleted while we waited: settled too (into "no stack").
+                        {"matcher": "error", "expected": "ValidationError", "state": "success"},
+                    ],
+                }
+            },
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """What DescribeStacks says about a stack (None of this when it does not exist)."""
+
+    stack_id: str
+    status: str
+    parameters: dict[str, str]
+    tags: dict[str, str]
+    termination_protection: bool
+    outputs: dict[str, str]
+    reason: str = ""
+
+
+def describe(cfn, name: str) -> Deployed | None:
+    try:
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    except ClientError as exc:
+        if _is_missing(exc):
+            return None
+        raise
+    return Deployed(
+        stack_id=stack["StackId"],
+        status=stack["StackStatus"],
+        parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])},
+        tags={t["Key"]: t["Value"] for t in stack.get("Tags", [])},
+        termination_protection=bool(stack.get("EnableTerminationProtection")),
+        outputs={o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])},
+        reason=stack.get("StackStatusReason", ""),
+    )
+
+
+def _is_missing(exc: ClientError) -> bool:
+    # AWS: ValidationError "Stack with id X does not exist".
+    err = exc.response.get("Error", {})
+    return err.get("Code") == "ValidationError" and "does not exist" in err.get("Message", "")
+
+
+def wait_settled(cfn, name: str) -> None:
+    create_waiter_with_client("StackSettled", _settled_waiter_model(), cfn).wait(StackName=name)
+
+
+def wait_deleted(cfn, name: str) -> None:
+    cfn.get_waiter("stack_delete_complete").wait(
+        StackName=name, WaiterConfig={"Delay": WAIT_DELAY, "MaxAttempts": WAIT_MAX_ATTEMPTS}
+    )
+
+
+def next_step(name: str, status: str, region: str) -> str | None:
+    """The command that unblocks a stack CloudFormation will not change, or None if it is not blocked."""
+    where = f"--stack-name {name} --region {region}"
+    steps = {
+        "UPDATE_ROLLBACK_FAILED": (
+            f"aws cloudformation continue-update-rollback {where}  "
+            "(if a resource cannot roll back, fix it or add --resources-to-skip LOGICAL_ID), then deploy again"
+        ),
+        "DELETE_FAILED": (
+            f"remove what blocks the delete (see the DELETE_FAILED events: aws cloudformation describe-stack-events "
+            f"{where}), then aws cloudformation delete-stack {where} (add --retain-resources LOGICAL_ID to keep "
+            "one), then deploy again"
+        ),
+        "ROLLBACK_FAILED": (
+            f"aws cloudformation delete-stack {where}  (add --retain-resources LOGICAL_ID for a resource that "
+            "cannot be deleted), then deploy again"
+        ),
+        "CREATE_FAILED": f"aws cloudformation delete-stack {where}, then deploy again",
+        "UPDATE_FAILED": f"aws cloudformation rollback-stack {where}, then deploy again",
+        "IMPORT_ROLLBACK_FAILED": (
+            f"aws cloudformation continue-update-rollback {where}, then deploy again"
+        ),
+    }
+    return steps.get(status)
+
+
+def prepare(cfn, name: str, region: str, say) -> tuple[str, Deployed | None]:
+    """Bring the stack to where a change set can start: returns ("CREATE", None|stack) or ("UPDATE", stack).
+
+    ``say`` prints one progress line.
+    """
+    stack = describe(cfn, name)
+    if stack is not None and stack.status in IN_PROGRESS:
+        say(f"{stack.status}: waiting for the operation already running to finish")
+        wait_settled(cfn, name)
+        stack = describe(cfn, name)
+    if stack is None or stack.status == "DELETE_COMPLETE":
+        return "CREATE", None
+    if stack.status == "REVIEW_IN_PROGRESS":
+        # Created by a change set never executed (a --no-execute or an interrupted
+        # run): it has no resources, a CREATE change set goes on from there.
+        return "CREATE", stack
+    if stack.status == "ROLLBACK_COMPLETE":
+        # A first create that failed and rolled back: CloudFormation cannot update
+        # it, but it holds no resources, so deleting it loses nothing.
+        say("ROLLBACK_COMPLETE (its first create failed): deleting it to create it again")
+        if stack.termination_protection:
+            cfn.update_termination_protection(StackName=name, EnableTerminationProtection=False)
+        cfn.delete_stack(StackName=name)
+        wait_deleted(cfn, name)
+        return "CREATE", None
+    if stack.status in STABLE:
+        return "UPDATE", stack
+    step = next_step(name, stack.status, region)
+    reason = f" ({stack.reason})" if stack.reason else ""
+    raise DeployError(f"{name} is {stack.status}{reason}; CloudFormation cannot change it until you run: "
+                      f"{step or 'see the stack in the CloudFormation console'}")
+
+
+def template_hash(body: str | dict) -> str:
+    if not isinstance(body, str):  # botocore parses JSON bodies; ours are YAML, but be safe
+        body = json.dumps(body, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def deployed_body(cfn, name: str) -> str | dict:
+    # "Original" is the template as submitted, before transforms: what we compare with.
+    return cfn.get_template(StackName=name, TemplateStage="Original")["TemplateBody"]
+
+
+def unchanged(cfn, plan, stack: Deployed | None) -> bool:
+    """True when the deployed stack already has this template, these parameters and these tags.
+
+    Two calls at most: DescribeStacks (already made by prepare) and GetTemplate.
+    Parameters and tags are compared first, so a parameter change costs one call.
+    """
+    if stack is None or stack.status not in STABLE:
+        return False
+    if stack.parameters != plan.parameters or stack.tags != plan.tags:
+        return False
+    return template_hash(deployed_body(cfn, plan.name)) == template_hash(plan.body)
