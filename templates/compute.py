@@ -30,6 +30,8 @@ from troposphere import elasticloadbalancingv2 as elb
 from troposphere.cloudformation import WaitConditionHandle
 
 from templates import naming, params
+from templates.data import SECRET_KEYS
+from templates.metadata import checkov_skip
 
 HAS_CERTIFICATE = "HasCertificate"
 
@@ -61,8 +63,6 @@ IMPORTS = (
     "RepositoryUri",
 )
 
-SECRET_KEYS = ("LANGCHAIN_API_KEY", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD")
-
 # The service-linked role Application Auto Scaling creates on first use; naming
 # it keeps the template from creating (and owning) a role of its own.
 AUTOSCALING_ROLE_ARN = (
@@ -71,11 +71,6 @@ AUTOSCALING_ROLE_ARN = (
 )
 
 TMP_VOLUME = "tmp"
-
-
-def _skip(*checks: tuple[str, str]) -> dict:
-    """Resource Metadata declaring deliberate checkov exceptions, each with its reason."""
-    return {"checkov": {"skip": [{"id": check, "comment": reason} for check, reason in checks]}}
 
 
 def build() -> Template:
@@ -126,7 +121,7 @@ def _create_log_group(t: Template, p: dict) -> logs.LogGroup:
             "ContainerLogGroup",
             LogGroupName=naming.resource_name_sub("container_log_group"),
             RetentionInDays=Ref(p["log_retention_days"]),
-            Metadata=_skip(
+            Metadata=checkov_skip(
                 (
                     "CKV_AWS_158",
                     "CloudWatch Logs encrypts at rest with its own keys; a customer-managed KMS key "
@@ -363,7 +358,7 @@ def _create_security_groups(t: Template) -> tuple[ec2.SecurityGroup, ec2.Securit
                     Description="To the API tasks",
                 )
             ],
-            Metadata=_skip(
+            Metadata=checkov_skip(
                 (
                     "CKV_AWS_260",
                     "A public API's load balancer: port 80 must be open to the internet "
@@ -412,7 +407,7 @@ def _create_load_balancer(t: Template, alb_sg: ec2.SecurityGroup) -> elb.LoadBal
             LoadBalancerAttributes=[
                 elb.LoadBalancerAttributes(Key="routing.http.drop_invalid_header_fields.enabled", Value="true"),
             ],
-            Metadata=_skip(
+            Metadata=checkov_skip(
                 (
                     "CKV_AWS_91",
                     "No access-log bucket: WAF metrics and sampled requests plus the container log "
@@ -463,7 +458,7 @@ def _add_listeners(
             Port=HTTP_PORT,
             Protocol="HTTP",
             DefaultActions=If(HAS_CERTIFICATE, [redirect], [forward]),
-            Metadata=_skip(
+            Metadata=checkov_skip(
                 (
                     "CKV_AWS_2",
                     "HTTP is served only while no certificate_arn is given (the seed's design); "
