@@ -23,13 +23,14 @@ class Stack:
 
 
 def _stacks() -> tuple[Stack, ...]:
-    from templates import compute, data, network, waf
+    from templates import compute, data, github_oidc, network, waf
 
     return (
         Stack("network", (), network.build),
         Stack("data", (), data.build),
         Stack("compute", ("network", "data"), compute.build),
         Stack("waf", ("compute",), waf.build),
+        Stack("github-oidc", (), github_oidc.build, optional=True),
     )
 
 

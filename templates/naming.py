@@ -24,7 +24,13 @@ RESOURCE_NAMES = {
     "web_acl": ("{project}-web-acl", 128),
     "oidc_deploy_role": ("{project}-github-deploy", 64),
     "cfn_execution_role": ("{project}-cfn-execution", 64),
+    # deploy.py's bucket for templates over CloudFormation's inline limit.
+    "deploy_artifacts": ("{project}-deploy-{account}-{region}", 63),
 }
+
+# deploy.py names its change sets "{CHANGE_SET_PREFIX}<time>-<id>"; the CI role
+# may touch only change sets so named.
+CHANGE_SET_PREFIX = "deploy-"
 
 CONTAINER_NAME = "api"
 CONTAINER_PORT = 8000

@@ -163,6 +163,17 @@ SCHEMA: tuple[Param, ...] = (
           pattern=r"[A-Za-z0-9_.-]{1,100}", pattern_help="letters, digits, _ . - (up to 100)"),
     Param("waf_rate_limit", int, 2000, "Requests per IP in 5 minutes before WAF blocks it",
           stacks=("waf",), min=10, max=2000000000),
+    Param("github_repo", str, "", "GitHub repository (ORG/REPO, exact case) whose workflow may deploy; "
+          "required by the github-oidc stack", stacks=("github-oidc",),
+          pattern=r"([A-Za-z0-9-]+/[A-Za-z0-9_.-]+)?", pattern_help="ORG/REPO as GitHub spells it"),
+    Param("github_branch", str, "master", "Branch whose pushes deploy", stacks=("github-oidc",),
+          pattern=r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", pattern_help="a branch name such as master"),
+    Param("github_environment", str, "prod", "GitHub environment of the deploy job", stacks=("github-oidc",),
+          pattern=r"[A-Za-z0-9_.-]{1,255}", pattern_help="a GitHub environment name such as prod"),
+    Param("oidc_provider_arn", str, "", "Existing GitHub OIDC provider to reuse; empty creates one",
+          stacks=("github-oidc",),
+          pattern=r"(arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com)?",
+          pattern_help="empty or the ARN of the account's token.actions.githubusercontent.com provider"),
 )
 
 BY_KEY = {p.key: p for p in SCHEMA}

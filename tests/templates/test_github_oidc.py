@@ -1,0 +1,420 @@
+"""The github-oidc template: who may assume the CI role, and how little the two roles may do.
+
+Policies are checked resolved: every Fn::Sub filled in with a real project,
+account and region, every Fn::If chosen, so the assertions read like the
+policies IAM would see.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+
+import pytest
+
+import templates
+from templates import github_oidc, naming, params
+from tests.templates.cfn import conditions, resolve
+
+PROJECT = "ia-comafi"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+REPO = "acme-bank/ia-comafi-v1"
+VALUES = {
+    "ProjectName": PROJECT,
+    "GithubRepo": REPO,
+    "GithubBranch": "master",
+    "GithubEnvironment": "prod",
+    "OidcProviderArn": "",
+}
+PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+EXECUTION_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-cfn-execution"
+DEPLOYABLE = ("network", "data", "compute", "waf")
+
+# What deploy.py calls as the CI role (deploy, diff, status, outputs, health,
+# rollback, restart, the ROLLBACK_COMPLETE recovery, the export guard).
+DEPLOY_PY_ACTIONS = {
+    "cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet", "cloudformation:ExecuteChangeSet",
+    "cloudformation:DeleteChangeSet", "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents",
+    "cloudformation:GetTemplate", "cloudformation:ListExports", "cloudformation:ListImports",
+    "cloudformation:UpdateTerminationProtection", "cloudformation:DeleteStack", "cloudformation:ListStackResources",
+    "ecr:DescribeImages", "ecr:GetAuthorizationToken", "ecr:PutImage", "ecs:UpdateService", "ecs:DescribeServices",
+    "iam:PassRole",
+}
+
+
+def _sub(text: str, extra: dict) -> str:
+    names = {"AWS::Partition": "aws", "AWS::AccountId": ACCOUNT, "AWS::Region": REGION, **extra}
+    return re.sub(r"\$\{([^}]+)\}", lambda m: names[m.group(1)], text)
+
+
+def _fill(node, values: dict, attrs: dict):
+    """Fn::Sub, Ref and Fn::GetAtt replaced by their values (Fn::If already chosen)."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::Sub"}:
+            return _sub(node["Fn::Sub"], values)
+        if set(node) == {"Ref"}:
+            return attrs.get(node["Ref"], values.get(node["Ref"]))
+        if set(node) == {"Fn::GetAtt"}:
+            target = node["Fn::GetAtt"]
+            return attrs[".".join(target) if isinstance(target, list) else target]
+        return {k: _fill(v, values, attrs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_fill(v, values, attrs) for v in node]
+    return node
+
+
+def _resolved(doc: dict, values: dict = VALUES) -> dict:
+    active = conditions(doc, values)
+    attrs = {
+        "GithubOidcProvider": PROVIDER_ARN,
+        "CfnExecutionRole": f"{PROJECT}-cfn-execution",
+        "CfnExecutionRole.Arn": EXECUTION_ROLE_ARN,
+        "GithubDeployRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-github-deploy",
+    }
+    resources = {
+        name: _fill(resolve(res, active), values, attrs)
+        for name, res in doc["Resources"].items()
+        if "Condition" not in res or active[res["Condition"]]
+    }
+    outputs = {name: _fill(resolve(out, active), values, attrs) for name, out in doc["Outputs"].items()}
+    return {"Resources": resources, "Outputs": outputs}
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict:
+    return templates.load_yaml(templates.render(github_oidc.build()))
+
+
+@pytest.fixture(scope="module")
+def res(doc) -> dict:
+    return _resolved(doc)["Resources"]
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _deploy_statements(res) -> list[dict]:
+    (policy,) = res["GithubDeployRole"]["Properties"]["Policies"]
+    return policy["PolicyDocument"]["Statement"]
+
+
+def _execution_statements(res) -> list[dict]:
+    return [
+        statement
+        for resource in res.values()
+        if resource["Type"] == "AWS::IAM::ManagedPolicy"
+        and resource["Properties"]["Roles"] == [f"{PROJECT}-cfn-execution"]
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _all_statements(res) -> list[dict]:
+    return _deploy_statements(res) + _execution_statements(res)
+
+
+def _allowed_on(statements, action: str) -> list[dict]:
+    return [s for s in statements if s["Effect"] == "Allow" and action in _as_list(s["Action"])]
+
+
+# -- who may assume the CI role --------------------------------------------------------------------------
+
+
+def test_trust_policy_names_the_exact_subjects_and_audience(res):
+    trust = res["GithubDeployRole"]["Properties"]["AssumeRolePolicyDocument"]
+    (statement,) = trust["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == ["sts:AssumeRoleWithWebIdentity"]
+    assert statement["Principal"] == {"Federated": PROVIDER_ARN}
+    # StringEquals only: no StringLike wildcard ("repo:ORG/REPO:*" was the seed's).
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": [
+                f"repo:{REPO}:ref:refs/heads/master",
+                f"repo:{REPO}:environment:prod",
+            ],
+        }
+    }
+
+
+def test_trust_follows_the_branch_and_environment_parameters(doc):
+    values = {**VALUES, "GithubBranch": "main", "GithubEnvironment": "production"}
+    trust = _resolved(doc, values)["Resources"]["GithubDeployRole"]["Properties"]["AssumeRolePolicyDocument"]
+    subjects = trust["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+    assert subjects == [f"repo:{REPO}:ref:refs/heads/main", f"repo:{REPO}:environment:production"]
+
+
+def test_provider_is_created_for_github_with_the_sts_audience(res):
+    provider = res["GithubOidcProvider"]
+    assert provider["Type"] == "AWS::IAM::OIDCProvider"
+    assert provider["Properties"]["Url"] == "https://token.actions.githubusercontent.com"
+    assert provider["Properties"]["ClientIdList"] == ["sts.amazonaws.com"]
+
+
+def test_an_existing_provider_is_reused_by_arn(doc):
+    existing = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+    resolved = _resolved(doc, {**VALUES, "OidcProviderArn": existing})
+    assert "GithubOidcProvider" not in resolved["Resources"]
+    trust = resolved["Resources"]["GithubDeployRole"]["Properties"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"] == {"Federated": existing}
+    assert resolved["Outputs"]["OidcProviderArn"]["Value"] == existing
+
+
+def test_an_empty_repository_is_refused_by_cloudformation(doc):
+    # The default github_repo is empty (there is no safe guess: a placeholder
+    # org could be registered by anyone); CloudFormation refuses the stack until it is set.
+    (assertion,) = doc["Rules"]["GithubRepoIsSet"]["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "GithubRepo"}, ""]}]}
+    assert "github_repo" in assertion["AssertDescription"]
+
+
+def test_execution_role_is_for_cloudformation_only(res):
+    trust = res["CfnExecutionRole"]["Properties"]["AssumeRolePolicyDocument"]
+    (statement,) = trust["Statement"]
+    assert statement["Principal"] == {"Service": ["cloudformation.amazonaws.com"]}
+    assert statement["Action"] == ["sts:AssumeRole"]
+
+
+def test_roles_have_the_names_naming_gives(res):
+    assert res["GithubDeployRole"]["Properties"]["RoleName"] == naming.resource_name("oidc_deploy_role", PROJECT)
+    assert res["CfnExecutionRole"]["Properties"]["RoleName"] == naming.resource_name("cfn_execution_role", PROJECT)
+
+
+# -- what the roles may do ---------------------------------------------------------------------------------
+
+
+def test_no_statement_allows_every_action_or_a_whole_service(res):
+    for statement in _all_statements(res):
+        assert statement["Effect"] == "Allow"
+        for action in _as_list(statement["Action"]):
+            assert "*" not in action, (statement["Sid"], action)
+            assert re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9]+", action), action
+
+
+def test_no_statement_uses_not_action_or_not_resource(res):
+    for statement in _all_statements(res):
+        assert not {"NotAction", "NotResource", "NotPrincipal"} & statement.keys(), statement["Sid"]
+
+
+def test_deploy_role_allows_what_deploy_py_calls(res):
+    allowed = {a for s in _deploy_statements(res) for a in _as_list(s["Action"])}
+    assert DEPLOY_PY_ACTIONS - allowed == set()
+
+
+def test_ci_role_passes_only_the_execution_role_to_cloudformation(res):
+    (statement,) = _allowed_on(_deploy_statements(res), "iam:PassRole")
+    assert statement["Action"] == ["iam:PassRole"]
+    assert statement["Resource"] == [EXECUTION_ROLE_ARN]
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
+
+
+def test_ci_role_creates_change_sets_only_as_the_execution_role(res):
+    (statement,) = _allowed_on(_deploy_statements(res), "cloudformation:CreateChangeSet")
+    assert statement["Condition"] == {"StringEquals": {"cloudformation:RoleArn": EXECUTION_ROLE_ARN}}
+
+
+def _stack_arn(stack: str) -> str:
+    return f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{naming.stack_name(PROJECT, stack)}/0a1b2c3d"
+
+
+def test_cloudformation_statements_name_only_project_stacks_except_the_account_wide_list(res):
+    statements = [s for s in _deploy_statements(res) if any(a.startswith("cloudformation:") for a in s["Action"])]
+    assert statements
+    change_set_prefix = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/{naming.CHANGE_SET_PREFIX}"
+    for statement in statements:
+        if statement["Resource"] == ["*"]:
+            # ValidateTemplate, ListExports, ListImports, ListStacks and DescribeStacks
+            # without a stack name: AWS authorizes them on "*" only.
+            assert {a.split(":")[1] for a in statement["Action"]} <= set(github_oidc.CFN_ACCOUNT_WIDE_ACTIONS)
+            assert not {"CreateChangeSet", "ExecuteChangeSet", "DeleteStack", "DeleteChangeSet"} & {
+                a.split(":")[1] for a in statement["Action"]}
+            continue
+        for arn in statement["Resource"]:
+            assert arn in {f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{PROJECT}-{s}/*" for s in DEPLOYABLE} \
+                or arn.startswith(change_set_prefix), arn
+    write_arns = [
+        arn for s in statements if s["Resource"] != ["*"] for arn in s["Resource"] if ":stack/" in arn
+    ]
+    for stack in DEPLOYABLE:
+        assert any(fnmatch.fnmatchcase(_stack_arn(stack), arn) for arn in write_arns), stack
+    # Not this stack (the CI role cannot widen its own permissions), nor another project's.
+    for other in (_stack_arn("github-oidc"), _stack_arn("x").replace(PROJECT, "other-project")):
+        assert not any(fnmatch.fnmatchcase(other, arn) for arn in write_arns), other
+
+
+def test_ecr_statements_name_only_the_project_repository(res):
+    repository = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{naming.resource_name('repository', PROJECT)}"
+    for statement in _deploy_statements(res) + _execution_statements(res):
+        actions = [a for a in statement["Action"] if a.startswith("ecr:")]
+        if not actions:
+            continue
+        if statement["Resource"] == ["*"]:
+            assert actions == ["ecr:GetAuthorizationToken"], statement["Sid"]  # a login token has no resource
+        else:
+            assert statement["Resource"] == [repository], statement["Sid"]
+
+
+def test_ci_role_restarts_only_the_project_service(res):
+    (statement,) = _allowed_on(_deploy_statements(res), "ecs:UpdateService")
+    cluster = naming.resource_name("cluster", PROJECT)
+    service = naming.resource_name("service", PROJECT)
+    assert statement["Resource"] == [f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{service}"]
+
+
+def test_ci_role_cannot_read_secrets_or_touch_iam_beyond_passing_one_role(res):
+    actions = {a for s in _deploy_statements(res) for a in s["Action"]}
+    assert not {a for a in actions if a.startswith("secretsmanager:")}
+    assert {a for a in actions if a.startswith("iam:")} == {"iam:PassRole"}
+
+
+def test_star_resources_only_where_aws_offers_nothing_narrower(res):
+    """Every action granted on Resource "*", pinned: a new one must be argued for here."""
+    star = {a for s in _all_statements(res) if s["Resource"] == ["*"] for a in s["Action"]}
+    ec2 = {f"ec2:{a}" for a in github_oidc._EC2_DESCRIBE + github_oidc._EC2_CREATE + github_oidc._EC2_OWNED}
+    expected = {f"cloudformation:{a}" for a in github_oidc.CFN_ACCOUNT_WIDE_ACTIONS} | ec2 | {
+        "ec2:CreateTags",  # conditioned on the Project tag
+        "ecr:GetAuthorizationToken",
+        "secretsmanager:GetRandomPassword",
+        "ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition",
+        *(f"elasticloadbalancing:{a}" for a in github_oidc._ELB_DESCRIBE),
+        *(f"application-autoscaling:{a}" for a in github_oidc._SCALING_DESCRIBE),
+        "cloudwatch:DescribeAlarms",
+    }
+    assert star == expected
+    # Of those, only reads and creates go unconditioned; EC2 changes need the project's tag.
+    for statement in _all_statements(res):
+        if statement["Resource"] == ["*"] and any(a.split(":")[1].startswith(("Delete", "Release", "Detach",
+                                                                                  "Disassociate", "Revoke",
+                                                                                  "Replace"))
+                                                for a in statement["Action"]):
+            assert statement["Condition"] == {"StringEquals": {"aws:ResourceTag/Project": PROJECT}}, statement["Sid"]
+
+
+# -- the execution role ------------------------------------------------------------------------------------
+
+
+def _matches(arn: str, statement: dict) -> bool:
+    return any(fnmatch.fnmatchcase(arn, pattern) for pattern in statement["Resource"])
+
+
+def _role_arn(name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+
+
+def test_execution_role_manages_only_the_stacks_roles(res):
+    iam_statements = [s for s in _execution_statements(res) if any(a.startswith("iam:") for a in s["Action"])]
+    stack_roles = [_role_arn(f"{naming.stack_name(PROJECT, s)}-TaskRole-1A2B3C") for s in DEPLOYABLE]
+    own_roles = [_role_arn(naming.resource_name(k, PROJECT)) for k in ("oidc_deploy_role", "cfn_execution_role")]
+    others = [_role_arn("OrganizationAccountAccessRole"), _role_arn("other-project-compute-TaskRole-1")]
+    for statement in iam_statements:
+        if statement["Action"] == ["iam:CreateServiceLinkedRole"]:
+            assert statement["Resource"] == [_role_arn("aws-service-role/*")]
+            continue
+        for arn in own_roles + others:
+            assert not _matches(arn, statement), (statement["Sid"], arn)
+    role_admin = _allowed_on(iam_statements, "iam:PutRolePolicy")
+    assert role_admin and all(_matches(arn, role_admin[0]) for arn in stack_roles)
+
+
+def test_execution_role_passes_stack_roles_only_to_ecs_tasks_and_flow_logs(res):
+    (statement,) = _allowed_on(_execution_statements(res), "iam:PassRole")
+    assert statement["Condition"] == {
+        "StringEquals": {"iam:PassedToService": ["ecs-tasks.amazonaws.com", "vpc-flow-logs.amazonaws.com"]}
+    }
+    assert not _matches(EXECUTION_ROLE_ARN, statement)
+
+
+def test_execution_role_attaches_only_the_ecs_task_execution_policy(res):
+    (statement,) = _allowed_on(_execution_statements(res), "iam:AttachRolePolicy")
+    assert statement["Condition"] == {"ArnEquals": {"iam:PolicyARN": [
+        "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"]}}
+
+
+def test_execution_role_service_linked_roles_are_named_services_only(res):
+    (statement,) = _allowed_on(_execution_statements(res), "iam:CreateServiceLinkedRole")
+    assert set(statement["Condition"]["StringEquals"]["iam:AWSServiceName"]) == {
+        "ecs.amazonaws.com", "ecs.application-autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com"}
+
+
+@pytest.mark.parametrize(("action", "arn"), [
+    ("s3:PutBucketPolicy", f"arn:aws:s3:::{naming.resource_name('unhandled_bucket', PROJECT, ACCOUNT, REGION)}"),
+    ("secretsmanager:UpdateSecret",
+     f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{naming.resource_name('secret', PROJECT)}-AbCdEf"),
+    ("logs:PutRetentionPolicy",
+     f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{naming.resource_name('container_log_group', PROJECT)}:*"),
+    ("ecs:UpdateService", f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{PROJECT}-cluster/{PROJECT}-api"),
+    ("wafv2:UpdateWebACL", f"arn:aws:wafv2:{REGION}:{ACCOUNT}:regional/webacl/{PROJECT}-web-acl/0a1b"),
+])
+def test_execution_role_reaches_the_project_resource_and_not_another(res, action, arn):
+    statements = _allowed_on(_execution_statements(res), action)
+    assert any(_matches(arn, s) for s in statements), (action, arn)
+    other = arn.replace(PROJECT, "other-project")
+    assert not any(_matches(other, s) for s in statements), (action, other)
+
+
+def test_execution_role_never_reads_secret_values_or_objects(res):
+    actions = {a for s in _execution_statements(res) for a in s["Action"]}
+    assert not {"secretsmanager:GetSecretValue", "s3:GetObject", "s3:PutObject"} & actions
+
+
+def test_policies_fit_aws_size_limits_with_the_longest_names():
+    """A managed policy holds 6,144 characters, a role's inline policies 10,240 (whitespace not counted)."""
+    longest, _ = naming.longest_project_name("ap-southeast-2")
+    values = {**VALUES, "ProjectName": "a" * longest, "GithubRepo": "o" * 39 + "/" + "r" * 100,
+              "GithubEnvironment": "e" * 255, "AWS::Region": "ap-southeast-2"}
+    doc = templates.load_yaml(templates.render(github_oidc.build()))
+    resolved = _resolved(doc, values)["Resources"]
+    for name, resource in resolved.items():
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            size = len(json.dumps(resource["Properties"]["PolicyDocument"], separators=(",", ":")))
+            assert size <= 6144, (name, size)
+    inline = resolved["GithubDeployRole"]["Properties"]["Policies"]
+    assert sum(len(json.dumps(p["PolicyDocument"], separators=(",", ":"))) for p in inline) <= 10240
+
+
+# -- stack, parameters, outputs -------------------------------------------------------------------------------
+
+
+def test_stack_is_optional_and_standalone():
+    stack = templates.BY_KEY["github-oidc"]
+    assert stack.optional and stack.depends_on == ()
+    assert [s.key for s in templates.STACKS if not s.optional] == list(DEPLOYABLE)
+
+
+def test_parameters_are_the_schema_github_keys(doc):
+    assert set(doc["Parameters"]) == {"ProjectName", "GithubRepo", "GithubBranch", "GithubEnvironment",
+                                      "OidcProviderArn"}
+    assert params.cfn_parameter_values("github-oidc", params.load_params("prod", [f"github_repo={REPO}"])) == {
+        "ProjectName": PROJECT, "GithubRepo": REPO, "GithubBranch": "master", "GithubEnvironment": "prod",
+        "OidcProviderArn": "",
+    }
+
+
+@pytest.mark.parametrize("override", [
+    "github_repo=just-a-name",
+    "github_repo=org/repo:ref:refs/heads/*",
+    "github_branch=feature branch",
+    "oidc_provider_arn=arn:aws:iam::123456789012:oidc-provider/gitlab.com",
+])
+def test_bad_github_values_are_refused_before_any_aws_call(override):
+    with pytest.raises(params.ParamError, match=override.split("=")[0]):
+        params.load_params("prod", [override])
+
+
+def test_outputs_give_the_secret_value_and_the_execution_role(doc):
+    outputs = _resolved(doc)["Outputs"]
+    assert outputs["DeployRoleArn"]["Value"] == f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-github-deploy"
+    assert outputs["CfnExecutionRoleArn"]["Value"] == EXECUTION_ROLE_ARN
+    assert "AWS_DEPLOY_ROLE_ARN" in doc["Outputs"]["DeployRoleArn"]["Description"]
+
+
+def test_same_input_same_bytes():
+    assert templates.render(github_oidc.build()) == templates.render(github_oidc.build())
+
+
+def test_deployer_change_sets_carry_the_prefix_the_ci_role_allows():
+    changesets = pytest.importorskip("deployer.changesets")
+    assert changesets.new_name().startswith(naming.CHANGE_SET_PREFIX)
