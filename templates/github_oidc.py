@@ -273,8 +273,11 @@ _EC2_OWNED = (
     "UpdateSecurityGroupRuleDescriptionsEgress", "UpdateSecurityGroupRuleDescriptionsIngress",
 )
 
+# The bucket's create, update and delete, plus every configuration its read
+# handler looks at (an IMPORT of the retained bucket reads them all).
 _S3_BUCKET = (
-    "CreateBucket", "DeleteBucket", "DeleteBucketPolicy", "GetAccelerateConfiguration", "GetBucketAcl",
+    "CreateBucket", "DeleteBucket", "DeleteBucketPolicy", "GetAccelerateConfiguration", "GetAnalyticsConfiguration",
+    "GetBucketAcl", "GetInventoryConfiguration", "GetIntelligentTieringConfiguration", "GetMetricsConfiguration",
     "GetBucketCORS", "GetBucketLocation", "GetBucketLogging", "GetBucketNotification",
     "GetBucketObjectLockConfiguration",
     "GetBucketOwnershipControls", "GetBucketPolicy", "GetBucketPolicyStatus", "GetBucketPublicAccessBlock",
