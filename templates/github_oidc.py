@@ -66,6 +66,7 @@ SERVICE_LINKED_ROLE_SERVICES = (
 ATTACHABLE_MANAGED_POLICIES = ("service-role/AmazonECSTaskExecutionRolePolicy",)
 
 _PROJECT = "${" + naming.PROJECT_PARAMETER + "}"
+_PROJECT_VALUE = Sub(_PROJECT)
 
 
 def _pattern(kind: str) -> str:
@@ -113,9 +114,6 @@ def _owned(tag_key: str) -> pol.Condition:
 
 def _requested(tag_key: str) -> pol.Condition:
     return pol.Condition(pol.StringEquals(f"aws:RequestTag/{tag_key}", _PROJECT_VALUE))
-
-
-_PROJECT_VALUE = Sub(_PROJECT)
 
 
 def build() -> Template:
