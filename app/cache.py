@@ -7,6 +7,8 @@ import logging
 import time
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from app.settings import Settings
@@ -39,8 +41,10 @@ class Cache:
                 ssl=settings.redis_ssl,
                 socket_timeout=settings.redis_timeout_seconds,
                 socket_connect_timeout=settings.redis_timeout_seconds,
-                retry_on_timeout=False,
                 max_connections=64,
+                # One immediate retry (a pooled connection that died with a
+                # restarted Redis); no backoff sleeps: the breaker handles outages.
+                retry=Retry(NoBackoff(), 1),
             )
 
     @property

@@ -30,7 +30,7 @@ def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
     return None
 
 
-async def _send_json(send: Any, status: int, body: dict[str, Any], request_id: str) -> None:
+async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
     payload = orjson.dumps(body)
     await send(
         {
@@ -39,7 +39,6 @@ async def _send_json(send: Any, status: int, body: dict[str, Any], request_id: s
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
-                (b"x-request-id", request_id.encode()),
             ],
         }
     )
@@ -76,7 +75,6 @@ class RequestContextMiddleware:
                     send_with_id,
                     413,
                     {"detail": f"El cuerpo supera {MAX_BODY_BYTES} bytes.", "request_id": request_id},
-                    request_id,
                 )
                 return
             try:
@@ -88,7 +86,6 @@ class RequestContextMiddleware:
                         send_with_id,
                         500,
                         {"detail": "Error interno. Intente nuevamente.", "request_id": request_id},
-                        request_id,
                     )
         finally:
             log.info(

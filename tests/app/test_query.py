@@ -1,0 +1,237 @@
+"""POST /v1/query: answers, the Redis cache and its TTLs, unresolved questions to S3."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from app.logs import JsonFormatter
+
+from .conftest import BUCKET, CARREFOUR_ANSWER
+
+QUESTION = "¿Qué descuento hay en Carrefour los miércoles?"
+
+
+def answer_keys(redis_db) -> list[bytes]:
+    return list(redis_db.scan_iter("ia-comafi:answer:*"))
+
+
+def test_answers_from_the_model_with_the_benefits_it_used(make_client, fake_model, redis_db, aws):
+    client = make_client()
+    r = client.post("/v1/query", json={"question": QUESTION})
+    assert r.status_code == 200
+    body = r.json()
+    assert body == {
+        "answer": json.loads(CARREFOUR_ANSWER)["respuesta"],
+        "benefit_ids": ["carrefour-miercoles"],
+        "cached": False,
+        "resolved": True,
+    }
+    assert fake_model.calls == 1
+    # The prompt is grounded on the catalogue entry and asks for Spanish.
+    system = fake_model.last_messages[0].content
+    assert "id=carrefour-miercoles" in system and "español" in system
+    assert fake_model.last_messages[1].content == QUESTION
+    assert r.headers["x-request-id"]
+
+
+def test_same_question_normalised_is_served_from_redis_without_the_model(make_client, fake_model, redis_db, aws):
+    client = make_client()
+    first = client.post("/v1/query", json={"question": QUESTION})
+    assert first.json()["cached"] is False
+    variants = [
+        "que descuento hay en carrefour los miercoles",
+        "  ¿QUÉ   DESCUENTO hay en CARREFOUR, los miércoles??  ",
+        "Qué descuento hay en Carrefour los Miércoles",
+    ]
+    for variant in variants:
+        r = client.post("/v1/query", json={"question": variant})
+        assert r.status_code == 200
+        assert r.json() == {**first.json(), "cached": True}
+    assert fake_model.calls == 1
+    # A different question is not a hit.
+    client.post("/v1/query", json={"question": "¿Hay descuento en Coto los jueves?"})
+    assert fake_model.calls == 2
+
+
+def test_answer_ttl_is_cache_ttl_default(make_client, make_settings, redis_db, aws):
+    client = make_client(make_settings(cache_ttl_default=1234))
+    client.post("/v1/query", json={"question": QUESTION})
+    keys = answer_keys(redis_db)
+    assert len(keys) == 1
+    assert 1230 <= redis_db.ttl(keys[0]) <= 1234
+
+
+def test_answer_expires_after_its_ttl(make_client, make_settings, fake_model, redis_db, aws):
+    client = make_client(make_settings(cache_ttl_default=1))
+    client.post("/v1/query", json={"question": QUESTION})
+    assert client.post("/v1/query", json={"question": QUESTION}).json()["cached"] is True
+    assert fake_model.calls == 1
+    deadline = time.monotonic() + 5
+    while answer_keys(redis_db) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert answer_keys(redis_db) == []
+    r = client.post("/v1/query", json={"question": QUESTION})
+    assert r.json()["cached"] is False
+    assert fake_model.calls == 2
+
+
+def test_cache_disabled_bypasses_redis(make_client, make_settings, fake_model, redis_db, aws):
+    client = make_client(make_settings(cache_enabled=False))
+    for _ in range(2):
+        assert client.post("/v1/query", json={"question": QUESTION}).json()["cached"] is False
+    assert fake_model.calls == 2
+    assert redis_db.dbsize() == 0
+
+
+def _objects(s3) -> list[dict]:
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="unhandled/")
+    return [json.loads(s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read()) | {"_key": o["Key"]}
+            for o in listed.get("Contents", [])]
+
+
+def test_question_with_no_matching_benefit_goes_to_s3_without_the_model(make_client, fake_model, redis_db, aws):
+    client = make_client()
+    question = "¿Puedo pagar la factura de luz en cuotas?"
+    r = client.post("/v1/query", json={"question": question}, headers={"X-Request-ID": "req-123"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["resolved"] is False and body["benefit_ids"] == [] and body["cached"] is False
+    assert fake_model.calls == 0
+    [record] = _objects(aws)
+    assert record["question"] == question
+    assert record["reason"] == "no_matching_benefits"
+    assert record["request_id"] == "req-123"
+    day = record["time"][:10].replace("-", "/")
+    assert record["_key"] == f"unhandled/{day}/{record['id']}.json"
+    # Unresolved answers are not cached: asking again records it again.
+    client.post("/v1/query", json={"question": question})
+    assert len(_objects(aws)) == 2
+    assert answer_keys(redis_db) == []
+
+
+def test_model_that_cannot_answer_is_unresolved_and_recorded(make_client, redis_db, aws):
+    from .conftest import CountingFakeModel
+
+    model = CountingFakeModel(responses=['{"respuesta": "SIN_RESPUESTA", "beneficios": []}'])
+    client = make_client(model=model)
+    r = client.post("/v1/query", json={"question": "¿Carrefour acepta pagos con criptomonedas?"})
+    assert r.status_code == 200
+    assert r.json()["resolved"] is False
+    assert model.calls == 1
+    [record] = _objects(aws)
+    assert record["reason"] == "model_cannot_answer"
+    assert "carrefour-miercoles" in record["offered_benefit_ids"]
+    assert answer_keys(redis_db) == []
+
+
+def test_s3_failure_keeps_the_full_record_in_the_log(make_client, redis_db, aws, caplog):
+    aws.delete_bucket(Bucket=BUCKET)  # every put_object now fails with NoSuchBucket
+    client = make_client()
+    question = "¿Tienen descuento para pagar el gimnasio?"
+    with caplog.at_level(logging.INFO):
+        r = client.post("/v1/query", json={"question": question}, headers={"X-Request-ID": "lost-not"})
+    assert r.status_code == 200 and r.json()["resolved"] is False
+    [failed] = [rec for rec in caplog.records if rec.getMessage() == "unhandled_question_not_stored"]
+    assert failed.levelno == logging.ERROR
+    line = JsonFormatter().format(failed)
+    assert "\n" not in line
+    logged = json.loads(line)
+    assert "NoSuchBucket" in logged["reason_not_stored"]
+    record = logged["record"]
+    assert record["question"] == question
+    assert record["reason"] == "no_matching_benefits"
+    assert record["request_id"] == "lost-not"
+    assert record["id"] and record["time"].endswith("Z")
+
+
+def test_s3_write_does_not_delay_the_answer_much(make_client, redis_db, aws, monkeypatch):
+    """The S3 write runs after the response: a slow S3 does not hold the answer."""
+    from app.unhandled import UnhandledSink
+
+    original = UnhandledSink.store
+    timings: dict[str, float] = {}
+
+    def slow_store(self, record):
+        time.sleep(0.5)
+        timings["stored"] = time.monotonic()
+        return original(self, record)
+
+    monkeypatch.setattr(UnhandledSink, "store", slow_store)
+    client = make_client()
+    seen: dict[str, float] = {}
+    import httpx
+
+    def on_response(response: httpx.Response) -> None:
+        seen["headers"] = time.monotonic()
+
+    client.event_hooks["response"] = [on_response]
+    client.post("/v1/query", json={"question": "¿Puedo pagar la luz?"})
+    assert seen["headers"] < timings["stored"] - 0.3
+    assert len(_objects(aws)) == 1
+
+
+THROTTLED = ClientError(
+    {"Error": {"Code": "ThrottlingException", "Message": "Too many requests"}, "ResponseMetadata": {}},
+    "Converse",
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (THROTTLED, "bedrock:ThrottlingException"),
+        (
+            ClientError({"Error": {"Code": "ServiceUnavailableException", "Message": "down"}}, "Converse"),
+            "bedrock:ServiceUnavailableException",
+        ),
+        (
+            ClientError({"Error": {"Code": "ModelNotReadyException", "Message": "warming"}}, "Converse"),
+            "bedrock:ModelNotReadyException",
+        ),
+    ],
+)
+def test_bedrock_outage_is_503_with_retry_after(make_client, fake_model, redis_db, aws, error, reason):
+    fake_model.error = error
+    client = make_client()
+    r = client.post("/v1/query", json={"question": QUESTION})
+    assert r.status_code == 503
+    assert int(r.headers["retry-after"]) > 0
+    body = r.json()
+    assert body["reason"] == reason
+    assert "Traceback" not in r.text and "botocore" not in r.text
+    assert body["request_id"] == r.headers["x-request-id"]
+    # Nothing is cached from a failure: the next try calls the model again.
+    fake_model.error = None
+    assert client.post("/v1/query", json={"question": QUESTION}).json()["cached"] is False
+
+
+def test_bedrock_connection_error_is_503(make_client, fake_model, redis_db, aws):
+    from botocore.exceptions import EndpointConnectionError
+
+    fake_model.error = EndpointConnectionError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com")
+    r = make_client().post("/v1/query", json={"question": QUESTION})
+    assert r.status_code == 503 and "retry-after" in r.headers
+    assert r.json()["reason"] == "bedrock:EndpointConnectionError"
+
+
+def test_model_timeout_is_503(make_client, make_settings, fake_model, redis_db, aws):
+    fake_model.delay = 1.0
+    client = make_client(make_settings(model_timeout_seconds=0.2))
+    started = time.monotonic()
+    r = client.post("/v1/query", json={"question": QUESTION})
+    assert r.status_code == 503 and r.headers["retry-after"]
+    assert r.json()["reason"] == "model_timeout"
+    assert time.monotonic() - started < 0.9
+
+
+def test_unexpected_error_is_500_json_without_traceback(make_client, fake_model, redis_db, aws):
+    fake_model.error = ValueError("bug in the model wrapper")
+    r = make_client().post("/v1/query", json={"question": QUESTION})
+    assert r.status_code == 500
+    assert r.json()["request_id"] == r.headers["x-request-id"]
+    assert "Traceback" not in r.text and "bug in the model wrapper" not in r.text
