@@ -45,8 +45,8 @@ class ChangeSet:
 
 
 def new_name() -> str:
-    """Unique, sortable, and recognisable in the console as ours."""
-    return f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    """Unique, sortable, and recognisable as ours (the CI role may touch only change sets so named)."""
+    return f"{naming.CHANGE_SET_PREFIX}{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
 def template_source(aws, plan: StackPlan, account: str) -> dict:

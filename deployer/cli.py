@@ -78,12 +78,15 @@ def usage() -> str:
 
 
 def split_verb(argv: Sequence[str]) -> tuple[str, list[str]]:
-    """("diff", ["prod", "-p", ...]) from ["prod", "diff", "-p", ...]."""
+    """("diff", ["prod", "-p", "k=v"]) from ["prod", "diff", "-p", "k=v"] or ["prod", "-p", "k=v", "diff"]."""
     argv = list(argv)
-    if len(argv) >= 2 and not argv[1].startswith("-"):
-        if argv[1] not in VERBS:
-            raise BadInput(f"unknown command {argv[1]!r}; allowed: {', '.join(VERBS)}")
-        return argv[1], [argv[0]] + argv[2:]
+    if len(argv) >= 2 and not argv[1].startswith("-") and argv[1] not in VERBS:
+        raise BadInput(f"unknown command {argv[1]!r}; allowed: {', '.join(VERBS)}")
+    takes_value = {flag for verb in VERBS.values() for arg in verb.args for flag in arg.flags
+                   if arg.options.get("action") is None} | {"-p"}
+    for i in range(1, len(argv)):
+        if argv[i] in VERBS and argv[i - 1] not in takes_value:
+            return argv[i], argv[:i] + argv[i + 1:]
     return DEFAULT_VERB, argv
 
 

@@ -92,7 +92,7 @@ def causes(events: list[dict], stack: str) -> list[dict]:
 
 def describe_event(event: dict) -> str:
     when = event["Timestamp"].strftime("%H:%M:%S") if hasattr(event.get("Timestamp"), "strftime") else ""
-    reason = event.get("ResourceStatusReason") or ""
+    reason = " ".join((event.get("ResourceStatusReason") or "").split())  # one event, one line
     return " ".join(
         part
         for part in (when, event.get("LogicalResourceId", ""), f"({event.get('ResourceType', '')})",

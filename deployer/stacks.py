@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
 from deployer.errors import DeployError
@@ -164,7 +165,17 @@ def prepare(cfn, name: str, region: str, say) -> tuple[str, Deployed | None]:
         if stack.termination_protection:
             cfn.update_termination_protection(StackName=name, EnableTerminationProtection=False)
         cfn.delete_stack(StackName=name)
-        wait_deleted(cfn, name)
+        try:
+            wait_deleted(cfn, name)
+        except WaiterError:
+            # Look again before giving up: a DELETE_FAILED seen while the delete
+            # is still settling is not final (LocalStack shows one for an instant).
+            time.sleep(WAIT_DELAY)
+            gone = describe(cfn, name)
+            if gone is not None and gone.status != "DELETE_COMPLETE":
+                raise DeployError(f"{name} could not be deleted ({gone.status}); next: "
+                                  f"{next_step(name, gone.status, region) or 'see the CloudFormation console'}"
+                                  ) from None
         return "CREATE", None
     if stack.status in STABLE:
         return "UPDATE", stack

@@ -1,0 +1,62 @@
+"""Test doubles at the HTTP boundary: botocore ``before-send`` hooks that answer one AWS operation with a
+canned response shaped like AWS's, everything else going on to the endpoint. The deployer's code, its
+retry policy and botocore's parsing all run for real."""
+
+from __future__ import annotations
+
+import json
+
+from botocore.awsrequest import AWSResponse
+
+
+class _Raw:
+    def __init__(self, body: bytes):
+        self._body = body
+
+    def stream(self, **_):
+        yield self._body
+
+
+def response(status: int, body: bytes, headers: dict) -> AWSResponse:
+    return AWSResponse("https://fake", status, headers, _Raw(body))
+
+
+def ecr_image(tag: str = "latest", exists: bool = True):
+    """ECR DescribeImages (not in community LocalStack): the image exists, or AWS's ImageNotFoundException."""
+
+    def handler(request, **_):
+        if exists:
+            body = {"imageDetails": [{"registryId": "000000000000", "repositoryName": "x",
+                                      "imageDigest": "sha256:" + "0" * 64, "imageTags": [tag]}]}
+            return response(200, json.dumps(body).encode(), {"Content-Type": "application/x-amz-json-1.1"})
+        body = {"__type": "ImageNotFoundException",
+                "message": f"The image with imageId {{imageDigest:'null', imageTag:'{tag}'}} does not exist "
+                           "within the repository with name 'x' in the registry with id '000000000000'"}
+        return response(400, json.dumps(body).encode(), {"Content-Type": "application/x-amz-json-1.1"})
+
+    return handler
+
+
+def cfn_error(code: str, message: str, status: int = 400) -> AWSResponse:
+    body = (
+        '<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">'
+        f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+    ).encode()
+    return response(status, body, {"Content-Type": "text/xml"})
+
+
+class Calls:
+    """Every AWS API call a session makes, by operation name ("cloudformation.CreateChangeSet")."""
+
+    def __init__(self):
+        self.names: list[str] = []
+
+    def hook(self, model, **_):
+        self.names.append(f"{model.service_model.service_name}.{model.name}")
+
+    def count(self, name: str) -> int:
+        return sum(1 for n in self.names if n == name or n.endswith("." + name))
+
+    def attach(self, session) -> None:
+        session.events.register("before-call", self.hook)

@@ -1,0 +1,270 @@
+"""What LocalStack cannot show: AWS's own refusals and states, replayed with botocore's Stubber (or, for
+retries, a before-send hook, since Stubber short-circuits botocore's retry loop) using AWS's real error codes
+and messages. Plus the graph scheduling, which needs no AWS at all."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import threading
+import time
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+import templates
+from deployer import aws as aws_module
+from deployer import changesets, engine, guard, plan, preflight, stacks
+from deployer.errors import DeployError
+from deployer.output import Printer
+from templates.params import load_params
+from tests.deployer import fakes
+
+REGION = "us-east-1"
+STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/ia-comafi-network/1"
+NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+
+@pytest.fixture(autouse=True)
+def _dummy_credentials(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setattr(stacks, "WAIT_DELAY", 0)
+
+
+def client(service: str):
+    return boto3.session.Session(region_name=REGION).client(service, region_name=REGION,
+                                                            config=aws_module.config())
+
+
+def stack_desc(status: str, params=None, tags=None, protected=False, name="ia-comafi-network") -> dict:
+    return {"Stacks": [{
+        "StackId": STACK_ID, "StackName": name, "StackStatus": status, "CreationTime": NOW,
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in (params or {}).items()],
+        "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+        "EnableTerminationProtection": protected,
+    }]}
+
+
+# --- graph --------------------------------------------------------------------------------------------------
+
+def test_levels_and_selection_follow_the_graph():
+    levels = plan.levels(templates.STACKS)
+    assert levels["network"] == levels["data"] == 0
+    assert levels["compute"] == 1 and levels["waf"] == 2
+    default = [s.key for s in plan.select(templates.STACKS, None)]
+    assert default == [s.key for s in templates.STACKS if not s.optional]
+    assert [s.key for s in plan.select(templates.STACKS, "waf,network")] == ["network", "waf"]
+
+
+def fake_plan(key, deps=()):
+    return plan.StackPlan(key=key, name=f"p-{key}", depends_on=deps, level=0, body="", parameters={}, tags={},
+                          termination_protection=False)
+
+
+def test_independent_stacks_run_together_and_dependents_wait():
+    both_running = threading.Barrier(2, timeout=5)  # network and data must be in flight at the same time
+    order = []
+
+    def work(run, p):
+        if p.key in ("network", "data"):
+            both_running.wait()
+        order.append(p.key)
+        return engine.Result(p.key, "created")
+
+    plans = [fake_plan("network"), fake_plan("data"), fake_plan("compute", ("network", "data")),
+             fake_plan("waf", ("compute",))]
+    results = engine.run_graph(None, plans, work)
+    assert [r.outcome for r in results] == ["created"] * 4
+    assert order[2:] == ["compute", "waf"]
+
+
+def test_a_failure_starts_nothing_after_it():
+    def work(run, p):
+        if p.key == "data":
+            raise DeployError("p-data failed: ROLLBACK_COMPLETE")
+        time.sleep(0.2)  # network is still running when data fails: it finishes
+        return engine.Result(p.key, "created")
+
+    run = engine.Run(aws=None, params=None, out=Printer(io.StringIO(), colour=False, summary_path=""), account="1")
+    plans = [fake_plan("network"), fake_plan("data"), fake_plan("compute", ("network", "data")),
+             fake_plan("waf", ("compute",))]
+    outcomes = {r.key: r.outcome for r in engine.run_graph(run, plans, work)}
+    assert outcomes == {"network": "created", "data": "failed", "compute": "not started", "waf": "not started"}
+
+
+# --- stack states -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("status", "command"),
+    [
+        ("UPDATE_ROLLBACK_FAILED",
+         "aws cloudformation continue-update-rollback --stack-name ia-comafi-network --region us-east-1"),
+        ("DELETE_FAILED", "aws cloudformation delete-stack --stack-name ia-comafi-network --region us-east-1"),
+    ],
+)
+def test_stuck_stacks_stop_with_the_exact_next_step(status, command):
+    cfn = client("cloudformation")
+    with Stubber(cfn) as stub:
+        stub.add_response("describe_stacks", stack_desc(status), {"StackName": "ia-comafi-network"})
+        with pytest.raises(DeployError) as err:
+            stacks.prepare(cfn, "ia-comafi-network", REGION, lambda _t: None)
+    assert command in str(err.value)
+    assert status in str(err.value)
+
+
+def test_a_busy_stack_is_waited_for_with_a_waiter():
+    cfn = client("cloudformation")
+    said = []
+    with Stubber(cfn) as stub:
+        stub.add_response("describe_stacks", stack_desc("UPDATE_IN_PROGRESS"))
+        stub.add_response("describe_stacks", stack_desc("UPDATE_IN_PROGRESS"))  # waiter: still busy
+        stub.add_response("describe_stacks", stack_desc("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"))
+        stub.add_response("describe_stacks", stack_desc("UPDATE_COMPLETE"))  # waiter: settled
+        stub.add_response("describe_stacks", stack_desc("UPDATE_COMPLETE"))  # prepare reads it again
+        change_type, deployed = stacks.prepare(cfn, "ia-comafi-network", REGION, said.append)
+        stub.assert_no_pending_responses()
+    assert change_type == "UPDATE" and deployed.status == "UPDATE_COMPLETE"
+    assert "waiting" in said[0]
+
+
+def test_review_in_progress_is_created_through():
+    cfn = client("cloudformation")
+    with Stubber(cfn) as stub:
+        stub.add_response("describe_stacks", stack_desc("REVIEW_IN_PROGRESS"))
+        assert stacks.prepare(cfn, "ia-comafi-network", REGION, lambda _t: None)[0] == "CREATE"
+
+
+# --- export-in-use guard (LocalStack neither tracks imports nor refuses) ------------------------------------
+
+# What AWS answers when an update removes an export in use - mid-update, after which it rolls back:
+#   ValidationError: Export ia-comafi-VpcId cannot be deleted as it is in use by ia-comafi-compute
+# The guard must refuse before that, from ListExports + ListImports.
+
+NEW_TEMPLATE = {"Outputs": {"SubnetIds": {"Value": {"Ref": "SubnetA"},
+                                          "Export": {"Name": {"Fn::Sub": "${ProjectName}-SubnetIds"}}}}}
+
+
+def guard_check(cfn, template, changes=()):
+    cs = changesets.ChangeSet(id="cs", name="deploy-x", stack_id=STACK_ID, type="UPDATE", changes=tuple(changes))
+    guard.check(cfn, "ia-comafi-network", STACK_ID, template, {"ProjectName": "ia-comafi"},
+                {"AWS::Region": REGION, "AWS::AccountId": "123456789012"}, cs)
+
+
+def exports_response():
+    return {"Exports": [{"ExportingStackId": STACK_ID, "Name": "ia-comafi-VpcId", "Value": "vpc-1"},
+                        {"ExportingStackId": STACK_ID, "Name": "ia-comafi-SubnetIds", "Value": "subnet-1"},
+                        {"ExportingStackId": "other", "Name": "ia-comafi-AlbArn", "Value": "arn"}]}
+
+
+def test_guard_refuses_removing_an_imported_export_naming_the_importer():
+    cfn = client("cloudformation")
+    with Stubber(cfn) as stub:
+        stub.add_response("list_exports", exports_response())
+        stub.add_response("list_imports", {"Imports": ["ia-comafi-compute"]}, {"ExportName": "ia-comafi-VpcId"})
+        with pytest.raises(DeployError) as err:
+            guard_check(cfn, NEW_TEMPLATE)
+    assert "ia-comafi-VpcId" in str(err.value) and "ia-comafi-compute" in str(err.value)
+    assert "removed or renamed" in str(err.value)
+
+
+def test_guard_refuses_replacing_the_resource_behind_an_imported_export():
+    cfn = client("cloudformation")
+    template = {"Outputs": {**NEW_TEMPLATE["Outputs"], "VpcId": {
+        "Value": {"Ref": "Vpc"}, "Export": {"Name": {"Fn::Sub": "${ProjectName}-VpcId"}}}}}
+    replaced = changesets.Change("Modify", "Vpc", "AWS::EC2::VPC", "True")
+    with Stubber(cfn) as stub:
+        stub.add_response("list_exports", exports_response())
+        stub.add_response("list_imports", {"Imports": ["ia-comafi-compute"]}, {"ExportName": "ia-comafi-VpcId"})
+        with pytest.raises(DeployError) as err:
+            guard_check(cfn, template, [replaced])
+    assert "Vpc is replaced" in str(err.value) and "ia-comafi-compute" in str(err.value)
+
+
+def test_guard_lets_an_unused_export_go():
+    cfn = client("cloudformation")
+    with Stubber(cfn) as stub:
+        stub.add_response("list_exports", exports_response())
+        # AWS's answer for an export nobody imports is an error, not an empty list.
+        stub.add_client_error("list_imports", "ValidationError",
+                              "Export 'ia-comafi-VpcId' is not imported by any stack.",
+                              expected_params={"ExportName": "ia-comafi-VpcId"})
+        guard_check(cfn, NEW_TEMPLATE)
+
+
+# --- retries (LocalStack never throttles) ------------------------------------------------------------------
+
+def test_throttling_is_retried_not_fatal(monkeypatch):
+    """AWS's throttling answer, twice, then the real one: the factory's retry policy absorbs it."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached: before-send answers
+    aws = aws_module.Aws(REGION)
+    calls = fakes.Calls()
+    calls.attach(aws.session)
+    attempts = []
+
+    def throttle_then_missing(request, **_):
+        attempts.append(1)
+        if len(attempts) <= 2:
+            return fakes.cfn_error("Throttling", "Rate exceeded")
+        return fakes.cfn_error("ValidationError", "Stack with id ia-comafi-network does not exist")
+
+    aws.session.events.register("before-send.cloudformation.DescribeStacks", throttle_then_missing)
+    assert stacks.describe(aws.cfn, "ia-comafi-network") is None
+    assert len(attempts) == 3 and calls.count("DescribeStacks") == 1
+
+
+# --- pre-flight (ECR is not in community LocalStack) --------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("error", "strict", "expect"),
+    [
+        (None, True, "present"),
+        ("RepositoryNotFoundException", False, "no-repository"),
+        ("RepositoryNotFoundException", True, "deploy the data stack first"),
+        ("ImageNotFoundException", False, "image ia-comafi-api:abc123 is not in ECR"),
+    ],
+)
+def test_image_preflight(error, strict, expect):
+    ecr = client("ecr")
+    aws = aws_module.Aws(REGION, clients={"ecr": ecr})
+    params = load_params("prod", ["image_tag=abc123"])
+    expected = {"repositoryName": "ia-comafi-api", "imageIds": [{"imageTag": "abc123"}]}
+    with Stubber(ecr) as stub:
+        if error is None:
+            stub.add_response("describe_images", {"imageDetails": [{"imageTags": ["abc123"]}]}, expected)
+        else:
+            stub.add_client_error("describe_images", error, "The image with imageId {imageTag:'abc123'} does not "
+                                  "exist within the repository with name 'ia-comafi-api'", expected_params=expected)
+        if expect in ("present", "no-repository"):
+            assert preflight.check_image(aws, params, "123456789012", strict) == expect
+        else:
+            with pytest.raises(DeployError) as err:
+                preflight.check_image(aws, params, "123456789012", strict)
+            assert expect in str(err.value)
+
+
+# --- termination protection (LocalStack stores the flag, but never refuses a delete) ------------------------
+
+def test_prod_stacks_get_termination_protection_once():
+    cfn = client("cloudformation")
+    aws = aws_module.Aws(REGION, clients={"cloudformation": cfn})
+    params = load_params("prod")
+    net = [s for s in templates.STACKS if s.key == "network"]
+    p = plan.build(params, net, templates.STACKS)[0]
+    assert p.termination_protection
+    run = engine.Run(aws=aws, params=params, out=Printer(io.StringIO(), colour=False, summary_path=""),
+                     account="123456789012")
+    with Stubber(cfn) as stub:
+        # Unchanged but unprotected: one UpdateTerminationProtection, no change set.
+        stub.add_response("describe_stacks", stack_desc("UPDATE_COMPLETE", p.parameters, p.tags, protected=False))
+        stub.add_response("get_template", {"TemplateBody": p.body}, {"StackName": p.name, "TemplateStage": "Original"})
+        stub.add_response("update_termination_protection", {"StackId": STACK_ID},
+                          {"StackName": p.name, "EnableTerminationProtection": True})
+        assert engine.deploy_stack(run, p).outcome == "unchanged"
+        # Already protected: two calls, nothing else.
+        stub.add_response("describe_stacks", stack_desc("UPDATE_COMPLETE", p.parameters, p.tags, protected=True))
+        stub.add_response("get_template", {"TemplateBody": p.body}, {"StackName": p.name, "TemplateStage": ANY})
+        assert engine.deploy_stack(run, p).outcome == "unchanged"
+        stub.assert_no_pending_responses()

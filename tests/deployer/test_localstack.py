@@ -1,0 +1,212 @@
+"""The deployer, unchanged, against LocalStack's CloudFormation (see conftest.py).
+
+The real stacks where it matters (first deploy, no-op, one parameter, diff);
+small test templates for failures, recovery, S3 and the rest, where the real
+stacks would be slow or cannot fail on purpose.
+"""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from troposphere import Export, ImportValue, Output, Template
+from troposphere.s3 import Bucket
+from troposphere.ssm import Parameter as SsmParameter
+
+import templates
+from templates import naming, params
+from tests.deployer import harness
+
+pytestmark = pytest.mark.usefixtures("localstack")
+
+
+def cfn():
+    return boto3.client("cloudformation", region_name="us-east-1")
+
+
+def status(name: str) -> str | None:
+    try:
+        return cfn().describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+    except cfn().exceptions.ClientError:
+        return None
+
+
+def lines_with(out: str, *words: str) -> list[str]:
+    return [line for line in out.splitlines() if all(w in line for w in words)]
+
+
+# --- the real stacks ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real(localstack):
+    """One project for the ordered real-stack tests below; nat_gateways=0 (LocalStack cannot make a NAT)."""
+    import uuid
+
+    return ["dev", "-p", f"project_name=r{uuid.uuid4().hex[:8]}", "-p", "nat_gateways=0"]
+
+
+def test_first_deploy_of_every_stack_from_nothing(real):
+    result = harness.run([*real, "--yes"])
+    assert result.code == 0, result.out
+    project = real[2].split("=")[1]
+    keys = [s.key for s in templates.STACKS if not s.optional]
+    for key in keys:
+        assert status(naming.stack_name(project, key)) == "CREATE_COMPLETE"
+        assert lines_with(result.out, f"[{key}]", "CREATE_COMPLETE")
+    assert result.calls.count("CreateChangeSet") == len(keys)
+    assert result.calls.count("ecr.DescribeImages") == 1  # the image pre-flight ran
+    exports = {e["Name"] for e in cfn().list_exports()["Exports"]}
+    assert any(name.startswith(f"{project}-") for name in exports)
+    # compute started only after network and data were done, waf after compute
+    order = [line.split("]")[0][1:] for line in result.out.splitlines() if "executing" in line]
+    assert order.index("compute") > max(order.index("network"), order.index("data"))
+    assert order.index("waf") > order.index("compute")
+
+
+def test_second_run_changes_nothing_and_creates_no_change_set(real):
+    result = harness.run([*real, "--yes"])
+    assert result.code == 0, result.out
+    keys = [s.key for s in templates.STACKS if not s.optional]
+    assert result.calls.count("CreateChangeSet") == 0
+    cfn_calls = [n for n in result.calls.names if n.startswith("cloudformation.")]
+    assert len(cfn_calls) <= 2 * len(keys), cfn_calls  # DescribeStacks + GetTemplate per stack
+    for key in keys:
+        assert lines_with(result.out, f"[{key}]", "unchanged")
+
+
+def test_diff_exit_codes(real):
+    project = real[2].split("=")[1]
+    same = harness.run([*real, "diff"])
+    assert same.code == 0, same.out
+    assert same.calls.count("CreateChangeSet") == 0
+    changed = harness.run([*real, "diff", "-p", "unhandled_expiry_days=45"])
+    assert changed.code == 3, changed.out
+    assert changed.calls.count("CreateChangeSet") == 1
+    assert lines_with(changed.out, "[data]", "UnhandledExpiryDays", "90", "45")
+    data = naming.stack_name(project, "data")
+    assert cfn().list_change_sets(StackName=data)["Summaries"] == []  # printed, then deleted
+    assert status(data) == "CREATE_COMPLETE"
+
+
+def test_a_parameter_change_updates_exactly_one_stack(real, tmp_path):
+    summary = tmp_path / "summary.md"
+    result = harness.run([*real, "--yes", "-p", "unhandled_expiry_days=30"], summary_path=str(summary))
+    assert result.code == 0, result.out
+    assert result.calls.count("CreateChangeSet") == 1
+    assert result.calls.count("ExecuteChangeSet") == 1
+    assert lines_with(result.out, "[data]", "UnhandledExpiryDays", "90", "30")
+    assert lines_with(result.out, "data", "updated")
+    assert len(lines_with(result.out, "unchanged")) >= 3
+    # GitHub step summary: the change set as a Markdown table
+    text = summary.read_text()
+    assert "| Action | Logical id | Type | Replacement |" in text and "UnhandledExpiryDays" in text
+
+
+# --- small test stacks --------------------------------------------------------------------------------------
+
+def tiny(project: str, key: str, depends_on=(), *, bad=False, imports=None, export=True, pad=0,
+         declare=None) -> templates.Stack:
+    """A stack of one SSM parameter (LocalStack emulates SSM), optionally with a failing bucket."""
+
+    def build() -> Template:
+        t = Template(Description=f"deployer test {key}")
+        if declare:
+            params.add_parameters(t, declare)
+        value = ImportValue(naming.export_name(project, imports)) if imports else f"{key}-value"
+        t.add_resource(SsmParameter("Value", Type="String", Value=value))
+        if bad:
+            # S3 rejects the name: a failure LocalStack reports like AWS, with its reason.
+            broken = t.add_resource(Bucket("Broken", DependsOn="Value"))
+            broken.properties["BucketName"] = "Invalid_Bucket_Name!"  # past troposphere's own check
+        if export:
+            t.add_output(Output("ValueName", Value=f"{key}-value",
+                                Export=Export(naming.export_name(project, f"{key.capitalize()}Value"))))
+        if pad:
+            t.set_metadata({"Padding": "x" * pad})  # makes the template bigger than CloudFormation's inline limit
+        return t
+
+    return templates.Stack(key, tuple(depends_on), build)
+
+
+def test_failure_prints_its_cause_exits_1_and_touches_nothing_after_it(project):
+    graph = [tiny(project, "first", bad=True), tiny(project, "second", ("first",), imports="FirstValue")]
+    result = harness.run(["dev", "--yes", "-p", f"project_name={project}"], graph=graph)
+    assert result.code == 1, result.out
+    cause = lines_with(result.out, "[first]", "caused by:")
+    assert cause and "Broken" in cause[0] and "CREATE_FAILED" in cause[0] and "Invalid bucket name" in cause[0]
+    assert status(naming.stack_name(project, "first")) == "ROLLBACK_COMPLETE"
+    assert status(naming.stack_name(project, "second")) is None  # never touched
+    assert lines_with(result.out, "second", "not started")
+
+    # ROLLBACK_COMPLETE recovery: fixed, the next deploy deletes the empty stack and creates it again.
+    graph = [tiny(project, "first"), tiny(project, "second", ("first",), imports="FirstValue")]
+    again = harness.run(["dev", "--yes", "-p", f"project_name={project}"], graph=graph)
+    assert again.code == 0, again.out
+    assert lines_with(again.out, "[first]", "ROLLBACK_COMPLETE", "deleting it to create it again")
+    assert status(naming.stack_name(project, "first")) == "CREATE_COMPLETE"
+    assert status(naming.stack_name(project, "second")) == "CREATE_COMPLETE"
+
+
+def test_failed_update_rolls_back_and_the_next_deploy_goes_on(project):
+    argv = ["dev", "--yes", "-p", f"project_name={project}"]
+    assert harness.run(argv, graph=[tiny(project, "solo")]).code == 0
+    broken = harness.run(argv, graph=[tiny(project, "solo", bad=True)])
+    assert broken.code == 1, broken.out
+    assert lines_with(broken.out, "caused by:", "Broken")
+    assert status(naming.stack_name(project, "solo")) == "UPDATE_ROLLBACK_COMPLETE"
+    fixed = harness.run(argv, graph=[tiny(project, "solo", pad=10)])
+    assert fixed.code == 0, fixed.out
+
+
+def test_no_execute_leaves_change_sets_for_review_then_deploy_creates_through_them(project):
+    graph = [tiny(project, "solo")]
+    name = naming.stack_name(project, "solo")
+    review = harness.run(["dev", "--no-execute", "-p", f"project_name={project}"], graph=graph)
+    assert review.code == 0, review.out
+    assert review.calls.count("ExecuteChangeSet") == 0
+    assert status(name) == "REVIEW_IN_PROGRESS"
+    [summary] = cfn().list_change_sets(StackName=name)["Summaries"]
+    assert summary["ChangeSetName"].startswith("deploy-")
+    assert lines_with(review.out, summary["ChangeSetName"], "console.aws.amazon.com/cloudformation")
+    deployed = harness.run(["dev", "--yes", "-p", f"project_name={project}"], graph=graph)
+    assert deployed.code == 0, deployed.out
+    assert status(name) == "CREATE_COMPLETE"
+
+
+def test_template_over_51200_bytes_goes_through_s3(project):
+    graph = [tiny(project, "big", pad=60_000)]
+    seen = {}
+
+    def capture(params, **_):
+        seen.update(params)
+
+    result = harness.run(["dev", "--yes", "-p", f"project_name={project}"], graph=graph,
+                         extra_hooks=[("provide-client-params.cloudformation.CreateChangeSet", capture)])
+    assert result.code == 0, result.out
+    assert "TemplateURL" in seen and "TemplateBody" not in seen
+    bucket = naming.resource_name("deploy_artifacts", project, "000000000000", "us-east-1")
+    assert f"/{bucket}/" in seen["TemplateURL"]
+    s3 = boto3.client("s3", region_name="us-east-1")
+    assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]["BlockPublicAcls"]
+    assert status(naming.stack_name(project, "big")) == "CREATE_COMPLETE"
+    again = harness.run(["dev", "--yes", "-p", f"project_name={project}"], graph=graph)
+    assert again.code == 0 and again.calls.count("CreateChangeSet") == 0, again.out
+
+
+def test_missing_image_stops_before_any_stack_changes(project):
+    graph = [tiny(project, "compute", declare="compute")]
+    result = harness.run(["dev", "--yes", "-p", f"project_name={project}", "--image-tag", "nope"],
+                         graph=graph, image_exists=False)
+    assert result.code == 1, result.out
+    assert "image " + naming.resource_name("repository", project) + ":nope is not in ECR" in result.out
+    assert result.calls.count("CreateChangeSet") == 0
+    assert status(naming.stack_name(project, "compute")) is None
+
+
+def test_prod_stacks_are_protected(project):
+    result = harness.run(["prod", "--yes", "-p", f"project_name={project}"], graph=[tiny(project, "solo")])
+    assert result.code == 0, result.out
+    stack = cfn().describe_stacks(StackName=naming.stack_name(project, "solo"))["Stacks"][0]
+    assert stack["EnableTerminationProtection"] is True
+    assert {t["Key"]: t["Value"] for t in stack["Tags"]} == {"Project": project, "Environment": "prod"}
+    cfn().update_termination_protection(StackName=stack["StackId"], EnableTerminationProtection=False)
