@@ -78,6 +78,13 @@ def build() -> Template:
     p = params.add_parameters(t, "compute")
     t.add_condition(HAS_CERTIFICATE, Not(Equals(Ref(p["certificate_arn"]), "")))
     _add_fargate_size_rules(t, p)
+    t.add_rule("DomainNameWithCertificate", {
+        "RuleCondition": Not(Equals(Ref(p["certificate_arn"]), "")),
+        "Assertions": [{
+            "Assert": Not(Equals(Ref(p["domain_name"]), "")),
+            "AssertDescription": "CertificateArn needs the DomainName it covers (pointed at the ALB)",
+        }],
+    })
 
     log_group = _create_log_group(t, p)
     cluster = _create_cluster(t)
@@ -616,7 +623,7 @@ def _add_outputs(
         "ApiUrl": (
             If(
                 HAS_CERTIFICATE,
-                Sub("https://${LoadBalancer.DNSName}"),
+                Sub("https://${DomainName}"),
                 Sub("http://${LoadBalancer.DNSName}"),
             ),
             "Base URL of the API",

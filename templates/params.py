@@ -148,6 +148,9 @@ SCHEMA: tuple[Param, ...] = (
           stacks=("compute",),
           pattern=r"(arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+)?",
           pattern_help="empty or an ACM certificate ARN"),
+    Param("domain_name", str, "", "DNS name that points at the ALB and that certificate_arn covers",
+          stacks=("compute",), pattern=r"(([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})?",
+          pattern_help="empty or a DNS name such as api.example.com"),
     Param("bedrock_model_id", str, "anthropic.claude-3-haiku-20240307-v1:0", "Bedrock model the API invokes",
           stacks=("compute",), pattern=r"[a-z0-9-]+\.[A-Za-z0-9.:-]+",
           pattern_help="a Bedrock model id such as anthropic.claude-3-haiku-20240307-v1:0"),
@@ -259,6 +262,11 @@ def _check_combinations(values: dict) -> None:
     if memory not in FARGATE_MEMORY[cpu]:
         fits = ", ".join(map(str, FARGATE_MEMORY[cpu]))
         raise ParamError(f"fargate_memory={memory} does not fit fargate_cpu={cpu}; Fargate allows: {fits}")
+    if values["certificate_arn"] and not values["domain_name"]:
+        # The certificate is for a name of ours, not the ALB's amazonaws.com name:
+        # without it the API URL (and the pipeline's health check) would fail TLS.
+        raise ParamError("certificate_arn is set but domain_name is empty; allowed: a domain_name the "
+                         "certificate covers, pointed at the ALB, or no certificate_arn (HTTP only)")
     if values["min_capacity"] > values["max_capacity"]:
         raise ParamError(
             f"min_capacity={values['min_capacity']} is greater than max_capacity={values['max_capacity']}; "

@@ -133,7 +133,7 @@ def test_parameters_are_exactly_the_compute_schema(tpl):
 
 
 def test_rules_allow_exactly_the_fargate_memory_of_each_cpu(tpl):
-    rules = tpl["Rules"]
+    rules = {name: rule for name, rule in tpl["Rules"].items() if name.startswith("FargateMemory")}
     assert len(rules) == len(params.FARGATE_MEMORY)
     allowed = {}
     for rule in rules.values():
@@ -175,7 +175,16 @@ def test_outputs_are_exported_under_the_project_prefix(tpl):
 @pytest.mark.parametrize("has_certificate, scheme", [(True, "https"), (False, "http")])
 def test_api_url_scheme_follows_the_certificate(tpl, has_certificate, scheme):
     url = resolve(tpl["Outputs"]["ApiUrl"]["Value"], has_certificate)
-    assert url == {"Fn::Sub": f"{scheme}://${{LoadBalancer.DNSName}}"}
+    # With a certificate the URL is the name it covers: the ALB's own name would fail TLS.
+    host = "DomainName" if has_certificate else "LoadBalancer.DNSName"
+    assert url == {"Fn::Sub": f"{scheme}://${{{host}}}"}
+
+
+def test_a_certificate_requires_its_domain_name(tpl):
+    rule = tpl["Rules"]["DomainNameWithCertificate"]
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]}
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "DomainName"}, ""]}]}
 
 
 # --- cluster, logs, task definition --------------------------------------------------------------------------

@@ -53,6 +53,16 @@ def test_bad_overrides_name_key_value_and_what_is_allowed(override, expected):
     assert "\n" not in str(err.value)
 
 
+def test_certificate_needs_the_domain_it_covers():
+    arn = "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-1111-2222-3333-444455556666"
+    with pytest.raises(ParamError, match="certificate_arn is set but domain_name is empty"):
+        load_params("prod", [f"certificate_arn={arn}"])
+    assert load_params("prod", [f"certificate_arn={arn}", "domain_name=api.example.com"])["domain_name"] == (
+        "api.example.com")
+    with pytest.raises(ParamError, match="domain_name=https://api.example.com is not allowed"):
+        load_params("prod", ["domain_name=https://api.example.com"])
+
+
 def test_256_cpu_with_4096_memory_is_refused():
     with pytest.raises(ParamError, match=r"fargate_memory=4096 does not fit fargate_cpu=256; "
                                          r"Fargate allows: 512, 1024, 2048$"):
