@@ -13,7 +13,13 @@ import orjson
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 # Attributes every LogRecord has; anything else passed through `extra=` is a field.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message", "taskName"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+    "taskName",
+    "request_id",
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -45,6 +51,16 @@ def configure_logging(level: str = "INFO") -> None:
     global _configured
     if _configured:
         return
+    # Stamp the request id on each record when it is created, so it survives
+    # handlers that format later or in another thread.
+    base_factory = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = base_factory(*args, **kwargs)
+        record.request_id = request_id_var.get()
+        return record
+
+    logging.setLogRecordFactory(factory)
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

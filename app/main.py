@@ -262,6 +262,8 @@ def create_app(settings: Settings | None = None, catalogue: Catalogue | None = N
         "/v1/query",
         response_model=QueryResponse,
         responses={
+            400: {"model": ErrorResponse, "description": "Cuerpo ilegible (no es texto UTF-8)"},
+            413: {"model": ErrorResponse, "description": "Cuerpo de más de 64 KiB"},
             422: {"model": ErrorResponse, "description": "Pregunta vacía, demasiado larga o mal formada"},
             503: {"model": ErrorResponse, "description": "Modelo no disponible (ver Retry-After)"},
         },

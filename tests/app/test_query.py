@@ -90,8 +90,10 @@ def test_cache_disabled_bypasses_redis(make_client, make_settings, fake_model, r
 
 def _objects(s3) -> list[dict]:
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="unhandled/")
-    return [json.loads(s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read()) | {"_key": o["Key"]}
-            for o in listed.get("Contents", [])]
+    return [
+        json.loads(s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read()) | {"_key": o["Key"]}
+        for o in listed.get("Contents", [])
+    ]
 
 
 def test_question_with_no_matching_benefit_goes_to_s3_without_the_model(make_client, fake_model, redis_db, aws):

@@ -49,8 +49,9 @@ def test_question_is_stripped_before_use(client, fake_model):
 
 
 def test_oversized_body_is_413(client):
-    r = client.post("/v1/query", content=b'{"question": "' + b"a" * 70_000 + b'"}',
-                    headers={"content-type": "application/json"})
+    r = client.post(
+        "/v1/query", content=b'{"question": "' + b"a" * 70_000 + b'"}', headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413
     assert "bytes" in r.json()["detail"]
 

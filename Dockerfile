@@ -1,0 +1,34 @@
+# ia-comafi benefits API (FastAPI + uvicorn) for ECS Fargate, 0.5 vCPU / 1 GB.
+FROM python:3.12-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /srv
+
+# Dependencies in their own layer: rebuilt only when app/requirements.txt changes.
+COPY app/requirements.txt /srv/app/requirements.txt
+RUN pip install --no-cache-dir -r /srv/app/requirements.txt
+
+RUN groupadd --system --gid 10001 api \
+    && useradd --system --uid 10001 --gid api --no-create-home --shell /usr/sbin/nologin api
+
+# The code stays owned by root: the service user can read it, not change it.
+COPY app /srv/app
+
+USER 10001:10001
+EXPOSE 8000
+
+# slim has no curl: the health check uses the standard library.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=15s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/', timeout=2).status == 200 else 1)"]
+
+# One worker: the task has 0.5 vCPU, so a second process would only compete for
+# the same half core and double the memory; one asyncio worker (uvloop +
+# httptools) keeps it busy, and ECS auto scaling adds tasks, not workers.
+# Keep-alive (75 s) outlives the ALB idle timeout (60 s), so the ALB never
+# reuses a connection uvicorn has just closed (which would be a 502).
+# uvicorn's access log is off: the app logs each request as one JSON line.
+CMD ["uvicorn", "--factory", "app.main:create_app", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--timeout-keep-alive", "75", "--timeout-graceful-shutdown", "20", "--no-access-log"]

