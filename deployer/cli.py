@@ -72,7 +72,9 @@ def _parser(verb_name: str, verb: Verb) -> argparse.ArgumentParser:
 def usage() -> str:
     lines = ["usage: deploy.py ENV [VERB] [-p key=value ...] [options]", "", "verbs:"]
     lines += [f"  {name:<8} {verb.help}" for name, verb in VERBS.items()]
-    lines += ["", "exit codes: 0 done, 1 failed, 2 bad input, 3 diff has changes",
+    lines += ["", "deploy asks before executing each change set; without a terminal (CI) it needs --yes",
+              "(or --no-execute) and refuses to guess.",
+              "exit codes: 0 done, 1 failed, 2 bad input, 3 diff has changes",
               "deploy.py ENV VERB -h  shows a verb's options"]
     return "\n".join(lines)
 

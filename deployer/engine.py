@@ -1,15 +1,17 @@
-"""The deploy engine: each stack through prepare -> unchanged? -> change set -> guard -> execute -> events,
-the stacks in graph order, a stack starting as soon as the stacks it imports from are done.
+"""The deploy engine: each stack through unchanged? -> prepare -> change set -> guard -> execute -> events,
+the stacks in graph order, a stack changing as soon as the stacks it imports from are done.
 
-``deploy_stack`` is one stack; ``run_graph`` is the scheduling; ``Run`` is what
-they share. The operator commands (status, rollback, destroy...) reuse these
-pieces rather than this whole flow.
+``inspect`` is the read-only first look (every stack at once), ``deploy_stack``
+is one stack's change, ``run_graph`` is the scheduling; ``Run`` is what they share.
+The operator commands (status, rollback, destroy...) reuse these pieces rather
+than this whole flow.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
@@ -171,33 +173,55 @@ def show_change_set(run: Run, plan: StackPlan, deployed: stacks.Deployed | None,
     run.out.summary("\n".join(md))
 
 
-def run_graph(run: Run, plans: list[StackPlan], work: Callable[[Run, StackPlan], Result] = deploy_stack
-              ) -> list[Result]:
-    """Run ``work`` on every plan, each once the plans it depends on succeeded, independent ones in parallel.
+def inspect(run: Run, plan: StackPlan) -> Result | None:
+    """Read-only first look: "unchanged" (DescribeStacks + GetTemplate), else None.
 
-    After a failure nothing new starts (stacks already running finish: a
+    It needs nothing from other stacks, so every stack does it at once,
+    instead of level after level: a no-op deploy costs one round of calls.
+    """
+    deployed = stacks.describe(run.aws.cfn, plan.name)
+    if deployed is None or not stacks.unchanged(run.aws.cfn, plan, deployed):
+        return None
+    run.out.line("unchanged", plan.key, "green")
+    if run.mode == EXECUTE:
+        protect(run, plan, deployed)
+    return Result(plan.key, "unchanged")
+
+
+def run_graph(run: Run, plans: list[StackPlan], work: Callable[[Run, StackPlan], Result] = deploy_stack,
+              first_look: Callable[[Run, StackPlan], Result | None] | None = inspect) -> list[Result]:
+    """Every plan at once: ``first_look`` (may settle it), then, once the plans it depends on
+    succeeded, ``work``. Stacks that do not depend on each other change at the same time.
+
+    After a failure nothing new starts (stacks already changing finish: a
     CloudFormation operation cannot be abandoned halfway); the rest are "not started".
     """
     results: dict[str, Result] = {}
-    pending = {p.key: p for p in plans}
-    failed = False
+    finished = {p.key: threading.Event() for p in plans}
+    failed = threading.Event()
+
+    def one(p: StackPlan) -> None:
+        try:
+            result = _guarded(first_look, run, p) if first_look else None
+            if result is None:
+                for dep in p.depends_on:
+                    finished[dep].wait()
+                if failed.is_set() or not all(results[d].ok for d in p.depends_on):
+                    result = Result(p.key, "not started")
+                else:
+                    result = _guarded(work, run, p)
+        except BaseException:
+            result = Result(p.key, "failed", message="unexpected error")
+            raise
+        finally:
+            results[p.key] = result
+            if result.outcome == "failed":
+                failed.set()
+            finished[p.key].set()
+
     with ThreadPoolExecutor(max_workers=max(1, len(plans))) as pool:
-        running: dict = {}
-        while pending or running:
-            if not failed:
-                for key, p in list(pending.items()):
-                    if all(d in results and results[d].ok for d in p.depends_on):
-                        running[pool.submit(_guarded, work, run, p)] = p
-                        del pending[key]
-            if not running:
-                break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                p = running.pop(future)
-                results[p.key] = future.result()
-                failed = failed or not results[p.key].ok
-    for key in pending:
-        results[key] = Result(key, "not started")
+        for future in [pool.submit(one, p) for p in plans]:
+            future.result()  # re-raises a bug (anything _guarded does not turn into a Result)
     return [results[p.key] for p in plans]
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import yaml
+
 import templates
 from deployer.errors import BadInput
 from templates import naming
@@ -81,7 +83,7 @@ def build(params: Params, selected: Sequence[templates.Stack], graph: Sequence[t
     plans = []
     for stack in selected:
         body = templates.render(stack.build())
-        parsed = templates.load_yaml(body)
+        parsed = parse_template(body)
         values = cfn_parameter_values(stack.key, params)
         _check_template(stack.key, body, parsed, values)
         plans.append(
@@ -98,6 +100,31 @@ def build(params: Params, selected: Sequence[templates.Stack], graph: Sequence[t
             )
         )
     return plans
+
+
+class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """YAML with CloudFormation's short-form tags (!Ref, !Sub...) read as their long form."""
+
+
+def _short_form(loader, name: str, node):  # name: the tag after "!"
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if name == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {name if name in ("Ref", "Condition") else f"Fn::{name}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _short_form)
+
+
+def parse_template(body: str) -> dict:
+    """The template as data. Our own small loader rather than cfn-lint's: importing cfn-lint costs a
+    second, on every run, for a parse that only needs Parameters and Outputs."""
+    return yaml.load(body, Loader=_CfnLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 def _check_template(key: str, body: str, parsed: dict, values: dict[str, str]) -> None:

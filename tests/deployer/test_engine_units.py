@@ -76,7 +76,7 @@ def test_independent_stacks_run_together_and_dependents_wait():
 
     plans = [fake_plan("network"), fake_plan("data"), fake_plan("compute", ("network", "data")),
              fake_plan("waf", ("compute",))]
-    results = engine.run_graph(None, plans, work)
+    results = engine.run_graph(None, plans, work, first_look=None)
     assert [r.outcome for r in results] == ["created"] * 4
     assert order[2:] == ["compute", "waf"]
 
@@ -91,7 +91,7 @@ def test_a_failure_starts_nothing_after_it():
     run = engine.Run(aws=None, params=None, out=Printer(io.StringIO(), colour=False, summary_path=""), account="1")
     plans = [fake_plan("network"), fake_plan("data"), fake_plan("compute", ("network", "data")),
              fake_plan("waf", ("compute",))]
-    outcomes = {r.key: r.outcome for r in engine.run_graph(run, plans, work)}
+    outcomes = {r.key: r.outcome for r in engine.run_graph(run, plans, work, first_look=None)}
     assert outcomes == {"network": "created", "data": "failed", "compute": "not started", "waf": "not started"}
 
 
