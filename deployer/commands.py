@@ -4,7 +4,6 @@ parsed arguments, and returns an exit code. Bad input is rejected in cli.py befo
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -108,7 +107,7 @@ def list_stacks(ctx: Context, args) -> int:
 def _report(ctx: Context, results: list[engine.Result]) -> None:
     rows = [[r.key, r.outcome] for r in results]
     ctx.out.line()
-    ctx.out.block([ctx.out.paint(x, None) for x in table(["Stack", "Result"], rows)])
+    ctx.out.block(table(["Stack", "Result"], rows))
     ctx.out.summary(markdown_table(["Stack", "Result"], rows))
     failed = [r for r in results if r.outcome == "failed"]
     if failed:
@@ -116,6 +115,3 @@ def _report(ctx: Context, results: list[engine.Result]) -> None:
                       + (f"; not started: {', '.join(r.key for r in results if r.outcome == 'not started')}"
                          if any(r.outcome == "not started" for r in results) else ""))
 
-
-def stdin_is_tty() -> bool:
-    return sys.stdin.isatty()

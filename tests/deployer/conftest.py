@@ -24,27 +24,30 @@ def _unavailable(reason: str):
 
 
 @pytest.fixture(scope="session")
-def localstack():
-    """The endpoint URL of a running LocalStack, with the environment the deployer reads set for the session."""
-    mp = pytest.MonkeyPatch()
+def localstack_endpoint():
+    """The endpoint URL of a running LocalStack: the user's, or one started for this session."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        if not emulator.healthy(endpoint):
+            _unavailable(f"AWS_ENDPOINT_URL={endpoint} does not answer /_localstack/health")
+        yield endpoint
+        return
     with contextlib.ExitStack() as stack:
-        endpoint = os.environ.get("AWS_ENDPOINT_URL")
-        if endpoint:
-            if not emulator.healthy(endpoint):
-                _unavailable(f"AWS_ENDPOINT_URL={endpoint} does not answer /_localstack/health")
-        else:
-            try:
-                endpoint = stack.enter_context(emulator.localstack())
-            except emulator.Unavailable as exc:
-                _unavailable(str(exc))
-        for k, v in {**emulator.CLIENT_ENV, "AWS_ENDPOINT_URL": endpoint}.items():
-            mp.setenv(k, v)
-        for k in emulator.CLEARED_ENV:
-            mp.delenv(k, raising=False)
         try:
-            yield endpoint
-        finally:
-            mp.undo()
+            endpoint = stack.enter_context(emulator.localstack())
+        except emulator.Unavailable as exc:
+            _unavailable(str(exc))
+        yield endpoint
+
+
+@pytest.fixture
+def localstack(localstack_endpoint, monkeypatch):
+    """Point boto3 at LocalStack, with dummy credentials, for one test only (other suites keep their AWS)."""
+    for k, v in {**emulator.CLIENT_ENV, "AWS_ENDPOINT_URL": localstack_endpoint}.items():
+        monkeypatch.setenv(k, v)
+    for k in emulator.CLEARED_ENV:
+        monkeypatch.delenv(k, raising=False)
+    return localstack_endpoint
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ def lines_with(out: str, *words: str) -> list[str]:
 # --- the real stacks ----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def real(localstack):
+def real(localstack_endpoint):
     """One project for the ordered real-stack tests below; nat_gateways=0 (LocalStack cannot make a NAT)."""
     import uuid
 
@@ -72,6 +72,16 @@ def test_second_run_changes_nothing_and_creates_no_change_set(real):
     assert len(cfn_calls) <= 2 * len(keys), cfn_calls  # DescribeStacks + GetTemplate per stack
     for key in keys:
         assert lines_with(result.out, f"[{key}]", "unchanged")
+
+
+def test_list_shows_levels_and_statuses(real):
+    result = harness.run([real[0], "list", *real[1:]])
+    assert result.code == 0, result.out
+    levels = {"network": "0", "data": "0", "compute": "1", "waf": "2"}
+    for key, level in levels.items():
+        [row] = [line.split() for line in result.out.splitlines() if line.split()[1:2] == [key]]
+        assert row[0] == level and row[3] == "CREATE_COMPLETE", row
+    assert result.calls.count("CreateChangeSet") == 0
 
 
 def test_diff_exit_codes(real):
@@ -210,3 +220,26 @@ def test_prod_stacks_are_protected(project):
     assert stack["EnableTerminationProtection"] is True
     assert {t["Key"]: t["Value"] for t in stack["Tags"]} == {"Project": project, "Environment": "prod"}
     cfn().update_termination_protection(StackName=stack["StackId"], EnableTerminationProtection=False)
+
+
+def test_a_change_set_without_changes_is_success_and_deleted(project):
+    argv = ["dev", "--yes", "-p", f"project_name={project}"]
+    assert harness.run(argv, graph=[tiny(project, "solo")]).code == 0
+    # Template Metadata alone is not a change CloudFormation can apply: "no changes", not a failure.
+    result = harness.run(argv, graph=[tiny(project, "solo", pad=10)])
+    assert result.code == 0, result.out
+    assert lines_with(result.out, "[solo]", "no changes")
+    assert result.calls.count("DeleteChangeSet") == 1 and result.calls.count("ExecuteChangeSet") == 0
+    assert cfn().list_change_sets(StackName=naming.stack_name(project, "solo"))["Summaries"] == []
+
+
+def test_declining_at_the_prompt_changes_nothing(project, monkeypatch):
+    from deployer.output import Printer
+
+    asked = []
+    monkeypatch.setattr(Printer, "ask", lambda self, question: asked.append(question) or False)
+    result = harness.run(["dev", "-p", f"project_name={project}"], graph=[tiny(project, "solo")], stdin_tty=True)
+    assert result.code == 1, result.out
+    assert asked and "execute change set" in asked[0]
+    assert result.calls.count("ExecuteChangeSet") == 0
+    assert status(naming.stack_name(project, "solo")) is None  # the empty stack the change set made is gone
