@@ -74,7 +74,12 @@ def deploy_stack(run: Run, plan: StackPlan) -> Result:
     if run.before_change and run.mode == EXECUTE:
         run.before_change(plan)
     cs = changesets.create(run.aws, plan, change_type, run.account)
-    computed = changesets.wait(cfn, cs)
+    try:
+        computed = changesets.wait(cfn, cs)
+    except DeployError:
+        if run.mode == DIFF:  # a diff leaves nothing behind; a deploy leaves the failed change set to look at
+            discard(cfn, cs, created_stack=deployed is None)
+        raise
     if computed is None:
         say("no changes", "green")
         changesets.delete(cfn, cs)
@@ -88,8 +93,7 @@ def deploy_stack(run: Run, plan: StackPlan) -> Result:
         if deployed is not None and change_type == "UPDATE":
             guard.check(cfn, plan.name, deployed.stack_id, plan.template, plan.parameters, pseudo(run, plan), cs)
     except DeployError:
-        if run.mode != REVIEW:
-            discard(cfn, cs, created_stack=deployed is None)
+        discard(cfn, cs, created_stack=deployed is None)  # refused: nobody should execute it from the console
         raise
 
     if run.mode == DIFF:
