@@ -98,11 +98,12 @@ def build_bedrock_model(settings: Settings) -> BaseChatModel:
 
 
 class ModelHolder:
-    """Builds the Bedrock model once, on first use (start-up needs no AWS access)."""
+    """Builds the Bedrock model once, on first use (start-up needs no AWS access),
+    unless a model was given."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, model: BaseChatModel | None = None) -> None:
         self._settings = settings
-        self._model: BaseChatModel | None = None
+        self._model: BaseChatModel | None = model
         self._lock = threading.Lock()
 
     def get(self) -> BaseChatModel:
@@ -112,8 +113,12 @@ class ModelHolder:
             return self._model
 
 
-def get_model(request: Request) -> BaseChatModel:
-    """FastAPI dependency: the chat model. Tests override it with a fake."""
+async def get_model(request: Request) -> BaseChatModel:
+    """FastAPI dependency: the chat model. Tests override it with a fake.
+
+    async on purpose: FastAPI runs a plain ``def`` dependency in the thread
+    pool, a hop that cost more than the whole cached answer.
+    """
     return request.app.state.model_holder.get()
 
 

@@ -137,7 +137,12 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 # ---------------------------------------------------------------- app
 
 
-def create_app(settings: Settings | None = None, catalogue: Catalogue | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, catalogue: Catalogue | None = None, model: BaseChatModel | None = None
+) -> FastAPI:
+    """The application. ``model`` replaces Bedrock (tests, benchmarks); without it
+    the Bedrock model is built on first use. ``app.dependency_overrides[get_model]``
+    works too, at the price of FastAPI re-reading the override's signature per request."""
     configure_logging()
     settings = settings or Settings()
     catalogue = catalogue or Catalogue.load()
@@ -175,7 +180,7 @@ def create_app(settings: Settings | None = None, catalogue: Catalogue | None = N
     app.state.catalogue = catalogue
     app.state.cache = cache
     app.state.unhandled = sink
-    app.state.model_holder = ModelHolder(settings)
+    app.state.model_holder = ModelHolder(settings, model)
     app.add_middleware(RequestContextMiddleware)
 
     @app.exception_handler(RequestValidationError)

@@ -1,7 +1,8 @@
 """Pure ASGI middleware: request id, one JSON access line, no stack traces out.
 
-Pure ASGI (not BaseHTTPMiddleware) and a straight pass-through for `GET /`,
-which the ALB and the pipeline poll: the health check pays for nothing.
+Pure ASGI (not BaseHTTPMiddleware). `GET /`, which the ALB and the pipeline
+poll, is answered right here with pre-built messages: the health check costs
+neither routing nor logging.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ error_log = logging.getLogger("app.error")
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:=-]{1,128}$")
 MAX_BODY_BYTES = 64 * 1024
+_OK = b'{"status":"ok"}'
+_OK_HEADERS = ((b"content-type", b"application/json"), (b"content-length", str(len(_OK)).encode()))
 
 
 def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
@@ -50,8 +53,18 @@ class RequestContextMiddleware:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] == "/":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"] == "/":
+            if scope["method"] == "GET":
+                # The ALB / pipeline health check: answered here, without routing,
+                # logging or a request id (the route stays for the OpenAPI schema).
+                # Fresh dicts each time: an outer layer may add headers to them.
+                await send({"type": "http.response.start", "status": 200, "headers": list(_OK_HEADERS)})
+                await send({"type": "http.response.body", "body": _OK})
+            else:
+                await self.app(scope, receive, send)
             return
 
         given = _header(scope, b"x-request-id")
