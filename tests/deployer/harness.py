@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from deployer import aws as aws_module
 from deployer import cli
 from deployer.output import Printer
 from tests.deployer import fakes
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass

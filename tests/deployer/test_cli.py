@@ -77,3 +77,15 @@ def test_verbs_are_a_table():
         assert callable(verb.handler) and verb.help
         args = cli._parser(name, verb).parse_args(["prod"])
         assert args.env == "prod"
+
+
+def test_colour_only_on_a_terminal(monkeypatch):
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert Printer(Tty(), summary_path="").colour
+    assert not Printer(io.StringIO(), summary_path="").colour
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not Printer(Tty(), summary_path="").colour

@@ -243,3 +243,16 @@ def test_declining_at_the_prompt_changes_nothing(project, monkeypatch):
     assert asked and "execute change set" in asked[0]
     assert result.calls.count("ExecuteChangeSet") == 0
     assert status(naming.stack_name(project, "solo")) is None  # the empty stack the change set made is gone
+
+
+def test_deploy_py_as_ci_runs_it(localstack, project):
+    """The real entry point, as a process, with nothing but AWS_ENDPOINT_URL to find LocalStack."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "deploy.py", "dev", "--stacks", "data", "--yes", "-p", f"project_name={project}"]
+    proc = subprocess.run(cmd, cwd=harness.ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "\033[" not in proc.stdout  # no colour when not on a terminal
+    assert "account 000000000000" in proc.stdout and "region us-east-1" in proc.stdout
+    assert status(naming.stack_name(project, "data")) == "CREATE_COMPLETE"
