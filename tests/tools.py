@@ -4,6 +4,7 @@ setup.sh must have installed them."""
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,10 @@ def require_tool(name: str) -> str:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the tests' servers listen only there)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

