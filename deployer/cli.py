@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 import templates
 from deployer import aws as aws_module
-from deployer import commands, plan
+from deployer import commands, day2, health, logs, plan
 from deployer.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, DeployError
 from deployer.output import Printer
 from templates.params import ParamError, load_params
@@ -43,6 +43,23 @@ STACKS = Arg(("--stacks",), {"metavar": "a,b", "help": "only these stacks (optio
 NO_EXECUTE = Arg(("--no-execute",), {"action": "store_true",
                                      "help": "create the change sets and leave them for review in the console"})
 YES = Arg(("--yes", "-y"), {"action": "store_true", "help": "execute without asking (CI)"})
+# Day-2 operator commands' options (deployer/day2.py).
+JSON = Arg(("--json",), {"action": "store_true", "help": "JSON on stdout, for scripts"})
+HEALTH_TIMEOUT = Arg(("--timeout",), {"metavar": "S", "type": day2.seconds, "default": health.DEFAULT_TIMEOUT,
+                                      "help": f"give up after S seconds (default {health.DEFAULT_TIMEOUT})"})
+HEALTH_INTERVAL = Arg(("--interval",), {"metavar": "S", "type": day2.seconds, "default": health.INTERVAL,
+                                        "help": f"seconds between attempts (default {health.INTERVAL})"})
+SINCE = Arg(("--since",), {"metavar": "AGE", "type": day2.since, "default": logs.DEFAULT_SINCE,
+                           "help": f"from AGE ago: 30s, 10m, 2h, 1d (default {logs.DEFAULT_SINCE})"})
+FOLLOW = Arg(("--follow", "-f"), {"action": "store_true", "help": "keep printing new events until Ctrl-C"})
+FILTER = Arg(("--filter",), {"metavar": "PATTERN", "help": "CloudWatch Logs filter pattern"})
+ROLLBACK_TAG = Arg(("--image-tag",), {"metavar": "TAG", "help": "image tag in ECR to run (required)"})
+SECRETS_ACTION = Arg(("action",), {"nargs": "?", "choices": ("set", "keys"), "help": "set KEY=VALUE ... | keys"})
+SECRETS_ASSIGNMENTS = Arg(("assignments",), {"nargs": "*", "metavar": "KEY=VALUE",
+                                             "help": "KEY=- reads the value from stdin (not echoed on a terminal)"})
+NO_RESTART = Arg(("--no-restart",), {"action": "store_true",
+                                     "help": "do not restart the service (tasks keep the old values until restart)"})
+DESTROY_YES = Arg(("--yes", "-y"), {"action": "store_true", "help": "destroy without asking for the project name"})
 
 VERBS: dict[str, Verb] = {
     "deploy": Verb(commands.deploy, "deploy the stacks in graph order (the default verb)",
@@ -50,6 +67,22 @@ VERBS: dict[str, Verb] = {
     "diff": Verb(commands.diff, "print what a deploy would change; exit 0 if nothing, 3 if something",
                  (IMAGE_TAG, STACKS)),
     "list": Verb(commands.list_stacks, "stacks, graph level and status", (), renders=False),
+    # Day-2 operator commands (deployer/day2.py).
+    "status": Verb(day2.status_cmd, "stacks, ECS service, deployments, targets; on trouble why tasks stop "
+                   "(exit 1 when something is wrong)", (), renders=False),
+    "outputs": Verb(day2.outputs_cmd, "every stack output", (JSON,), renders=False),
+    "health": Verb(day2.health_cmd, "GET the API URL until 200, bounded (exit 1 with the last status)",
+                   (HEALTH_TIMEOUT, HEALTH_INTERVAL), renders=False),
+    "logs": Verb(day2.logs_cmd, "the container log group, like aws logs tail", (SINCE, FOLLOW, FILTER),
+                 renders=False),
+    "rollback": Verb(day2.rollback_cmd, "deploy compute with an image tag that is in ECR, via a change set",
+                     (ROLLBACK_TAG, YES), renders=False),
+    "restart": Verb(day2.restart_cmd, "ECS force-new-deployment, then wait until the service is stable", (),
+                    renders=False),
+    "secrets": Verb(day2.secrets_cmd, "secrets set KEY=VALUE|KEY=- ... (merge, then restart) / secrets keys",
+                    (SECRETS_ACTION, SECRETS_ASSIGNMENTS, NO_RESTART), renders=False),
+    "destroy": Verb(day2.destroy_cmd, "delete the stacks in reverse order after typing the project name; "
+                    "report what was retained", (DESTROY_YES,), renders=False),
 }
 DEFAULT_VERB = "deploy"
 

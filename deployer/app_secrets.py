@@ -1,0 +1,142 @@
+"""`secrets set KEY=VALUE ...` and `secrets keys`: the app secret's JSON, changed one key at a time.
+
+The seed's `put-secret-value --secret-string '{...}'` replaces the whole JSON: a key left out is gone,
+and ECS then refuses to start any task (the task definition reads every key). Here a set reads the
+current JSON, changes only the keys named, writes it back, and restarts the service so tasks read it.
+
+Which keys are allowed comes from one place, ``templates.data.SECRET_KEYS`` (the keys the task
+definition reads). No value is ever printed, logged or put in an error message.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from deployer.errors import BadInput, DeployError
+from templates import data, naming
+
+FROM_STDIN = "-"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    key: str
+    value: str | None  # None: read from stdin (KEY=-)
+
+
+def allowed_text() -> str:
+    return ", ".join(data.SECRET_KEYS)
+
+
+def parse_assignment(text: str) -> Assignment:
+    """"KEY=VALUE" or "KEY=-". Raises BadInput naming the key (never the value) and the allowed keys."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise BadInput(f"secrets set: {key or text[:40]!r} is not KEY=VALUE (or KEY=- to read the value from stdin);"
+                       f" keys: {allowed_text()}")
+    if key not in data.SECRET_KEYS:
+        raise BadInput(f"secrets set: unknown key {key!r}: the task definition does not read it; "
+                       f"allowed: {allowed_text()}")
+    return Assignment(key, None if value == FROM_STDIN else value)
+
+
+def parse_assignments(texts: list[str]) -> list[Assignment]:
+    if not texts:
+        raise BadInput(f"secrets set needs at least one KEY=VALUE (or KEY=-); keys: {allowed_text()}")
+    parsed = [parse_assignment(t) for t in texts]
+    keys = [a.key for a in parsed]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise BadInput(f"secrets set: {', '.join(twice)} given more than once; allowed: each key once")
+    from_stdin = [a.key for a in parsed if a.value is None]
+    if len(from_stdin) > 1:
+        # Standard input holds one value: which line is whose would be a guess.
+        raise BadInput(f"secrets set: {', '.join(from_stdin)} all read from stdin; allowed: one KEY=- per run")
+    return parsed
+
+
+def read_stdin_value(key: str, stdin=None, prompt: Callable[[str], str] = getpass.getpass) -> str:
+    """The value of KEY=-: typed without echo on a terminal, else all of stdin minus its final newline."""
+    stdin = stdin or sys.stdin
+    if stdin.isatty():
+        value = prompt(f"{key} (not echoed): ")
+    else:
+        value = stdin.read()
+        value = value[:-1] if value.endswith("\n") else value
+        value = value[:-1] if value.endswith("\r") else value
+    if value == "":
+        # Almost always a mistake (an unset variable piped in); to set an empty value, say KEY= explicitly.
+        raise BadInput(f"secrets set: {key}=- read an empty value from stdin; allowed: a non-empty value, "
+                       f"or {key}= to set it empty on purpose")
+    return value
+
+
+def resolve(assignments: list[Assignment], stdin=None, prompt: Callable[[str], str] = getpass.getpass
+            ) -> dict[str, str]:
+    return {a.key: a.value if a.value is not None else read_stdin_value(a.key, stdin, prompt)
+            for a in assignments}
+
+
+def secret_id(project: str) -> str:
+    return naming.resource_name("secret", project)
+
+
+def read(sm, secret: str) -> dict[str, str]:
+    try:
+        text = sm.get_secret_value(SecretId=secret)["SecretString"]
+    except sm.exceptions.ResourceNotFoundException:
+        raise DeployError(f"secret {secret} does not exist; deploy the data stack first") from None
+    except KeyError:
+        raise DeployError(f"secret {secret} holds binary data, not a JSON object; fix it in the console") from None
+    try:
+        current = json.loads(text)
+    except ValueError:
+        current = None  # the parser's message quotes the text: never show it
+    if not isinstance(current, dict):
+        raise DeployError(f"secret {secret} is not a JSON object; refusing to overwrite it (fix it in the console)")
+    return current
+
+
+def merge(current: dict[str, str], updates: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The current object with ``updates`` applied (every other key kept) and the keys whose value changed."""
+    merged = dict(current)
+    changed = [k for k, v in updates.items() if current.get(k) != v]
+    merged.update(updates)
+    return merged, changed
+
+
+def set_values(sm, secret: str, updates: dict[str, str]) -> list[str]:
+    """Merge ``updates`` into the secret's JSON; returns the keys that changed (nothing written if none)."""
+    merged, changed = merge(read(sm, secret), updates)
+    if changed:
+        sm.put_secret_value(SecretId=secret, SecretString=json.dumps(merged, sort_keys=True))
+    return changed
+
+
+def template_values() -> dict[str, str]:
+    """The values the data stack's template puts in the secret at creation (placeholders), by key."""
+    generate = data.build().resources["AppSecret"].properties["GenerateSecretString"]
+    return json.loads(generate.properties["SecretStringTemplate"])
+
+
+def key_rows(current: dict[str, str]) -> list[list[str]]:
+    """[key, state] for the keys the task definition reads and any other key present. Never a value."""
+    initial = template_values()
+    rows = []
+    for key in data.SECRET_KEYS:
+        if key not in current:
+            state = "MISSING: ECS cannot start a task until it is set"
+        elif key in initial and current[key] == initial[key]:
+            state = "still the template's initial value (never set)"
+        elif current[key] == "":
+            state = "set (empty)"
+        else:
+            state = "set"
+        rows.append([key, state])
+    rows += [[key, "present, not read by the task definition"] for key in sorted(set(current) - set(data.SECRET_KEYS))]
+    return rows

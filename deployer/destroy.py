@@ -1,0 +1,105 @@
+"""`destroy`: delete the stacks in reverse graph order and say what was kept on purpose.
+
+The seed's `cdk destroy --all`, with the guard rails an irreversible command needs: it shows what it will
+delete and what it will keep, asks for the project name (or --yes), turns off the termination
+protection that deploy set on protected environments, and deletes level by level (stacks on one level
+never import from each other, so they go together; a stack goes only after every stack importing from
+it is gone). What it keeps is every resource the templates mark DeletionPolicy: Retain: read from the
+templates, not listed here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from botocore.exceptions import WaiterError
+
+import templates
+from deployer import plan, stacks
+from deployer.errors import DeployError
+from templates import naming
+
+
+@dataclass
+class Target:
+    stack: templates.Stack
+    name: str
+    level: int
+    deployed: stacks.Deployed
+    retained: list[tuple[str, str, str]] = field(default_factory=list)  # (logical id, type, physical id)
+
+
+def retained_resources(template: dict) -> list[tuple[str, str]]:
+    """(logical id, type) of every resource the template keeps when its stack is deleted."""
+    return [(logical, r.get("Type", "")) for logical, r in sorted((template.get("Resources") or {}).items())
+            if r.get("DeletionPolicy") == "Retain"]
+
+
+def template_of(stack: templates.Stack) -> dict:
+    return plan.parse_template(templates.render(stack.build()))
+
+
+def targets(cfn, project: str, graph: Sequence[templates.Stack], include_optional: bool = False) -> list[Target]:
+    """The deployed stacks of the graph, in deletion order: highest level first, reverse graph order
+    within a level. Optional stacks (CI access, deployed once by an admin) only when asked for."""
+    levels = plan.levels(graph)
+    found = []
+    for index, stack in enumerate(graph):
+        if stack.optional and not include_optional:
+            continue
+        name = naming.stack_name(project, stack.key)
+        deployed = stacks.describe(cfn, name)
+        if deployed is None or deployed.status == "DELETE_COMPLETE":
+            continue
+        target = Target(stack, name, levels[stack.key], deployed)
+        keep = dict(retained_resources(template_of(stack)))
+        if keep:
+            physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
+                        for page in cfn.get_paginator("list_stack_resources").paginate(StackName=name)
+                        for r in page.get("StackResourceSummaries", [])}
+            # Only what exists: a retained resource the stack never created is not "kept".
+            target.retained = [(lid, rtype, physical[lid]) for lid, rtype in keep.items() if physical.get(lid)]
+        found.append((-target.level, -index, target))
+    return [t for _, _, t in sorted(found, key=lambda x: (x[0], x[1]))]
+
+
+def by_level(found: list[Target]) -> list[list[Target]]:
+    groups: list[list[Target]] = []
+    for t in found:
+        if groups and groups[-1][0].level == t.level:
+            groups[-1].append(t)
+        else:
+            groups.append([t])
+    return groups
+
+
+def delete(cfn, found: list[Target], region: str, say: Callable[[str, str], None],
+           wait_delay: float = stacks.WAIT_DELAY, wait_attempts: int = stacks.WAIT_MAX_ATTEMPTS) -> None:
+    """Delete ``found`` level by level (in the order ``targets`` returns); stop at the first failure, so
+    nothing that another stack still imports from is attempted."""
+    for group in by_level(found):
+        for t in group:
+            if t.deployed.termination_protection:
+                cfn.update_termination_protection(StackName=t.name, EnableTerminationProtection=False)
+                say(t.stack.key, "termination protection off")
+            cfn.delete_stack(StackName=t.name)
+            say(t.stack.key, "DELETE_IN_PROGRESS")
+        for t in group:  # all of the level are deleting already: waiting in turn waits for the slowest
+            try:
+                cfn.get_waiter("stack_delete_complete").wait(
+                    StackName=t.deployed.stack_id, WaiterConfig={"Delay": wait_delay, "MaxAttempts": wait_attempts})
+            except WaiterError:
+                now = stacks.describe(cfn, t.deployed.stack_id)
+                status = now.status if now else "gone"
+                if status == "DELETE_COMPLETE" or now is None:
+                    say(t.stack.key, "DELETE_COMPLETE")
+                    continue
+                reason = f" ({now.reason})" if now.reason else ""
+                step = stacks.next_step(t.name, status, region) or "see the stack's events in the console"
+                raise DeployError(f"{t.name} was not deleted: {status}{reason}; next: {step}") from None
+            say(t.stack.key, "DELETE_COMPLETE")
+
+
+def retained_lines(found: list[Target]) -> list[str]:
+    return [f"{t.stack.key}: {rtype} {lid}: {physical}" for t in found for lid, rtype, physical in t.retained]

@@ -1,0 +1,58 @@
+"""`health`: GET the API URL until it answers 200 or the time bound passes.
+
+The pipeline's last step (`deploy.py prod health --timeout 300`): a deploy that CloudFormation calls
+complete can still serve 502s while the ALB registers the new tasks. Every attempt is printed, and on
+failure the last status (or connection error) is what the operator reads.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+DEFAULT_TIMEOUT = 120  # s
+INTERVAL = 5  # s between attempts
+REQUEST_TIMEOUT = 10  # s, at most, per attempt (never past the bound)
+
+
+def get(url: str, timeout: float) -> str:
+    """"200", "503"... or the error, as one line. Redirects (80 -> 443) are followed."""
+    request = urllib.request.Request(url, headers={"User-Agent": "ia-comafi-deploy-health"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 (http/https URL of our ALB)
+            return str(resp.status)
+    except urllib.error.HTTPError as exc:
+        return str(exc.code)
+    except urllib.error.URLError as exc:
+        return f"error: {exc.reason}"
+    except (TimeoutError, ConnectionError, OSError) as exc:
+        return f"error: {exc.__class__.__name__}: {exc}".rstrip(": ")
+
+
+def wait_healthy(url: str, timeout: float, say: Callable[[str], None], interval: float = INTERVAL,
+                 fetch: Callable[[str, float], str] = get, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> tuple[bool, str]:
+    """(True, "200") as soon as ``url`` answers 200; (False, last status or error) once ``timeout`` s pass.
+
+    At least one attempt; none starts after the bound, none lasts more than half a second past it.
+    """
+    deadline = clock() + timeout
+    attempt = 0
+    while True:
+        attempt += 1
+        remaining = deadline - clock()
+        result = fetch(url, max(0.5, min(REQUEST_TIMEOUT, remaining)))
+        left = max(0.0, deadline - clock())
+        say(f"[{attempt}] GET {url} -> {result} ({left:.0f} s left)")
+        if result == "200":
+            return True, result
+        if left <= 0:
+            return False, result
+        sleep(min(interval, left))  # the last attempt falls on the bound itself
+
+
+def health_url(api_url: str) -> str:
+    """The ALB's health check path, GET /, on the ApiUrl output."""
+    return api_url.rstrip("/") + "/"

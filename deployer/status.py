@@ -1,0 +1,194 @@
+"""`status` and `outputs`: what is deployed and how it is doing, from the calls the seed's
+"Comandos Utiles" made by hand (describe-stacks, describe-services, describe-target-health, logs).
+
+``collect`` reads (plain functions over one ``Aws``), ``render`` prints; the problems it finds decide
+the exit code, so a script can run `deploy.py prod status` as a check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
+
+import templates
+from deployer import ecs_service, stacks
+from deployer.errors import DeployError
+from deployer.output import Printer, status_colour, table
+from templates import naming
+from templates.params import Params
+
+COMPUTE = "compute"
+
+# Target states that are part of a normal rollout, not a fault.
+TRANSITIONAL_TARGETS = ("initial", "draining")
+
+
+@dataclass
+class StackRow:
+    key: str
+    name: str
+    optional: bool
+    status: str  # "NOT DEPLOYED" when it does not exist
+    updated: str  # last update (or creation) time, ISO, "" when not deployed
+    reason: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    stacks: list[StackRow]
+    service: ecs_service.Service | None = None
+    image: str = ""
+    targets: list[dict] | None = None  # None: no target group output (compute not deployed)
+    problems: list[str] = field(default_factory=list)
+    stopped_task: dict | None = None
+    log_group: str = ""
+    log_lines: list[str] = field(default_factory=list)
+
+
+def describe_stack(cfn, project: str, stack: templates.Stack) -> StackRow:
+    name = naming.stack_name(project, stack.key)
+    try:
+        s = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    except ClientError as exc:
+        if stacks._is_missing(exc):
+            return StackRow(stack.key, name, stack.optional, "NOT DEPLOYED", "")
+        raise
+    when = s.get("LastUpdatedTime") or s.get("CreationTime")
+    return StackRow(
+        key=stack.key, name=name, optional=stack.optional, status=s["StackStatus"],
+        updated=when.isoformat(timespec="seconds") if when else "",
+        reason=s.get("StackStatusReason", ""),
+        outputs={o["OutputKey"]: o.get("OutputValue", "") for o in s.get("Outputs", [])},
+    )
+
+
+def stack_rows(cfn, project: str, graph: Sequence[templates.Stack]) -> list[StackRow]:
+    return [describe_stack(cfn, project, s) for s in graph]
+
+
+def _stack_problem(row: StackRow) -> str | None:
+    if row.status == "NOT DEPLOYED":
+        return None if row.optional else f"stack {row.name} is not deployed"
+    if "FAILED" in row.status or "ROLLBACK" in row.status or "IN_PROGRESS" in row.status:
+        return f"stack {row.name} is {row.status}" + (f" ({row.reason})" if row.reason else "")
+    return None
+
+
+def collect(aws, params: Params, graph: Sequence[templates.Stack], log_lines: int = ecs_service.LOG_TAIL_LINES
+            ) -> Report:
+    project = params.project
+    report = Report(stacks=stack_rows(aws.cfn, project, graph))
+    report.problems += [p for p in map(_stack_problem, report.stacks) if p]
+
+    ecs = aws.client("ecs")
+    cluster, service = ecs_service.names(project)
+    report.service = svc = ecs_service.describe(ecs, cluster, service)
+    if svc is None:
+        report.problems.append(f"service {service} not found in cluster {cluster}")
+    else:
+        if svc.task_definition:
+            report.image = ecs_service.image(ecs, svc.task_definition)
+        if svc.running < svc.desired:
+            report.problems.append(f"{svc.running} of {svc.desired} tasks running")
+        for d in svc.deployments:
+            if d.rollout == "FAILED":
+                report.problems.append(f"deployment {d.id} FAILED: {d.rollout_reason}")
+
+    compute = next((r for r in report.stacks if r.key == COMPUTE), None)
+    tg = compute.outputs.get("TargetGroupArn") if compute else None
+    if tg:
+        report.targets = ecs_service.target_health(aws.client("elbv2"), tg)
+        bad = [t for t in report.targets if t["state"] not in ("healthy", *TRANSITIONAL_TARGETS)]
+        if bad:
+            report.problems.append(f"{len(bad)} unhealthy target(s) of {len(report.targets)}")
+        elif not report.targets and svc is not None and svc.desired > 0:
+            report.problems.append("no targets registered in the target group")
+
+    # Only when something is wrong: why the last task stopped, and what it said before it did.
+    if report.problems and svc is not None:
+        report.stopped_task = ecs_service.latest_stopped_task(ecs, cluster, service)
+        report.log_group = naming.resource_name("container_log_group", project)
+        stream = ecs_service.task_log_stream(report.stopped_task["taskArn"]) if report.stopped_task else None
+        report.log_lines = ecs_service.log_tail(aws.client("logs"), report.log_group, stream, log_lines)
+    return report
+
+
+def render(report: Report, out: Printer) -> None:
+    rows = [[r.key, r.name, out.paint(r.status, status_colour(r.status)), r.updated or "-"] for r in report.stacks]
+    out.block(table(["Stack", "Name", "Status", "Last update"], rows))
+    out.line()
+    svc = report.service
+    if svc is None:
+        out.line("service: not found")
+    else:
+        tag = ecs_service.image_tag(report.image) or "(untagged)"
+        out.line(f"service {svc.name} ({svc.cluster}): {svc.status}")
+        out.line(f"  tasks: {svc.desired} desired, {svc.running} running, {svc.pending} pending")
+        out.line(f"  task definition: {ecs_service.short_task_definition(svc.task_definition)}")
+        out.line(f"  image: {report.image or '?'} (tag {tag})")
+        for d in svc.deployments:
+            rollout = d.rollout or "-"
+            out.line(f"  deployment {d.id} {d.status}: {ecs_service.short_task_definition(d.task_definition)}, "
+                     f"{d.running}/{d.desired} running, {d.pending} pending, {d.failed} failed, rollout "
+                     + out.paint(rollout, status_colour({"COMPLETED": "_COMPLETE", "FAILED": "FAILED",
+                                                          "IN_PROGRESS": "IN_PROGRESS"}.get(rollout, ""))))
+            if d.rollout_reason and d.rollout != "COMPLETED":
+                out.line(f"    {d.rollout_reason}")
+        for message in svc.events[:3]:
+            out.line(f"  event: {message}")
+    if report.targets is not None:
+        counts: dict[str, int] = {}
+        for t in report.targets:
+            counts[t["state"]] = counts.get(t["state"], 0) + 1
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no targets"
+        out.line(f"targets: {summary}")
+        for t in report.targets:
+            if t["state"] != "healthy":
+                out.line(f"  {t['id']}:{t['port']} {t['state']} {t['reason']}".rstrip())
+    out.line()
+    if not report.problems:
+        out.line("all well", colour="green")
+        return
+    for p in report.problems:
+        out.error(f"problem: {p}")
+    if report.stopped_task:
+        task = report.stopped_task
+        when = task.get("stoppedAt") or task.get("stoppingAt")
+        out.line(f"last stopped task {ecs_service.task_id(task['taskArn'])}"
+                 + (f" at {when.isoformat(timespec='seconds')}" if when else "")
+                 + f": {ecs_service.stopped_reason(task)}")
+    elif svc is not None:
+        out.line("no stopped task in the last hour")
+    if report.log_lines:
+        out.line(f"last {len(report.log_lines)} log lines ({report.log_group}):")
+        out.block(["  " + x for x in report.log_lines])
+
+
+def all_outputs(cfn, project: str, graph: Sequence[templates.Stack]) -> dict[str, dict[str, str] | None]:
+    """Stack key -> {OutputKey: value}, None for a stack not deployed."""
+    return {r.key: (r.outputs if r.status != "NOT DEPLOYED" else None) for r in stack_rows(cfn, project, graph)}
+
+
+def render_outputs(outputs: dict[str, dict[str, str] | None], out: Printer) -> None:
+    rows = []
+    for key, values in outputs.items():
+        if values is None:
+            rows.append([key, "-", "(not deployed)"])
+        else:
+            rows += [[key, k, v] for k, v in sorted(values.items())]
+    out.block(table(["Stack", "Output", "Value"], rows))
+
+
+def compute_output(cfn, project: str, output: str) -> str:
+    """One output of the compute stack, or raise naming what is missing."""
+    name = naming.stack_name(project, COMPUTE)
+    deployed = stacks.describe(cfn, name)
+    if deployed is None:
+        raise DeployError(f"stack {name} is not deployed; deploy it first")
+    if output not in deployed.outputs:
+        raise DeployError(f"stack {name} ({deployed.status}) has no output {output}; "
+                          f"it has: {', '.join(sorted(deployed.outputs)) or 'none'}")
+    return deployed.outputs[output]
