@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from tests.tools import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCALSTACK_PYTHON = ROOT / ".tools" / "localstack" / "bin" / "python"
@@ -35,12 +36,6 @@ def healthy(endpoint: str) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def localstack():
     """Yields the endpoint URL of a LocalStack started for the duration of the block."""
@@ -57,7 +52,7 @@ def localstack():
         pem = workdir / "server.pem"  # LocalStack wants the key, then the certificate, in one file
         pem.write_bytes(key.read_bytes() + cert.read_bytes())
         (workdir / "fs").mkdir()
-        port = _free_port()
+        port = free_port()
         endpoint = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(GATEWAY_LISTEN=f"127.0.0.1:{port}", FILESYSTEM_ROOT=str(workdir / "fs"),
