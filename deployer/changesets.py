@@ -105,8 +105,10 @@ def ensure_bucket(s3, bucket: str, region: str) -> None:
     )
 
 
-def create(aws, plan: StackPlan, change_type: str, account: str) -> ChangeSet:
+def create(aws, plan: StackPlan, change_type: str, account: str, role_arn: str | None = None) -> ChangeSet:
     name = new_name()
+    # RoleARN: CloudFormation acts as the execution role, not as the caller.
+    role = {"RoleARN": role_arn} if role_arn else {}
     resp = aws.cfn.create_change_set(
         StackName=plan.name,
         ChangeSetName=name,
@@ -116,6 +118,7 @@ def create(aws, plan: StackPlan, change_type: str, account: str) -> ChangeSet:
         Tags=[{"Key": k, "Value": v} for k, v in plan.tags.items()],
         Description=f"deploy.py {plan.tags.get('Environment', '')} {plan.key}",
         **template_source(aws, plan, account),
+        **role,
     )
     return ChangeSet(id=resp["Id"], name=name, stack_id=resp.get("StackId", ""), type=change_type)
 

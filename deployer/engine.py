@@ -43,6 +43,18 @@ class Run:
     before_change: Callable[[StackPlan], None] | None = None
     # Seconds between event polls; tests shorten it.
     poll_delay: float = events.POLL_DELAY
+    _role: list = field(default_factory=list, repr=False)
+    _role_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def role_for(self, plan: StackPlan) -> str | None:
+        """The execution role CloudFormation should act as for ``plan``; looked up once, on the first
+        change set (a no-op deploy never needs it), and never for the stack that creates it."""
+        if plan.key == preflight.CI_ACCESS_STACK:
+            return None
+        with self._role_lock:
+            if not self._role:
+                self._role.append(preflight.execution_role(self.aws, self.params))
+            return self._role[0]
 
 
 @dataclass
@@ -73,7 +85,7 @@ def deploy_stack(run: Run, plan: StackPlan) -> Result:
 
     if run.before_change and run.mode == EXECUTE:
         run.before_change(plan)
-    cs = changesets.create(run.aws, plan, change_type, run.account)
+    cs = changesets.create(run.aws, plan, change_type, run.account, run.role_for(plan))
     try:
         computed = changesets.wait(cfn, cs)
     except DeployError:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from deployer import stacks
 from deployer.errors import DeployError
 from templates import naming
 from templates.params import BY_KEY as PARAM_SCHEMA
@@ -18,6 +19,13 @@ from templates.params import Params
 
 # The stacks that run the image: those that declare the image_tag parameter.
 IMAGE_STACKS = PARAM_SCHEMA["image_tag"].stacks
+
+# Once an admin has deployed the CI access stack, the other stacks are changed
+# through its CloudFormation execution role: the CI role may create only change
+# sets that carry that role (templates/github_oidc.py), so it never needs the
+# permissions to create the resources itself.
+CI_ACCESS_STACK = "github-oidc"
+EXECUTION_ROLE_OUTPUT = "CfnExecutionRoleArn"
 
 
 @dataclass(frozen=True)
@@ -76,3 +84,11 @@ def check_image(aws, params: Params, account: str, strict: bool) -> str:
         f"image {repository}:{tag} is not in ECR ({account}/{aws.region}); push it first "
         f"(docker push {uri}:{tag}) or pass --image-tag with a tag that exists"
     )
+
+
+def execution_role(aws, params: Params) -> str | None:
+    """The CloudFormation execution role of the CI access stack, or None before an admin deployed it."""
+    deployed = stacks.describe(aws.cfn, naming.stack_name(params.project, CI_ACCESS_STACK))
+    if deployed is None:
+        return None
+    return deployed.outputs.get(EXECUTION_ROLE_OUTPUT) or None

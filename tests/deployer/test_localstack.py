@@ -14,6 +14,7 @@ from troposphere.s3 import Bucket
 from troposphere.ssm import Parameter as SsmParameter
 
 import templates
+from deployer import preflight
 from templates import naming, params
 from tests.deployer import harness
 
@@ -256,3 +257,37 @@ def test_deploy_py_as_ci_runs_it(localstack, project):
     assert "\033[" not in proc.stdout  # no colour when not on a terminal
     assert "account 000000000000" in proc.stdout and "region us-east-1" in proc.stdout
     assert status(naming.stack_name(project, "data")) == "CREATE_COMPLETE"
+
+
+def test_once_ci_access_exists_stacks_change_through_its_execution_role(project):
+    """The CI role may only create change sets that carry the execution role (templates/github_oidc.py):
+    deploy.py passes it as RoleARN to every stack but the one that creates it."""
+    role = f"arn:aws:iam::000000000000:role/{naming.resource_name('cfn_execution_role', project)}"
+
+    def ci_access() -> Template:
+        t = Template(Description="deployer test: CI access")
+        params.add_parameters(t, preflight.CI_ACCESS_STACK)
+        t.add_resource(SsmParameter("Value", Type="String", Value="ci"))
+        t.add_output(Output(preflight.EXECUTION_ROLE_OUTPUT, Value=role))
+        return t
+
+    graph = [templates.Stack(preflight.CI_ACCESS_STACK, (), ci_access, optional=True), tiny(project, "solo")]
+    role_of = {}
+
+    def capture(params, **_):
+        role_of[params["StackName"]] = params.get("RoleARN")
+
+    hooks = [("provide-client-params.cloudformation.CreateChangeSet", capture)]
+    argv = ["dev", "--yes", "-p", f"project_name={project}"]
+    before = harness.run([*argv, "--stacks", "solo"], graph=graph, extra_hooks=hooks)
+    assert before.code == 0, before.out
+    assert role_of == {naming.stack_name(project, "solo"): None}  # no CI access stack yet: the caller's rights
+
+    first = harness.run([*argv, "--stacks", preflight.CI_ACCESS_STACK], graph=graph, extra_hooks=hooks)
+    assert first.code == 0, first.out
+    assert role_of[naming.stack_name(project, preflight.CI_ACCESS_STACK)] is None  # never through itself
+
+    changed = [graph[0], tiny(project, "solo", pad=10)]
+    after = harness.run([*argv, "--stacks", "solo"], graph=changed, extra_hooks=hooks)
+    assert after.code == 0, after.out
+    assert role_of[naming.stack_name(project, "solo")] == role
