@@ -35,6 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCEPTRE_PYTHON = ROOT / ".tools" / "sceptre" / "bin" / "python"
+# The AWS CLI of `scripts/setup.sh --bench`, else whatever `aws` is on PATH.
+AWS_CLI = str(ROOT / ".tools" / "awscli" / "bin" / "aws") if (ROOT / ".tools" / "awscli").exists() else "aws"
 
 
 # --- the three tools, each one process ----------------------------------------------------------------------
@@ -101,7 +103,7 @@ def naive_once(plans, workdir: Path, env: dict) -> tuple[float, int, str, list[s
     total, output, calls, code = 0.0, "", [], 0
     for plan in plans:
         template = workdir / f"{plan.key}.yaml"
-        cmd = ["aws", "--debug", "cloudformation", "deploy", "--stack-name", plan.name, "--template-file",
+        cmd = [AWS_CLI, "--debug", "cloudformation", "deploy", "--stack-name", plan.name, "--template-file",
                str(template), "--capabilities", "CAPABILITY_IAM", "CAPABILITY_NAMED_IAM",
                "--no-fail-on-empty-changeset",
                "--parameter-overrides", *[f"{k}={v}" for k, v in plan.parameters.items()],
@@ -182,11 +184,11 @@ def bench(endpoint: str, repeat: int) -> int:
 
     results = [summarise("deploy.py", [timed(ours_cmd, env, ROOT) for _ in range(repeat)], len(plans))]
 
-    if shutil.which("aws"):
+    if shutil.which(AWS_CLI):
         results.append(summarise("aws cloudformation deploy (naive)",
                                  [naive_once(plans, workdir, env) for _ in range(repeat)], len(plans)))
     else:
-        print("naive: the AWS CLI (`aws`) is not installed here (pip install awscli); not measured")
+        print("naive: the AWS CLI (`aws`) is not installed here (bash scripts/setup.sh --bench); not measured")
 
     if SCEPTRE_PYTHON.exists():
         base = sceptre_project(workdir, project, plans)
@@ -194,8 +196,7 @@ def bench(endpoint: str, repeat: int) -> int:
                "launch", "-y", "dev"]
         results.append(summarise("sceptre launch", [timed(cmd, env, base) for _ in range(repeat)], len(plans)))
     else:
-        print(f"sceptre: {SCEPTRE_PYTHON} not found; create it with: python3 -m venv .tools/sceptre && "
-              ".tools/sceptre/bin/pip install sceptre")
+        print(f"sceptre: {SCEPTRE_PYTHON} not found; create it with: bash scripts/setup.sh --bench")
 
     print(f"\nno-change deploy of {len(plans)} stacks against LocalStack, median of {repeat} runs, "
           "each tool as its own process:\n")

