@@ -60,11 +60,14 @@ def parse_assignments(texts: list[str]) -> list[Assignment]:
     return parsed
 
 
-def read_stdin_value(key: str, stdin=None, prompt: Callable[[str], str] = getpass.getpass) -> str:
+def read_stdin_value(key: str, stdin=None, prompt: Callable[[str], str] | None = None) -> str:
     """The value of KEY=-: typed without echo on a terminal, else all of stdin minus its final newline."""
     stdin = stdin or sys.stdin
     if stdin.isatty():
-        value = prompt(f"{key} (not echoed): ")
+        try:
+            value = (prompt or getpass.getpass)(f"{key} (not echoed): ")
+        except EOFError:
+            value = ""
     else:
         value = stdin.read()
         value = value[:-1] if value.endswith("\n") else value
@@ -76,7 +79,7 @@ def read_stdin_value(key: str, stdin=None, prompt: Callable[[str], str] = getpas
     return value
 
 
-def resolve(assignments: list[Assignment], stdin=None, prompt: Callable[[str], str] = getpass.getpass
+def resolve(assignments: list[Assignment], stdin=None, prompt: Callable[[str], str] | None = None
             ) -> dict[str, str]:
     return {a.key: a.value if a.value is not None else read_stdin_value(a.key, stdin, prompt)
             for a in assignments}

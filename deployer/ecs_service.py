@@ -192,7 +192,7 @@ def progress_line(svc: Service) -> str:
 
 
 def wait_stable(ecs, cluster: str, service: str, deployment_id: str, say: Callable[[str], None],
-                delay: float = RESTART_DELAY, max_attempts: int = RESTART_MAX_ATTEMPTS,
+                delay: float | None = None, max_attempts: int | None = None,
                 sleep: Callable[[float], None] = time.sleep) -> Service:
     """Wait with botocore's ``services_stable`` (one deployment left, running == desired), one attempt at a
     time so that each poll prints a progress line; raise DeployError when our deployment fails or the bound
@@ -201,6 +201,9 @@ def wait_stable(ecs, cluster: str, service: str, deployment_id: str, say: Callab
     "Stable" alone is not success: when the circuit breaker rolls our deployment back, the service becomes
     stable again on the old one. So the deployment we started must be the one left, and not FAILED.
     """
+    # Read at call time, not bound as defaults, so a test can shorten them for the whole CLI.
+    delay = RESTART_DELAY if delay is None else delay
+    max_attempts = RESTART_MAX_ATTEMPTS if max_attempts is None else max_attempts
     waiter = ecs.get_waiter("services_stable")
     for attempt in range(1, max_attempts + 1):
         try:
@@ -233,8 +236,8 @@ def wait_stable(ecs, cluster: str, service: str, deployment_id: str, say: Callab
     return svc
 
 
-def restart(ecs, cluster: str, service: str, say: Callable[[str], None], delay: float = RESTART_DELAY,
-            max_attempts: int = RESTART_MAX_ATTEMPTS, sleep: Callable[[float], None] = time.sleep) -> Service:
+def restart(ecs, cluster: str, service: str, say: Callable[[str], None], delay: float | None = None,
+            max_attempts: int | None = None, sleep: Callable[[float], None] = time.sleep) -> Service:
     """The seed's `aws ecs update-service --force-new-deployment`, then wait until it has rolled out."""
     deployment_id = force_new_deployment(ecs, cluster, service)
     say(f"new deployment {deployment_id} of {service} in {cluster}; waiting for it to be stable")

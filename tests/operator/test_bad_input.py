@@ -1,0 +1,85 @@
+"""Bad input to the operator verbs: one line on stderr naming the bad value and what is allowed, exit 2,
+no traceback, and not one AWS client made (boto3 itself is booby-trapped)."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import boto3
+import pytest
+
+from deployer import cli
+from deployer.output import Printer
+from tests.operator.conftest import Pipe
+
+
+@pytest.fixture
+def no_aws(monkeypatch):
+    def forbidden(*_a, **_k):
+        raise AssertionError("an AWS client was built for bad input")
+
+    monkeypatch.setattr(boto3.session.Session, "client", forbidden)
+    monkeypatch.setattr(boto3, "client", forbidden)
+    return forbidden
+
+
+SECRET_VALUE = "hunter2-do-not-print"
+
+
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (["prod", "secrets", "set", f"FOO={SECRET_VALUE}"], ["'FOO'", "LANGCHAIN_API_KEY, REDIS_HOST, REDIS_PORT, "
+                                                             "REDIS_PASSWORD"]),
+        (["prod", "secrets", "set", "REDIS_HOST"], ["'REDIS_HOST'", "KEY=VALUE"]),
+        (["prod", "secrets", "set"], ["KEY=VALUE", "REDIS_PASSWORD"]),
+        (["prod", "secrets", "set", "REDIS_HOST=a", "REDIS_HOST=b"], ["REDIS_HOST", "once"]),
+        (["prod", "secrets", "set", "REDIS_HOST=-", "REDIS_PORT=-"], ["REDIS_HOST, REDIS_PORT", "one KEY=-"]),
+        (["prod", "secrets", "keys", "REDIS_HOST=x"], ["secrets keys", "secrets set"]),
+        (["prod", "secrets"], ["set", "keys"]),
+        (["prod", "secrets", "sett"], ["'sett'", "'set', 'keys'"]),
+        (["prod", "rollback", "--yes"], ["--image-tag"]),
+        (["prod", "rollback", "--yes", "--image-tag", "bad tag!"], ["--image-tag bad tag!", "Docker tag"]),
+        (["prod", "rollback", "--image-tag", "abc123"], ["--yes", "terminal"]),  # no terminal, no --yes
+        (["prod", "logs", "--since", "10x"], ["'10x'", "30s, 10m"]),
+        (["prod", "logs", "--since", "999d"], ["'999d'", "90d"]),
+        (["prod", "health", "--timeout", "0"], ["'0'", "seconds"]),
+        (["prod", "health", "--timeout", "soon"], ["'soon'", "seconds"]),
+        (["prod", "status", "--bogus"], ["--bogus"]),
+        (["prod", "outputs", "--yes"], ["--yes"]),
+        (["prod", "restart", "now"], ["now"]),
+        (["prod", "destroy"], ["--yes", "terminal"]),  # no terminal, no --yes
+        (["prod", "destory"], ["'destory'", "destroy"]),
+        (["nope", "status"], ["'nope'", "prod"]),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_no_aws(argv, names, no_aws, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", Pipe(""))
+    out = io.StringIO()
+    code = cli.main(argv, connect=no_aws, out=Printer(out, colour=False, summary_path=""), stdin_tty=False)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert out.getvalue() == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    assert SECRET_VALUE not in err
+    for name in names:
+        assert name in err, (name, err)
+
+
+def test_empty_value_from_stdin_is_refused(no_aws, capsys, monkeypatch):
+    # `echo "$UNSET" | deploy.py prod secrets set REDIS_PASSWORD=-` must not blank the password.
+    monkeypatch.setattr(sys, "stdin", Pipe("\n"))
+    code = cli.main(["prod", "secrets", "set", "REDIS_PASSWORD=-"], connect=no_aws,
+                    out=Printer(io.StringIO(), colour=False, summary_path=""))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "REDIS_PASSWORD=-" in err and "empty" in err
+
+
+def test_every_operator_verb_is_in_the_table_and_the_usage():
+    usage = cli.usage()
+    for verb in ("status", "outputs", "health", "logs", "rollback", "restart", "secrets", "destroy"):
+        assert verb in cli.VERBS
+        assert f"  {verb} " in usage
