@@ -5,6 +5,7 @@
 
 Writes OUT/{stack}.yaml (the same for every environment) and
 OUT/{env}/{stack}.parameters.json (the CLI/console parameter format).
+Lint findings are cached in OUT/.lint-cache.json by template bytes.
 Exit 0 clean, 1 on lint findings, 2 on bad input.
 """
 
@@ -15,6 +16,10 @@ from pathlib import Path
 
 import templates
 from templates import params
+from templates.lint import lint_templates
+
+# Findings of templates linted before, keyed by their bytes (templates/lint.py).
+LINT_CACHE = ".lint-cache.json"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -50,11 +55,7 @@ def main(argv: list[str]) -> int:
     for stack, body in bodies.items():
         write(args.out / f"{stack}.yaml", body)
         write(args.out / values.env / f"{stack}.parameters.json", parameter_file(stack, values))
-    findings = {}
-    if not args.no_lint:
-        from templates.lint import lint_templates  # cfn-lint takes a second to import
-
-        findings = lint_templates(bodies, values["region"])
+    findings = {} if args.no_lint else lint_templates(bodies, values["region"], cache=args.out / LINT_CACHE)
 
     rows = [("stack", "resources", "parameters", "outputs", "bytes", "findings")]
     for stack, template in built.items():

@@ -24,6 +24,24 @@ def test_cfn_lint_finding_is_reported():
     assert finding.stack == "broken" and finding.rule.startswith("E") and finding.line == 5
 
 
+def test_lint_cache_serves_only_the_same_bytes(tmp_path):
+    cache = tmp_path / ".lint-cache.json"
+    clean = "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n"
+    broken = clean + "    Properties:\n      DelaySeconds: nine\n"
+    assert lint_templates({"q": clean}, "us-east-1", cache=cache) == {"q": []}
+    (finding,) = lint_templates({"q": broken}, "us-east-1", cache=cache)["q"]  # changed bytes: linted again
+    # What the cache holds is what a later run reports, without linting: plant a finding to see it served.
+    entries = json.loads(cache.read_text())
+    (key,) = entries
+    entries[key] = [{"stack": "q", "line": 1, "rule": "E0000", "message": "from the cache"}]
+    cache.write_text(json.dumps(entries))
+    assert [f.message for f in lint_templates({"q": broken}, "us-east-1", cache=cache)["q"]] == ["from the cache"]
+    # Another region is another lint.
+    assert lint_templates({"q": broken}, "eu-west-1", cache=cache)["q"] == [finding]
+    cache.write_text("{not json")
+    assert lint_templates({"q": broken}, "us-east-1", cache=cache)["q"] == [finding]
+
+
 @pytest.fixture(scope="session")
 def checkov_report(bodies, tmp_path_factory) -> dict:
     checkov = require_tool("checkov")
