@@ -224,7 +224,7 @@ def destroy_cmd(ctx: Context, args) -> int:
     ctx.out.line(f"destroy in this order ({aws.region}): {', '.join(t.name for t in found)}")
     kept = destroy_module.retained_lines(found)
     if kept:
-        ctx.out.line("kept on purpose (DeletionPolicy Retain):")
+        ctx.out.line("will keep, on purpose (DeletionPolicy Retain):")
         ctx.out.block(["  " + x for x in kept])
     optional = [s for s in ctx.graph if s.optional and stacks.describe(aws.cfn, naming.stack_name(project, s.key))]
     if optional:

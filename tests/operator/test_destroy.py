@@ -1,0 +1,116 @@
+"""`destroy`: reverse graph order, the typed project name, termination protection, what was retained.
+
+moto's CloudFormation creates and deletes the stacks and honours DeletionPolicy: Retain (the bucket stays).
+It does not implement UpdateTerminationProtection: the conftest answers it as AWS does and records it.
+"""
+
+from __future__ import annotations
+
+import boto3
+from troposphere import Template, s3, ssm
+
+import templates
+from deployer import destroy
+from tests.operator.conftest import PROJECT, REGION, Tty, answer_termination_protection, run
+
+BUCKET = "kept-queries-bucket-test"
+
+
+def marker(key: str):
+    def build() -> Template:
+        t = Template()
+        t.add_resource(ssm.Parameter("Marker", Name=f"/test/{key}", Type="String", Value=key))
+        if key == "data":
+            t.add_resource(s3.Bucket("Queries", BucketName=BUCKET, DeletionPolicy="Retain",
+                                     UpdateReplacePolicy="Retain"))
+        return t
+
+    return build
+
+
+# The real graph's shape: network and data on level 0, compute on 1, waf on 2, an optional stack beside.
+GRAPH = (
+    templates.Stack("network", (), marker("network")),
+    templates.Stack("data", (), marker("data")),
+    templates.Stack("compute", ("network", "data"), marker("compute")),
+    templates.Stack("waf", ("compute",), marker("waf")),
+    templates.Stack("github-oidc", (), marker("github-oidc"), optional=True),
+)
+
+
+def deploy_graph(protected: bool = True) -> None:
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    for stack in GRAPH:
+        cfn.create_stack(StackName=f"{PROJECT}-{stack.key}", TemplateBody=templates.render(stack.build()),
+                         EnableTerminationProtection=protected)
+
+
+def existing() -> set[str]:
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    return {s["StackName"] for s in cfn.list_stacks()["StackSummaries"] if s["StackStatus"] != "DELETE_COMPLETE"}
+
+
+def deleted_in_order(result) -> list[str]:
+    return [line.split("]")[0].lstrip("[") for line in result.out.splitlines() if line.endswith("] DELETE_COMPLETE")]
+
+
+def record_deletes(names: list[str]):
+    def hook(params, **_):
+        names.append(params["body"]["StackName"])  # returns None: the call goes on to moto
+
+    return ("before-call.cloudformation.DeleteStack", hook)
+
+
+def test_destroy_goes_in_reverse_order_keeps_what_is_retained_and_says_so(moto, capsys, monkeypatch):
+    deploy_graph()
+    protection: list = []
+    deletes: list[str] = []
+    result = run(["prod", "destroy"], capsys, monkeypatch, graph=GRAPH, stdin=Tty(f"{PROJECT}\n"),
+                 hooks=[answer_termination_protection(protection), record_deletes(deletes)])
+    assert result.code == 0, result.out + result.err
+    # Reverse graph order; network and data (one level) are both deleting before either is waited for.
+    assert deletes == [f"{PROJECT}-{k}" for k in ("waf", "compute", "data", "network")]
+    assert deleted_in_order(result) == ["waf", "compute", "data", "network"]
+    # Protection off (prod stacks have it), each before its own delete, and only for the stacks destroyed.
+    assert sorted(name for name, _ in protection) == sorted(f"{PROJECT}-{k}" for k in ("waf", "compute", "data",
+                                                                                         "network"))
+    assert all(flag in ("false", False) for _, flag in protection)
+    assert existing() == {f"{PROJECT}-github-oidc"}  # the optional CI access stack stays
+    assert f"not destroyed (optional, deployed by an admin): {PROJECT}-github-oidc" in result.out
+    kept = result.out.split("retained (still in the account")[1]
+    assert f"data: AWS::S3::Bucket Queries: {BUCKET}" in kept
+    assert BUCKET in [b["Name"] for b in boto3.client("s3", region_name=REGION).list_buckets()["Buckets"]]
+
+
+def test_the_wrong_project_name_deletes_nothing(moto, capsys, monkeypatch):
+    deploy_graph()
+    result = run(["prod", "destroy"], capsys, monkeypatch, graph=GRAPH, stdin=Tty("ia-comafy\n"),
+                 hooks=[answer_termination_protection()])
+    assert result.code == 1
+    assert "type the project name (ia-comafi)" in result.out + result.err
+    assert "not confirmed: nothing deleted" in result.out
+    assert "cloudformation.DeleteStack" not in result.calls
+    assert "cloudformation.UpdateTerminationProtection" not in result.calls
+    assert len(existing()) == 5
+
+
+def test_yes_destroys_without_a_terminal(moto, capsys, monkeypatch):
+    deploy_graph(protected=False)
+    result = run(["prod", "destroy", "--yes"], capsys, graph=GRAPH)
+    assert result.code == 0, result.out
+    assert existing() == {f"{PROJECT}-github-oidc"}
+    assert "cloudformation.UpdateTerminationProtection" not in result.calls  # nothing to turn off
+
+
+def test_nothing_deployed_is_nothing_to_do(moto, capsys):
+    result = run(["prod", "destroy", "--yes"], capsys, graph=GRAPH)
+    assert result.code == 0
+    assert "nothing to destroy" in result.out
+
+
+def test_the_retained_list_comes_from_the_templates():
+    # The real data stack: its secret, bucket and repository carry DeletionPolicy Retain; nothing else does.
+    found = {key: destroy.retained_resources(destroy.template_of(templates.BY_KEY[key]))
+             for key in ("network", "data", "compute", "waf")}
+    assert {t for _, t in found["data"]} == {"AWS::SecretsManager::Secret", "AWS::S3::Bucket", "AWS::ECR::Repository"}
+    assert found["network"] == found["compute"] == found["waf"] == []
