@@ -6,12 +6,17 @@ It does not implement UpdateTerminationProtection: the conftest answers it as AW
 
 from __future__ import annotations
 
+import datetime as dt
+
 import boto3
+import pytest
+from botocore.stub import ANY, Stubber
 from troposphere import Template, s3, ssm
 
 import templates
-from deployer import destroy
-from tests.operator.conftest import PROJECT, REGION, Tty, answer_termination_protection, run
+from deployer import destroy, stacks
+from deployer.errors import DeployError
+from tests.operator.conftest import PROJECT, REGION, Tty, answer_termination_protection, client, run
 
 BUCKET = "kept-queries-bucket-test"
 
@@ -114,3 +119,26 @@ def test_the_retained_list_comes_from_the_templates():
              for key in ("network", "data", "compute", "waf")}
     assert {t for _, t in found["data"]} == {"AWS::SecretsManager::Secret", "AWS::S3::Bucket", "AWS::ECR::Repository"}
     assert found["network"] == found["compute"] == found["waf"] == []
+
+
+def test_a_stack_that_fails_to_delete_stops_the_rest_and_names_the_next_step():
+    # Stubber: moto deletes everything it is asked to; AWS refuses e.g. a non-empty bucket without Retain.
+    cfn = client("cloudformation")
+    stack_id = f"arn:aws:cloudformation:{REGION}:123456789012:stack/{PROJECT}-compute/1"
+    found = [destroy.Target(GRAPH[2], f"{PROJECT}-compute", 1, stacks.Deployed(stack_id, "CREATE_COMPLETE", {}, {},
+                                                                            False, {})),
+             destroy.Target(GRAPH[0], f"{PROJECT}-network", 0, stacks.Deployed("n", "CREATE_COMPLETE", {}, {},
+                                                                            False, {}))]
+    failed = {"Stacks": [{"StackName": f"{PROJECT}-compute", "StackId": stack_id, "StackStatus": "DELETE_FAILED",
+                          "StackStatusReason": "The following resource(s) failed to delete: [Bucket].",
+                          "CreationTime": dt.datetime(2024, 5, 1, tzinfo=dt.UTC)}]}
+    with Stubber(cfn) as stub:
+        stub.add_response("delete_stack", {}, {"StackName": f"{PROJECT}-compute"})
+        stub.add_response("describe_stacks", failed, {"StackName": ANY})  # the waiter's poll: DELETE_FAILED
+        stub.add_response("describe_stacks", failed, {"StackName": stack_id})  # the look that names the cause
+        with pytest.raises(DeployError) as err:
+            destroy.delete(cfn, found, REGION, lambda *_: None, wait_delay=0, wait_attempts=2)
+        stub.assert_no_pending_responses()  # network's DeleteStack never sent
+    message = str(err.value)
+    assert f"{PROJECT}-compute was not deleted: DELETE_FAILED (The following resource(s) failed to delete" in message
+    assert "next: " in message and f"delete-stack --stack-name {PROJECT}-compute" in message
