@@ -55,11 +55,15 @@ def resolve(node, active: dict[str, bool]):
 
 def created(doc: dict, parameters: dict) -> dict[str, dict]:
     """Logical id -> resource, for the resources these parameter values create, Fn::If resolved."""
-    active = conditions(doc, parameters)
+    return select(doc["Resources"], conditions(doc, parameters))
+
+
+def select(resources: dict, active: dict[str, bool]) -> dict[str, dict]:
+    """The resources that exist when the Conditions have the values ``active`` gives, Fn::If resolved."""
     return {
         name: resolve(resource, active)
-        for name, resource in doc["Resources"].items()
-        if active.get(resource.get("Condition"), True)
+        for name, resource in resources.items()
+        if "Condition" not in resource or active[resource["Condition"]]
     }
 
 
@@ -74,3 +78,14 @@ def outputs(doc: dict, parameters: dict) -> dict[str, object]:
 
 def of_type(resources: dict, type_: str) -> dict[str, dict]:
     return {name: r for name, r in resources.items() if r["Type"] == type_}
+
+
+def walk(node):
+    """Every node of a template, depth first."""
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from walk(item)

@@ -8,6 +8,8 @@ import pytest
 
 import templates
 from templates import compute, naming, params
+from tests.templates import cfn
+from tests.templates.cfn import of_type, walk
 
 CONTRACT_IMPORTS = {
     "VpcId",
@@ -64,42 +66,14 @@ def props(res: dict, logical_id: str) -> dict:
     return res[logical_id]["Properties"]
 
 
-def of_type(res: dict, cfn_type: str) -> dict:
-    return {k: v for k, v in res.items() if v["Type"] == cfn_type}
-
-
 def resolve(node, has_certificate: bool):
     """The template as CloudFormation sees it for one value of HasCertificate."""
-    if isinstance(node, dict):
-        if set(node) == {"Fn::If"}:
-            condition, when_true, when_false = node["Fn::If"]
-            assert condition == "HasCertificate"
-            return resolve(when_true if has_certificate else when_false, has_certificate)
-        out = {}
-        for key, value in node.items():
-            value = resolve(value, has_certificate)
-            if value != {"Ref": "AWS::NoValue"}:
-                out[key] = value
-        return out
-    if isinstance(node, list):
-        return [resolve(v, has_certificate) for v in node if v != {"Ref": "AWS::NoValue"}]
-    return node
+    return cfn.resolve(node, {"HasCertificate": has_certificate})
 
 
 def created(res: dict, has_certificate: bool) -> dict:
     """The resources CloudFormation creates for one value of HasCertificate, resolved."""
-    conditions = {None: True, "HasCertificate": has_certificate}
-    return resolve({k: v for k, v in res.items() if conditions[v.get("Condition")]}, has_certificate)
-
-
-def walk(node):
-    yield node
-    if isinstance(node, dict):
-        for v in node.values():
-            yield from walk(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from walk(v)
+    return cfn.select(res, {"HasCertificate": has_certificate})
 
 
 def container(res: dict) -> dict:

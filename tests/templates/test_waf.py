@@ -6,6 +6,7 @@ import pytest
 
 import templates
 from templates import params, waf
+from tests.templates.cfn import walk
 
 EXPECTED_RULES = [
     (1, "RateLimitPerIP"),
@@ -29,16 +30,6 @@ def acl(tpl) -> dict:
 @pytest.fixture(scope="module")
 def rules(acl) -> dict:
     return {rule["Name"]: rule for rule in acl["Rules"]}
-
-
-def walk(node):
-    yield node
-    if isinstance(node, dict):
-        for v in node.values():
-            yield from walk(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from walk(v)
 
 
 def test_parameters_are_exactly_the_waf_schema(tpl):
