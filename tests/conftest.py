@@ -1,3 +1,4 @@
+import boto3
 import pytest
 
 
@@ -12,3 +13,15 @@ def pytest_addoption(parser):
 @pytest.fixture(scope="session")
 def update_golden(request) -> bool:
     return request.config.getoption("--update-golden")
+
+
+@pytest.fixture
+def no_aws(monkeypatch):
+    """Any attempt to reach AWS fails the test: pass it as the CLI's connect seam; boto3 itself refuses too."""
+
+    def forbidden(*_a, **_k):
+        raise AssertionError("an AWS client was built for bad input")
+
+    monkeypatch.setattr(boto3.session.Session, "client", forbidden)
+    monkeypatch.setattr(boto3, "client", forbidden)
+    return forbidden

@@ -4,23 +4,10 @@ from __future__ import annotations
 
 import io
 
-import boto3
 import pytest
 
 from deployer import cli
 from deployer.output import Printer
-
-
-@pytest.fixture
-def no_aws(monkeypatch):
-    """Any attempt to reach AWS fails the test: the CLI's connect seam, and boto3 itself."""
-
-    def forbidden(*_a, **_k):
-        raise AssertionError("an AWS client was built for bad input")
-
-    monkeypatch.setattr(boto3.session.Session, "client", forbidden)
-    monkeypatch.setattr(boto3, "client", forbidden)
-    return forbidden
 
 
 def run(argv, no_aws, stdin_tty=False):

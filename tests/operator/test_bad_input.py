@@ -6,23 +6,11 @@ from __future__ import annotations
 import io
 import sys
 
-import boto3
 import pytest
 
 from deployer import cli
 from deployer.output import Printer
 from tests.operator.conftest import Pipe
-
-
-@pytest.fixture
-def no_aws(monkeypatch):
-    def forbidden(*_a, **_k):
-        raise AssertionError("an AWS client was built for bad input")
-
-    monkeypatch.setattr(boto3.session.Session, "client", forbidden)
-    monkeypatch.setattr(boto3, "client", forbidden)
-    return forbidden
-
 
 SECRET_VALUE = "hunter2-do-not-print"
 
