@@ -39,7 +39,7 @@ class ChangeSet:
     id: str
     name: str
     stack_id: str
-    type: str  # CREATE | UPDATE
+    type: str  # CREATE | UPDATE | IMPORT
     changes: tuple[Change, ...] = ()
     status: str = ""
 
@@ -105,10 +105,14 @@ def ensure_bucket(s3, bucket: str, region: str) -> None:
     )
 
 
-def create(aws, plan: StackPlan, change_type: str, account: str, role_arn: str | None = None) -> ChangeSet:
+def create(aws, plan: StackPlan, change_type: str, account: str, role_arn: str | None = None,
+           resources_to_import: list[dict] | None = None) -> ChangeSet:
+    """``resources_to_import`` with change_type IMPORT: [{ResourceType, LogicalResourceId, ResourceIdentifier}]."""
     name = new_name()
     # RoleARN: CloudFormation acts as the execution role, not as the caller.
-    role = {"RoleARN": role_arn} if role_arn else {}
+    extra: dict = {"RoleARN": role_arn} if role_arn else {}
+    if resources_to_import:
+        extra["ResourcesToImport"] = resources_to_import
     resp = aws.cfn.create_change_set(
         StackName=plan.name,
         ChangeSetName=name,
@@ -118,7 +122,7 @@ def create(aws, plan: StackPlan, change_type: str, account: str, role_arn: str |
         Tags=[{"Key": k, "Value": v} for k, v in plan.tags.items()],
         Description=f"deploy.py {plan.tags.get('Environment', '')} {plan.key}",
         **template_source(aws, plan, account),
-        **role,
+        **extra,
     )
     return ChangeSet(id=resp["Id"], name=name, stack_id=resp.get("StackId", ""), type=change_type)
 

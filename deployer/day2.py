@@ -236,7 +236,7 @@ def destroy_cmd(ctx: Context, args) -> int:
     destroy_module.delete(aws.cfn, found, aws.region, lambda key, text: ctx.out.line(text, key))
     ctx.out.line(f"destroyed: {', '.join(t.name for t in found)}", colour="green")
     if kept:
-        ctx.out.line("retained (still in the account; delete them by hand only if you mean to lose them):")
+        ctx.out.line(destroy_module.RETAINED_HEADING)
         ctx.out.block(["  " + x for x in kept])
     return EXIT_OK
 

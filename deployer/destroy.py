@@ -5,7 +5,8 @@ delete and what it will keep, asks for the project name (or --yes), turns off th
 protection that deploy set on protected environments, and deletes level by level (stacks on one level
 never import from each other, so they go together; a stack goes only after every stack importing from
 it is gone). What it keeps is every resource the templates mark DeletionPolicy: Retain: read from the
-templates, not listed here.
+templates, not listed here. The next deploy adopts them again (deployer/adoption.py: an IMPORT change set
+before the stack's first UPDATE), so their contents carry over.
 """
 
 from __future__ import annotations
@@ -99,6 +100,11 @@ def delete(cfn, found: list[Target], region: str, say: Callable[[str, str], None
                 step = stacks.next_step(t.name, status, region) or "see the stack's events in the console"
                 raise DeployError(f"{t.name} was not deleted: {status}{reason}; next: {step}") from None
             say(t.stack.key, "DELETE_COMPLETE")
+
+
+# The closing heading of `destroy` over the retained resources.
+RETAINED_HEADING = ("retained (still in the account; the next deploy adopts them again, contents included; "
+                    "delete them by hand only if you mean to lose them):")
 
 
 def retained_lines(found: list[Target]) -> list[str]:

@@ -9,6 +9,7 @@ than this whole flow.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from deployer import changesets, events, guard, preflight, stacks
+from deployer import adoption, changesets, events, guard, preflight, stacks
 from deployer.aws import Aws
 from deployer.changesets import ChangeSet
 from deployer.errors import DeployError
@@ -60,7 +61,9 @@ class Run:
 @dataclass
 class Result:
     key: str
-    outcome: str  # unchanged | no changes | created | updated | changes | pending review | failed | not started
+    # unchanged | no changes | created | updated | changes | pending review | failed | not started,
+    # and after an adoption (IMPORT): adopted | adopted, updated
+    outcome: str
     change_set: ChangeSet | None = None
     message: str = ""
     events: list = field(default_factory=list)
@@ -85,6 +88,16 @@ def deploy_stack(run: Run, plan: StackPlan) -> Result:
 
     if run.before_change and run.mode == EXECUTE:
         run.before_change(plan)
+    adopted: list[adoption.Adoption] = []
+    if change_type == "CREATE":
+        found = adoption.existing(run.aws, plan.template, plan.parameters, pseudo(run, plan),
+                                  lambda text: say(text, "yellow"))
+        if found:
+            stopped = adopt(run, plan, deployed, found)
+            if stopped is not None:  # diff, --no-execute: the import is where this run stops
+                return stopped
+            adopted = found
+            change_type, deployed = "UPDATE", stacks.describe(cfn, plan.name)
     cs = changesets.create(run.aws, plan, change_type, run.account, run.role_for(plan))
     try:
         computed = changesets.wait(cfn, cs)
@@ -97,7 +110,7 @@ def deploy_stack(run: Run, plan: StackPlan) -> Result:
         changesets.delete(cfn, cs)
         if run.mode == EXECUTE:
             protect(run, plan, deployed)
-        return Result(plan.key, "no changes")
+        return Result(plan.key, "adopted" if adopted else "no changes")
     cs = computed
     show_change_set(run, plan, deployed, cs)
 
@@ -116,17 +129,79 @@ def deploy_stack(run: Run, plan: StackPlan) -> Result:
         return Result(plan.key, "pending review", cs)
     if run.confirm is not None and not run.confirm(plan, cs):
         discard(cfn, cs, created_stack=deployed is None)
-        raise DeployError(f"{plan.name}: not confirmed; change set deleted, nothing changed")
+        raise DeployError(f"{plan.name}: not confirmed; change set deleted, nothing changed"
+                          + (" after the adoption (the stack holds the adopted resources)" if adopted else ""))
 
+    final, seen = execute_and_stream(run, plan, cs)
+    protect(run, plan, None)
+    outcome = "created" if cs.type == "CREATE" else "updated"
+    return Result(plan.key, f"adopted, {outcome}" if adopted else outcome, cs, events=seen)
+
+
+def execute_and_stream(run: Run, plan: StackPlan, cs: ChangeSet) -> tuple[str, list[dict]]:
+    """Execute ``cs`` and print the stack's events until it settles; DeployError unless it succeeded."""
+    cfn = run.aws.cfn
     since = events.latest_event_id(cfn, plan.name)
     changesets.execute(cfn, cs)
-    say(f"executing {cs.name}")
+    run.out.line(f"executing {cs.name}", plan.key)
     final, seen = events.stream(cfn, plan.name, since, lambda e: show_event(run, plan, e), run.poll_delay)
     if final not in events.SUCCESS:
         raise DeployError(failure_message(plan, final, seen, run.aws.region))
-    say(final, "green")
-    protect(run, plan, None)
-    return Result(plan.key, "created" if cs.type == "CREATE" else "updated", cs, events=seen)
+    run.out.line(final, plan.key, "green")
+    return final, seen
+
+
+def adopt(run: Run, plan: StackPlan, deployed: stacks.Deployed | None, found: list[adoption.Adoption]
+          ) -> Result | None:
+    """The IMPORT change set that brings ``found`` (retained by an earlier destroy) into the stack about to be
+    created. Executed (deploy): returns None, and the caller goes on with the UPDATE of the full template.
+    Otherwise (diff, --no-execute, declined) it is printed, and the Result says where this run stops."""
+    cfn = run.aws.cfn
+
+    def say(text: str, colour: str | None = None) -> None:
+        run.out.line(text, plan.key, colour)
+
+    verb = "adopting" if run.mode == EXECUTE else "would adopt"
+    for a in found:
+        say(f"{verb} retained {a.resource_type} {a.name} ({a.logical_id}): it outlived an earlier destroy")
+    rest = sorted(set(plan.template.get("Resources") or {}) - {a.logical_id for a in found})
+    then = f"then an UPDATE with the full template ({', '.join(rest) or 'no other resources'} to add)"
+
+    if deployed is not None:  # REVIEW_IN_PROGRESS: an empty stack, with change sets someone left for review
+        if run.mode == DIFF:  # a diff must not touch them; what the existence checks found is the answer
+            say(f"{plan.name} has change sets pending review: no IMPORT change set made; {then}", "yellow")
+            return Result(plan.key, "changes")
+        say("REVIEW_IN_PROGRESS (never executed): deleting the empty stack and its change sets to import into it")
+        cfn.delete_stack(StackName=deployed.stack_id)
+        stacks.wait_deleted(cfn, deployed.stack_id)
+
+    body = adoption.import_template(plan.template, [a.logical_id for a in found])
+    declared = body.get("Parameters") or {}
+    import_plan = dataclasses.replace(plan, body=adoption.render(body), template=body,
+                                      parameters={k: v for k, v in plan.parameters.items() if k in declared})
+    cs = changesets.create(run.aws, import_plan, "IMPORT", run.account, run.role_for(plan),
+                           resources_to_import=[a.to_import() for a in found])
+    try:
+        cs = changesets.wait(cfn, cs) or cs  # an import always has changes
+    except DeployError:
+        if run.mode == DIFF:
+            discard(cfn, cs, created_stack=True)
+        raise
+    show_change_set(run, import_plan, None, cs)
+    if run.mode == DIFF:
+        say(then)
+        discard(cfn, cs, created_stack=True)
+        return Result(plan.key, "changes", cs)
+    if run.mode == REVIEW:
+        say(f"change set {cs.name} (IMPORT) left for review: {changesets.console_url(run.aws.region, cs)}; "
+            f"once it is executed, deploy again for the rest ({then})", "yellow")
+        return Result(plan.key, "pending review", cs)
+    if run.confirm is not None and not run.confirm(plan, cs):
+        discard(cfn, cs, created_stack=True)
+        raise DeployError(f"{plan.name}: not confirmed; import change set deleted, nothing changed")
+    execute_and_stream(run, import_plan, cs)
+    say("adopted " + ", ".join(a.describe() for a in found) + f"; {then}", "green")
+    return None
 
 
 def pseudo(run: Run, plan: StackPlan) -> dict[str, str]:

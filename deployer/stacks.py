@@ -177,12 +177,26 @@ def prepare(cfn, name: str, region: str, say) -> tuple[str, Deployed | None]:
                                   f"{next_step(name, gone.status, region) or 'see the CloudFormation console'}"
                                   ) from None
         return "CREATE", None
+    if stack.status == "IMPORT_ROLLBACK_COMPLETE" and not has_resources(cfn, name):
+        # A first adoption (IMPORT into a new stack) that rolled back: the stack is empty, and an UPDATE
+        # would create the retained resources again ("already exists"). Like ROLLBACK_COMPLETE, start over.
+        say("IMPORT_ROLLBACK_COMPLETE with no resources (its adoption failed): deleting it to adopt again")
+        if stack.termination_protection:
+            cfn.update_termination_protection(StackName=name, EnableTerminationProtection=False)
+        cfn.delete_stack(StackName=name)
+        wait_deleted(cfn, name)
+        return "CREATE", None
     if stack.status in STABLE:
         return "UPDATE", stack
     step = next_step(name, stack.status, region)
     reason = f" ({stack.reason})" if stack.reason else ""
     raise DeployError(f"{name} is {stack.status}{reason}; CloudFormation cannot change it until you run: "
                       f"{step or 'see the stack in the CloudFormation console'}")
+
+
+def has_resources(cfn, name: str) -> bool:
+    page = cfn.list_stack_resources(StackName=name)
+    return bool(page.get("StackResourceSummaries"))
 
 
 def template_hash(body: str | dict) -> str:

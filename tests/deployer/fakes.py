@@ -37,6 +37,24 @@ def ecr_image(tag: str = "latest", exists: bool = True):
     return handler
 
 
+def ecr_repository(exists: bool = False):
+    """ECR DescribeRepositories (adoption's existence check; not in community LocalStack): the repository
+    exists, or AWS's RepositoryNotFoundException."""
+
+    def handler(request, **_):
+        name = json.loads(request.body or b"{}").get("repositoryNames", ["x"])[0]
+        if exists:
+            body = {"repositories": [{"repositoryName": name, "registryId": "000000000000",
+                                      "repositoryArn": f"arn:aws:ecr:us-east-1:000000000000:repository/{name}",
+                                      "repositoryUri": f"000000000000.dkr.ecr.us-east-1.amazonaws.com/{name}"}]}
+            return response(200, json.dumps(body).encode(), {"Content-Type": "application/x-amz-json-1.1"})
+        body = {"__type": "RepositoryNotFoundException",
+                "message": f"The repository with name '{name}' does not exist in the registry with id '000000000000'"}
+        return response(400, json.dumps(body).encode(), {"Content-Type": "application/x-amz-json-1.1"})
+
+    return handler
+
+
 def cfn_error(code: str, message: str, status: int = 400) -> AWSResponse:
     body = (
         '<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">'

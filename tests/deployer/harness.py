@@ -1,5 +1,6 @@
 """Run deploy.py's main() in-process against whatever AWS_ENDPOINT_URL points at, recording the API calls and
-the output, with ECR DescribeImages answered at the HTTP boundary (ECR is not in community LocalStack)."""
+the output, with ECR DescribeImages and DescribeRepositories answered at the HTTP boundary (ECR is not in
+community LocalStack)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def run(argv, graph=None, image_exists: bool = True, extra_hooks=(), summary_pat
         aws = aws_module.Aws(region)
         calls.attach(aws.session)
         aws.session.events.register("before-send.ecr.DescribeImages", fakes.ecr_image(exists=image_exists))
+        aws.session.events.register("before-send.ecr.DescribeRepositories", fakes.ecr_repository(exists=False))
         for event, handler in extra_hooks:
             aws.session.events.register(event, handler)
         sessions.append(aws)
