@@ -135,6 +135,9 @@ def next_step(name: str, status: str, region: str) -> str | None:
         ),
         "CREATE_FAILED": f"aws cloudformation delete-stack {where}, then deploy again",
         "UPDATE_FAILED": f"aws cloudformation rollback-stack {where}, then deploy again",
+        # A failed adoption (deploy imports retained resources into a new stack): the stack is left empty.
+        "IMPORT_ROLLBACK_COMPLETE": "fix the cause above, then deploy again (the empty stack is deleted and the "
+                                    "retained resources are adopted again)",
         "IMPORT_ROLLBACK_FAILED": (
             f"aws cloudformation continue-update-rollback {where}, then deploy again"
         ),
