@@ -206,6 +206,12 @@ def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
                [_arn("ecr", f"repository/{_pattern('repository')}")]),
         _allow("RestartAndStatusOfProjectService", "ecs", ["DescribeServices", "UpdateService"], [service_arn]),
         _allow("StatusOfProjectCluster", "ecs", ["DescribeClusters"], [_arn("ecs", f"cluster/{cluster}")]),
+        # After a destroy, deploy.py looks for the retained bucket and secret to adopt them again
+        # (deployer/adoption.py): HeadBucket is authorized as s3:ListBucket. Names only, never values.
+        _allow("FindRetainedBucket", "s3", ["ListBucket"],
+               [_arn("s3", _pattern("unhandled_bucket"), region=False, account=False)]),
+        _allow("FindRetainedSecret", "secretsmanager", ["DescribeSecret"],
+               [_arn("secretsmanager", f"secret:{_pattern('secret')}-??????")]),
         # Templates over 51,200 bytes go through this bucket (deploy.py creates it on first need).
         _allow("DeployArtifactsBucket", "s3",
                ["CreateBucket", "ListBucket", "PutBucketPublicAccessBlock", "PutEncryptionConfiguration",
