@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -154,42 +153,6 @@ def existing(aws, template: dict, parameters: dict[str, str], pseudo: dict[str, 
 
 # --- the import template ------------------------------------------------------------------------------------
 
-_SUB_VAR = re.compile(r"\$\{([^}!]+)\}")
-
-
-def _refs(value) -> tuple[set[str], set[str]]:
-    """(names referenced by Ref / Fn::GetAtt / ${X}, conditions referenced by Fn::If / Condition)."""
-    names: set[str] = set()
-    conditions: set[str] = set()
-
-    def walk(v) -> None:
-        if isinstance(v, list):
-            for item in v:
-                walk(item)
-            return
-        if not isinstance(v, dict):
-            return
-        for fn, arg in v.items():
-            if fn == "Ref" and isinstance(arg, str):
-                names.add(arg)
-            elif fn == "Fn::GetAtt":
-                names.add(arg[0] if isinstance(arg, list) else str(arg).split(".")[0])
-            elif fn == "Fn::Sub":
-                text, local = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
-                names.update(n.split(".")[0] for n in _SUB_VAR.findall(text) if n not in local)
-                walk(local)
-            elif fn == "Fn::If" and isinstance(arg, list) and arg:
-                conditions.add(arg[0])
-                walk(arg[1:])
-            elif fn == "Condition" and isinstance(arg, str):
-                conditions.add(arg)
-            else:
-                walk(arg)
-
-    walk(value)
-    return names, conditions
-
-
 def import_template(template: dict, logical_ids: list[str]) -> dict:
     """The template of the IMPORT change set: only the resources being imported, verbatim, and what they need.
 
@@ -225,7 +188,7 @@ def import_template(template: dict, logical_ids: list[str]) -> dict:
                 resource["DependsOn"] = depends
             else:
                 del resource["DependsOn"]
-        refs, conds = _refs({k: v for k, v in resource.items() if k != "DependsOn"})
+        refs, conds = guard.references_and_conditions({k: v for k, v in resource.items() if k != "DependsOn"})
         if "Condition" in resource:
             conds.add(resource["Condition"])
         outside = sorted(r for r in refs if r in resources and r not in keep)
@@ -240,7 +203,7 @@ def import_template(template: dict, logical_ids: list[str]) -> dict:
     pending = list(conditions)
     while pending:  # conditions may use other conditions
         name = pending.pop()
-        refs, conds = _refs(all_conditions.get(name))
+        refs, conds = guard.references_and_conditions(all_conditions.get(name))
         names |= refs
         for c in conds - conditions:
             conditions.add(c)

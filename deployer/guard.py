@@ -19,6 +19,8 @@ from botocore.exceptions import ClientError
 from deployer.changesets import ChangeSet
 from deployer.errors import DeployError
 
+_SUB_VAR = re.compile(r"\$\{([^}!]+)\}")  # ${Name} or ${Resource.Attr} in Fn::Sub; ${!Literal} is not one
+
 
 def resolve(value, parameters: dict[str, str], pseudo: dict[str, str]) -> str | None:
     """A plain string for an export Name built from literals, Ref and Fn::Sub/Join; None if it needs a resource."""
@@ -35,10 +37,10 @@ def resolve(value, parameters: dict[str, str], pseudo: dict[str, str]) -> str | 
         env = dict(known)
         for k, v in local.items():
             env[k] = resolve(v, parameters, pseudo)
-        names = re.findall(r"\$\{([^}!]+)\}", text)
+        names = _SUB_VAR.findall(text)
         if any(env.get(n) is None for n in names):
             return None
-        return re.sub(r"\$\{([^}!]+)\}", lambda m: env[m.group(1)], text)
+        return _SUB_VAR.sub(lambda m: env[m.group(1)], text)
     if fn == "Fn::Join":
         sep, parts = arg
         resolved = [resolve(p, parameters, pseudo) for p in parts]
@@ -46,25 +48,43 @@ def resolve(value, parameters: dict[str, str], pseudo: dict[str, str]) -> str | 
     return None
 
 
-def references(value) -> set[str]:
-    """Logical ids an output value is computed from (Ref, Fn::GetAtt, ${X} in Fn::Sub)."""
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for fn, arg in value.items():
+def references_and_conditions(value) -> tuple[set[str], set[str]]:
+    """(logical ids and parameters named by Ref / Fn::GetAtt / ${X} in Fn::Sub, conditions named by
+    Fn::If / Condition) anywhere in ``value``. Fn::Sub's own local variables are not references."""
+    names: set[str] = set()
+    conditions: set[str] = set()
+
+    def walk(v) -> None:
+        if isinstance(v, list):
+            for item in v:
+                walk(item)
+            return
+        if not isinstance(v, dict):
+            return
+        for fn, arg in v.items():
             if fn == "Ref" and isinstance(arg, str):
-                found.add(arg)
+                names.add(arg)
             elif fn == "Fn::GetAtt":
-                found.add(arg[0] if isinstance(arg, list) else str(arg).split(".")[0])
+                names.add(arg[0] if isinstance(arg, list) else str(arg).split(".")[0])
             elif fn == "Fn::Sub":
-                text = arg if isinstance(arg, str) else arg[0]
-                found |= {n.split(".")[0] for n in re.findall(r"\$\{([^}!]+)\}", text)}
-                found |= references(arg[1]) if isinstance(arg, list) else set()
+                text, local = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+                names.update(n.split(".")[0] for n in _SUB_VAR.findall(text) if n not in local)
+                walk(local)
+            elif fn == "Fn::If" and isinstance(arg, list) and arg:
+                conditions.add(arg[0])
+                walk(arg[1:])
+            elif fn == "Condition" and isinstance(arg, str):
+                conditions.add(arg)
             else:
-                found |= references(arg)
-    elif isinstance(value, list):
-        for item in value:
-            found |= references(item)
-    return found
+                walk(arg)
+
+    walk(value)
+    return names, conditions
+
+
+def references(value) -> set[str]:
+    """Logical ids (and parameters) an output value is computed from."""
+    return references_and_conditions(value)[0]
 
 
 def declared_exports(template: dict, parameters: dict[str, str], pseudo: dict[str, str]) -> dict[str | None, set[str]]:
