@@ -51,18 +51,6 @@ SCALE_OUT_COOLDOWN = 60
 HEALTH_CHECK_GRACE_SECONDS = 60
 DEREGISTRATION_DELAY_SECONDS = 30
 
-# Exactly the contract's imports: nothing else crosses stacks.
-IMPORTS = (
-    "VpcId",
-    "PublicSubnetIds",
-    "AppSubnetIds",
-    "AppAssignPublicIp",
-    "SecretArn",
-    "UnhandledBucketName",
-    "UnhandledBucketArn",
-    "RepositoryUri",
-)
-
 # The service-linked role Application Auto Scaling creates on first use; naming
 # it keeps the template from creating (and owning) a role of its own.
 AUTOSCALING_ROLE_ARN = (
@@ -177,6 +165,16 @@ def _ecs_tasks_trust(*conditions: Condition) -> PolicyDocument:
     return PolicyDocument(Version="2012-10-17", Statement=[statement])
 
 
+def _policy(name: str, actions: list, resource) -> iam.Policy:
+    """An inline policy of one Allow statement: these actions on this one resource."""
+    return iam.Policy(
+        PolicyName=name,
+        PolicyDocument=PolicyDocument(
+            Version="2012-10-17", Statement=[Statement(Effect=Allow, Action=actions, Resource=[resource])]
+        ),
+    )
+
+
 def _create_execution_role(t: Template) -> iam.Role:
     # ECS documents the confused-deputy condition keys for the task role only; the
     # agent that assumes the execution role is not guaranteed to send them, and a
@@ -189,19 +187,7 @@ def _create_execution_role(t: Template) -> iam.Role:
                 Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")
             ],
             Policies=[
-                iam.Policy(
-                    PolicyName="read-app-secrets",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            Statement(
-                                Effect=Allow,
-                                Action=[secretsmanager.GetSecretValue],
-                                Resource=[naming.import_value("SecretArn")],
-                            )
-                        ],
-                    ),
-                )
+                _policy("read-app-secrets", [secretsmanager.GetSecretValue], naming.import_value("SecretArn")),
             ],
         )
     )
@@ -216,39 +202,19 @@ def _create_task_role(t: Template, p: dict) -> iam.Role:
                 ArnLike("aws:SourceArn", Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:*")),
             ),
             Policies=[
-                iam.Policy(
-                    PolicyName="invoke-model",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            Statement(
-                                Effect=Allow,
-                                Action=[bedrock.InvokeModel, bedrock.InvokeModelWithResponseStream],
-                                Resource=[
-                                    Sub(
-                                        "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${Model}",
-                                        Model=Ref(p["bedrock_model_id"]),
-                                    )
-                                ],
-                            )
-                        ],
+                _policy(
+                    "invoke-model",
+                    [bedrock.InvokeModel, bedrock.InvokeModelWithResponseStream],
+                    Sub(
+                        "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${Model}",
+                        Model=Ref(p["bedrock_model_id"]),
                     ),
                 ),
-                iam.Policy(
-                    PolicyName="store-unhandled-queries",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            Statement(
-                                Effect=Allow,
-                                Action=[s3.PutObject],
-                                # The API writes only under unhandled/ (app/unhandled.py).
-                                Resource=[
-                                    Sub("${Bucket}/unhandled/*", Bucket=naming.import_value("UnhandledBucketArn"))
-                                ],
-                            )
-                        ],
-                    ),
+                # The API writes only under unhandled/ (app/unhandled.py).
+                _policy(
+                    "store-unhandled-queries",
+                    [s3.PutObject],
+                    Sub("${Bucket}/unhandled/*", Bucket=naming.import_value("UnhandledBucketArn")),
                 ),
             ],
         )
