@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from deployer import stacks
 from deployer.errors import DeployError
-from templates import naming
+from templates import github_oidc, naming
 from templates.params import BY_KEY as PARAM_SCHEMA
 from templates.params import Params
 
@@ -25,7 +25,7 @@ IMAGE_STACKS = PARAM_SCHEMA["image_tag"].stacks
 # sets that carry that role (templates/github_oidc.py), so it never needs the
 # permissions to create the resources itself.
 CI_ACCESS_STACK = "github-oidc"
-EXECUTION_ROLE_OUTPUT = "CfnExecutionRoleArn"
+EXECUTION_ROLE_OUTPUT = github_oidc.EXECUTION_ROLE_OUTPUT
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,10 @@ from awacs import bedrock, s3, secretsmanager, sts
 from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import (
     Equals,
-    Export,
     GetAtt,
     If,
     Join,
     Not,
-    Output,
     Ref,
     Split,
     Sub,
@@ -599,5 +597,4 @@ def _add_outputs(
         "ContainerLogGroupName": (Ref(log_group), "CloudWatch log group of the API container"),
         "TargetGroupArn": (Ref(target_group), "ALB target group of the API tasks"),
     }
-    for name, (value, description) in outputs.items():
-        t.add_output(Output(name, Description=description, Value=value, Export=Export(naming.export_sub(name))))
+    naming.add_exports(t, outputs)

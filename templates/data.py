@@ -11,7 +11,7 @@ import json
 
 from awacs.aws import Bool, Condition, Deny, PolicyDocument, Principal, Statement
 from awacs.s3 import Action as S3Action
-from troposphere import GetAtt, Output, Ref, Sub, Template, ecr, s3, secretsmanager
+from troposphere import GetAtt, Ref, Sub, Template, ecr, s3, secretsmanager
 
 from templates import naming, params
 from templates.metadata import checkov_skip
@@ -34,8 +34,7 @@ def build() -> Template:
         "RepositoryUri": (GetAtt(repository, "RepositoryUri"), "ECR repository URI"),
         "RepositoryArn": (GetAtt(repository, "Arn"), "ECR repository ARN"),
     }
-    for name, (value, description) in outputs.items():
-        t.add_output(Output(name, Description=description, Value=value, Export=naming.export(name)))
+    naming.add_exports(t, outputs)
     return t
 
 

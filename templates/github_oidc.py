@@ -55,6 +55,9 @@ ECR_PUSH_PULL_ACTIONS = (
     "UploadLayerPart",
 )
 
+# deploy.py reads this output to change the other stacks through that role.
+EXECUTION_ROLE_OUTPUT = "CfnExecutionRoleArn"
+
 # Services CloudFormation hands the project's roles to: ECS tasks (compute) and
 # VPC Flow Logs (network).
 ROLE_CONSUMERS = ("ecs-tasks.amazonaws.com", "vpc-flow-logs.amazonaws.com")
@@ -143,7 +146,7 @@ def build() -> Template:
 
     t.add_output(Output("DeployRoleArn", Value=GetAtt(deploy_role, "Arn"),
                         Description="Role the workflow assumes: the repository secret AWS_DEPLOY_ROLE_ARN"))
-    t.add_output(Output("CfnExecutionRoleArn", Value=GetAtt(execution_role, "Arn"),
+    t.add_output(Output(EXECUTION_ROLE_OUTPUT, Value=GetAtt(execution_role, "Arn"),
                         Description="Role deploy.py passes to CloudFormation (RoleARN)"))
     t.add_output(Output("OidcProviderArn", Value=provider_arn, Description="GitHub OIDC provider the role trusts"))
     return t

@@ -5,7 +5,7 @@ Templates are environment-agnostic, so inside a template a name is a
 commands) it is a plain string. Both come from the same pattern here.
 """
 
-from troposphere import Export, ImportValue, Sub
+from troposphere import Export, ImportValue, Output, Sub, Template
 
 PROJECT_PARAMETER = "ProjectName"
 _PROJECT_REF = "${ProjectName}"
@@ -53,6 +53,12 @@ def export_sub(output: str) -> Sub:
 def export(output: str):
     """The Export property of an output named ``output``."""
     return Export(export_sub(output))
+
+
+def add_exports(template: Template, outputs: dict[str, tuple]) -> None:
+    """Outputs {name: (value, description)}, each exported as "{project}-{name}"."""
+    for name, (value, description) in outputs.items():
+        template.add_output(Output(name, Description=description, Value=value, Export=export(name)))
 
 
 def import_value(output: str) -> ImportValue:

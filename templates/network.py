@@ -19,7 +19,6 @@ from troposphere import (
     If,
     Join,
     Not,
-    Output,
     Ref,
     Select,
     Sub,
@@ -190,5 +189,4 @@ def _add_outputs(t: Template, vpc: ec2.VPC, public: dict, private: dict) -> None
         "AppSubnetIds": (If("NoNat", public_ids, private_ids), "Subnets the tasks run in, comma-separated"),
         "AppAssignPublicIp": (If("NoNat", "ENABLED", "DISABLED"), "Whether tasks need a public IP (no NAT)"),
     }
-    for name, (value, description) in outputs.items():
-        t.add_output(Output(name, Description=description, Value=value, Export=naming.export(name)))
+    naming.add_exports(t, outputs)
