@@ -4,7 +4,7 @@ The seed's `put-secret-value --secret-string '{...}'` replaces the whole JSON: a
 and ECS then refuses to start any task (the task definition reads every key). Here a set reads the
 current JSON, changes only the keys named, writes it back, and restarts the service so tasks read it.
 
-Which keys are allowed comes from one place, ``templates.data.SECRET_KEYS`` (the keys the task
+Which keys are allowed comes from one place, ``templates.contract.SECRET_KEYS`` (the keys the task
 definition reads). No value is ever printed, logged or put in an error message.
 """
 
@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import contract
 from deployer.errors import BadInput, DeployError
-from templates import data, naming
 
 FROM_STDIN = "-"
 
@@ -29,7 +29,7 @@ class Assignment:
 
 
 def allowed_text() -> str:
-    return ", ".join(data.SECRET_KEYS)
+    return ", ".join(contract.SECRET_KEYS)
 
 
 def parse_assignment(text: str) -> Assignment:
@@ -39,7 +39,7 @@ def parse_assignment(text: str) -> Assignment:
     if not sep or not key:
         raise BadInput(f"secrets set: {key or text[:40]!r} is not KEY=VALUE (or KEY=- to read the value from stdin);"
                        f" keys: {allowed_text()}")
-    if key not in data.SECRET_KEYS:
+    if key not in contract.SECRET_KEYS:
         raise BadInput(f"secrets set: unknown key {key!r}: the task definition does not read it; "
                        f"allowed: {allowed_text()}")
     return Assignment(key, None if value == FROM_STDIN else value)
@@ -86,7 +86,7 @@ def resolve(assignments: list[Assignment], stdin=None, prompt: Callable[[str], s
 
 
 def secret_id(project: str) -> str:
-    return naming.resource_name("secret", project)
+    return contract.resource_name("secret", project)
 
 
 def read(sm, secret: str) -> dict[str, str]:
@@ -123,15 +123,14 @@ def set_values(sm, secret: str, updates: dict[str, str]) -> list[str]:
 
 def template_values() -> dict[str, str]:
     """The values the data stack's template puts in the secret at creation (placeholders), by key."""
-    generate = data.build().resources["AppSecret"].properties["GenerateSecretString"]
-    return json.loads(generate.properties["SecretStringTemplate"])
+    return {key: value for key, value in contract.SECRET_KEYS.items() if value is not None}
 
 
 def key_rows(current: dict[str, str]) -> list[list[str]]:
     """[key, state] for the keys the task definition reads and any other key present. Never a value."""
     initial = template_values()
     rows = []
-    for key in data.SECRET_KEYS:
+    for key in contract.SECRET_KEYS:
         if key not in current:
             state = "MISSING: ECS cannot start a task until it is set"
         elif key in initial and current[key] == initial[key]:
@@ -141,5 +140,6 @@ def key_rows(current: dict[str, str]) -> list[list[str]]:
         else:
             state = "set"
         rows.append([key, state])
-    rows += [[key, "present, not read by the task definition"] for key in sorted(set(current) - set(data.SECRET_KEYS))]
+    unread = sorted(set(current) - set(contract.SECRET_KEYS))
+    rows += [[key, "present, not read by the task definition"] for key in unread]
     return rows

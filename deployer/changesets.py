@@ -10,9 +10,9 @@ from urllib.parse import quote
 
 from botocore.exceptions import ClientError, WaiterError
 
+import contract
 from deployer.errors import DeployError
 from deployer.plan import MAX_BODY_BYTES, StackPlan
-from templates import naming
 
 CHANGE_SET_WAIT_DELAY = 2  # s; the stock 30 s would add half a minute to every stack
 CHANGE_SET_WAIT_ATTEMPTS = 300
@@ -46,16 +46,15 @@ class ChangeSet:
 
 def new_name() -> str:
     """Unique, sortable, and recognisable as ours (the CI role may touch only change sets so named)."""
-    return f"{naming.CHANGE_SET_PREFIX}{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    return f"{contract.CHANGE_SET_PREFIX}{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
 def template_source(aws, plan: StackPlan, account: str) -> dict:
     """TemplateBody when it fits CloudFormation's 51,200-byte limit, else TemplateURL of a copy in S3."""
     if len(plan.body.encode()) <= MAX_BODY_BYTES:
         return {"TemplateBody": plan.body}
-    project = plan.tags["Project"]
-    return {"TemplateURL": upload_template(aws, naming.resource_name("deploy_artifacts", project, account, aws.region),
-                                           plan)}
+    bucket = contract.resource_name("deploy_artifacts", plan.tags[contract.PROJECT_TAG], account, aws.region)
+    return {"TemplateURL": upload_template(aws, bucket, plan)}
 
 
 def upload_template(aws, bucket: str, plan: StackPlan) -> str:

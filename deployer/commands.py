@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import contract
 import templates
 from deployer import aws as aws_module
 from deployer import engine, plan, preflight, stacks
 from deployer.errors import EXIT_DIFF_CHANGES, EXIT_FAILED, EXIT_OK, DeployError
 from deployer.output import Printer, markdown_table, status_colour, table
-from templates import naming
 from templates.params import Params
 
 
@@ -94,7 +94,7 @@ def list_stacks(ctx: Context, args) -> int:
     levels = plan.levels(ctx.graph)
     rows = []
     for stack in ctx.graph:
-        name = naming.stack_name(ctx.params.project, stack.key)
+        name = contract.stack_name(ctx.params.project, stack.key)
         deployed = stacks.describe(aws.cfn, name)
         status = deployed.status if deployed else "NOT DEPLOYED"
         after = ", ".join(stack.depends_on) or "-"

@@ -13,12 +13,12 @@ import argparse
 import json
 import sys
 
+import contract
 from deployer import app_secrets, ecs_service, engine, health, logs, plan, preflight, stacks, status
 from deployer import destroy as destroy_module
 from deployer.commands import Context
 from deployer.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput, DeployError
 from deployer.output import table
-from templates import naming
 
 # ---- argument types (argparse turns their ArgumentTypeError into cli's one-line BadInput) ----
 
@@ -90,7 +90,7 @@ def health_cmd(ctx: Context, args) -> int:
 
 
 def logs_cmd(ctx: Context, args) -> int:
-    group = naming.resource_name("container_log_group", ctx.params.project)
+    group = contract.resource_name("container_log_group", ctx.params.project)
     client = ctx.aws().client("logs")
     try:
         logs.tail(client, group, args.since, _say(ctx), follow=args.follow, pattern=args.filter or "")
@@ -126,7 +126,7 @@ def rollback_cmd(ctx: Context, args) -> int:
         return _bad("no terminal to confirm on; pass --yes to roll back without asking")
     aws = ctx.aws()
     me = preflight.identity(aws)
-    repository = naming.resource_name("repository", ctx.params.project)
+    repository = contract.resource_name("repository", ctx.params.project)
     state = preflight.image_state(aws, repository, tag)
     if state != "present":
         recent = recent_tags(aws.client("ecr"), repository) if state == "missing" else []
@@ -226,10 +226,10 @@ def destroy_cmd(ctx: Context, args) -> int:
     if kept:
         ctx.out.line("will keep, on purpose (DeletionPolicy Retain):")
         ctx.out.block(["  " + x for x in kept])
-    optional = [s for s in ctx.graph if s.optional and stacks.describe(aws.cfn, naming.stack_name(project, s.key))]
+    optional = [s for s in ctx.graph if s.optional and stacks.describe(aws.cfn, contract.stack_name(project, s.key))]
     if optional:
         ctx.out.line("not destroyed (optional, deployed by an admin): "
-                     + ", ".join(naming.stack_name(project, s.key) for s in optional))
+                     + ", ".join(contract.stack_name(project, s.key) for s in optional))
     if not args.yes and not _confirm_name(ctx, project):
         ctx.out.error("not confirmed: nothing deleted")
         return EXIT_FAILED

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import WaiterError
 
+import contract
 import templates
 from deployer import plan, stacks
 from deployer.errors import DeployError
-from templates import naming
 
 
 @dataclass
@@ -49,7 +49,7 @@ def targets(cfn, project: str, graph: Sequence[templates.Stack], include_optiona
     for index, stack in enumerate(graph):
         if stack.optional and not include_optional:
             continue
-        name = naming.stack_name(project, stack.key)
+        name = contract.stack_name(project, stack.key)
         deployed = stacks.describe(cfn, name)
         if deployed is None or deployed.status == "DELETE_COMPLETE":
             continue

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import WaiterError
 
+import contract
 from deployer.errors import DeployError
-from templates import naming
 
 # services_stable polls DescribeServices; its stock 15 s x 40 is a fixed 10 minutes. A rolling restart with
 # minimum healthy 100% (start new task, pass the ALB health check, drain the old one) takes 2-6 minutes:
@@ -55,8 +55,8 @@ class Service:
 
 
 def names(project: str) -> tuple[str, str]:
-    """(cluster, service): the names compute gives them, from templates/naming.py."""
-    return naming.resource_name("cluster", project), naming.resource_name("service", project)
+    """(cluster, service): the names compute gives them, from templates/contract.py."""
+    return contract.resource_name("cluster", project), contract.resource_name("service", project)
 
 
 def _deployment(d: dict) -> Deployment:
@@ -93,7 +93,7 @@ def short_task_definition(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
 
 
-def image(ecs, task_definition: str, container: str = naming.CONTAINER_NAME) -> str:
+def image(ecs, task_definition: str, container: str = contract.CONTAINER_NAME) -> str:
     td = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
     for c in td.get("containerDefinitions", []):
         if c.get("name") == container:
@@ -139,10 +139,10 @@ def task_id(task_arn: str) -> str:
     return task_arn.rsplit("/", 1)[-1]
 
 
-def task_log_stream(task_arn: str, container: str = naming.CONTAINER_NAME) -> str:
+def task_log_stream(task_arn: str, container: str = contract.CONTAINER_NAME) -> str:
     # awslogs names a task's stream {awslogs-stream-prefix}/{container}/{task id}; compute's prefix is the
     # container name.
-    return f"{naming.CONTAINER_NAME}/{container}/{task_id(task_arn)}"
+    return f"{contract.CONTAINER_NAME}/{container}/{task_id(task_arn)}"
 
 
 def log_tail(logs, group: str, stream: str | None = None, lines: int = LOG_TAIL_LINES) -> list[str]:

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import yaml
 
+import contract
 import templates
 from deployer.errors import BadInput
-from templates import naming
 from templates.params import Params, cfn_parameter_values
 
 # CloudFormation's limits: a TemplateBody up to 51,200 bytes, a template in S3 up to 1 MB.
@@ -79,7 +79,7 @@ def build(params: Params, selected: Sequence[templates.Stack], graph: Sequence[t
     bug in templates/, not bad input: it raises ValueError naming the stack."""
     level = levels(graph)
     keys = {s.key for s in selected}
-    tags = naming.stack_tags(params.project, params["environment"])
+    tags = contract.stack_tags(params.project, params["environment"])
     plans = []
     for stack in selected:
         body = templates.render(stack.build())
@@ -89,7 +89,7 @@ def build(params: Params, selected: Sequence[templates.Stack], graph: Sequence[t
         plans.append(
             StackPlan(
                 key=stack.key,
-                name=naming.stack_name(params.project, stack.key),
+                name=contract.stack_name(params.project, stack.key),
                 depends_on=tuple(d for d in stack.depends_on if d in keys),
                 level=level[stack.key],
                 body=body,

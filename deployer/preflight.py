@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+import contract
 from deployer import stacks
 from deployer.errors import DeployError
-from templates import github_oidc, naming
 from templates.params import BY_KEY as PARAM_SCHEMA
 from templates.params import Params
 
@@ -25,7 +25,7 @@ IMAGE_STACKS = PARAM_SCHEMA["image_tag"].stacks
 # sets that carry that role (templates/github_oidc.py), so it never needs the
 # permissions to create the resources itself.
 CI_ACCESS_STACK = "github-oidc"
-EXECUTION_ROLE_OUTPUT = github_oidc.EXECUTION_ROLE_OUTPUT
+EXECUTION_ROLE_OUTPUT = contract.EXECUTION_ROLE_OUTPUT
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def check_image(aws, params: Params, account: str, strict: bool) -> str:
     stack creates it, and the check runs again, strictly, just before the
     stack that runs the image is changed.
     """
-    repository = naming.resource_name("repository", params.project, account, aws.region)
+    repository = contract.resource_name("repository", params.project, account, aws.region)
     tag = params["image_tag"]
     state = image_state(aws, repository, tag)
     if state == "present" or (state == "no-repository" and not strict):
@@ -88,7 +88,7 @@ def check_image(aws, params: Params, account: str, strict: bool) -> str:
 
 def execution_role(aws, params: Params) -> str | None:
     """The CloudFormation execution role of the CI access stack, or None before an admin deployed it."""
-    deployed = stacks.describe(aws.cfn, naming.stack_name(params.project, CI_ACCESS_STACK))
+    deployed = stacks.describe(aws.cfn, contract.stack_name(params.project, CI_ACCESS_STACK))
     if deployed is None:
         return None
     return deployed.outputs.get(EXECUTION_ROLE_OUTPUT) or None

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
+import contract
 import templates
 from deployer import ecs_service, stacks
 from deployer.errors import DeployError
 from deployer.output import Printer, status_colour, table
-from templates import naming
 from templates.params import Params
 
 COMPUTE = "compute"
@@ -49,7 +49,7 @@ class Report:
 
 
 def describe_stack(cfn, project: str, stack: templates.Stack) -> StackRow:
-    name = naming.stack_name(project, stack.key)
+    name = contract.stack_name(project, stack.key)
     try:
         s = cfn.describe_stacks(StackName=name)["Stacks"][0]
     except ClientError as exc:
@@ -110,7 +110,7 @@ def collect(aws, params: Params, graph: Sequence[templates.Stack], log_lines: in
     # Only when something is wrong: why the last task stopped, and what it said before it did.
     if report.problems and svc is not None:
         report.stopped_task = ecs_service.latest_stopped_task(ecs, cluster, service)
-        report.log_group = naming.resource_name("container_log_group", project)
+        report.log_group = contract.resource_name("container_log_group", project)
         stream = ecs_service.task_log_stream(report.stopped_task["taskArn"]) if report.stopped_task else None
         report.log_lines = ecs_service.log_tail(aws.client("logs"), report.log_group, stream, log_lines)
     return report
@@ -184,7 +184,7 @@ def render_outputs(outputs: dict[str, dict[str, str] | None], out: Printer) -> N
 
 def compute_output(cfn, project: str, output: str) -> str:
     """One output of the compute stack, or raise naming what is missing."""
-    name = naming.stack_name(project, COMPUTE)
+    name = contract.stack_name(project, COMPUTE)
     deployed = stacks.describe(cfn, name)
     if deployed is None:
         raise DeployError(f"stack {name} is not deployed; deploy it first")

@@ -27,8 +27,8 @@ from troposphere import applicationautoscaling as aas
 from troposphere import elasticloadbalancingv2 as elb
 from troposphere.cloudformation import WaitConditionHandle
 
+import contract
 from templates import naming, params
-from templates.data import SECRET_KEYS
 from templates.metadata import checkov_skip
 
 HAS_CERTIFICATE = "HasCertificate"
@@ -61,7 +61,7 @@ TMP_VOLUME = "tmp"
 
 def build() -> Template:
     t = Template(Description="ia-comafi compute: the benefits API on ECS Fargate behind a public ALB")
-    p = params.add_parameters(t, "compute")
+    p = params.add_parameters(t, contract.COMPUTE)
     t.add_condition(HAS_CERTIFICATE, Not(Equals(Ref(p["certificate_arn"]), "")))
     _add_fargate_size_rules(t, p)
     t.add_rule("DomainNameWithCertificate", {
@@ -185,7 +185,7 @@ def _create_execution_role(t: Template) -> iam.Role:
                 Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")
             ],
             Policies=[
-                _policy("read-app-secrets", [secretsmanager.GetSecretValue], naming.import_value("SecretArn")),
+                _policy("read-app-secrets", [secretsmanager.GetSecretValue], naming.import_value(contract.SECRET_ARN)),
             ],
         )
     )
@@ -212,7 +212,7 @@ def _create_task_role(t: Template, p: dict) -> iam.Role:
                 _policy(
                     "store-unhandled-queries",
                     [s3.PutObject],
-                    Sub("${Bucket}/unhandled/*", Bucket=naming.import_value("UnhandledBucketArn")),
+                    Sub("${Bucket}/unhandled/*", Bucket=naming.import_value(contract.UNHANDLED_BUCKET_ARN)),
                 ),
             ],
         )
@@ -226,34 +226,30 @@ def _create_task_definition(
     execution_role: iam.Role,
     task_role: iam.Role,
 ) -> ecs.TaskDefinition:
-    environment = {
+    computed = {
         "AWS_DEFAULT_REGION": Ref("AWS::Region"),
-        "BEDROCK_MODEL_ID": Ref(p["bedrock_model_id"]),
-        "CACHE_TTL_DEFAULT": Ref(p["cache_ttl_default"]),
-        "CACHE_TTL_BENEFITS": Ref(p["cache_ttl_benefits"]),
-        "CACHE_ENABLED": Ref(p["cache_enabled"]),
-        "S3_BUCKET_UNHANDLED": naming.import_value("UnhandledBucketName"),
-        "LANGCHAIN_TRACING_V2": Ref(p["langchain_tracing_v2"]),
-        "LANGCHAIN_ENDPOINT": Ref(p["langchain_endpoint"]),
-        "LANGCHAIN_PROJECT": Ref(p["langchain_project"]),
+        "S3_BUCKET_UNHANDLED": naming.import_value(contract.UNHANDLED_BUCKET_NAME),
     }
-    secret_arn = naming.import_value("SecretArn")
+    environment = {name: computed[name] if key is None else Ref(p[key])
+                   for name, key in contract.CONTAINER_ENVIRONMENT.items()}
+    secret_arn = naming.import_value(contract.SECRET_ARN)
     # The image is python-slim: no curl, so the check speaks HTTP with the stdlib.
-    probe = f"import urllib.request; urllib.request.urlopen('http://localhost:{naming.CONTAINER_PORT}/', timeout=4)"
+    probe = f"import urllib.request; urllib.request.urlopen('http://localhost:{contract.CONTAINER_PORT}/', timeout=4)"
     container = ecs.ContainerDefinition(
-        Name=naming.CONTAINER_NAME,
-        Image=Sub("${Repository}:${ImageTag}", Repository=naming.import_value("RepositoryUri")),
+        Name=contract.CONTAINER_NAME,
+        Image=Sub("${Repository}:${ImageTag}", Repository=naming.import_value(contract.REPOSITORY_URI)),
         Essential=True,
-        PortMappings=[ecs.PortMapping(ContainerPort=naming.CONTAINER_PORT, Protocol="tcp")],
+        PortMappings=[ecs.PortMapping(ContainerPort=contract.CONTAINER_PORT, Protocol="tcp")],
         Environment=[ecs.Environment(Name=name, Value=value) for name, value in environment.items()],
         # Each variable reads its own JSON key of the one secret (ARN:json-key:version-stage:version-id).
-        Secrets=[ecs.Secret(Name=key, ValueFrom=Sub(f"${{Secret}}:{key}::", Secret=secret_arn)) for key in SECRET_KEYS],
+        Secrets=[ecs.Secret(Name=key, ValueFrom=Sub(f"${{Secret}}:{key}::", Secret=secret_arn))
+                 for key in contract.SECRET_KEYS],
         LogConfiguration=ecs.LogConfiguration(
             LogDriver="awslogs",
             Options={
                 "awslogs-group": Ref(log_group),
                 "awslogs-region": Ref("AWS::Region"),
-                "awslogs-stream-prefix": naming.CONTAINER_NAME,
+                "awslogs-stream-prefix": contract.CONTAINER_NAME,
             },
         ),
         HealthCheck=ecs.HealthCheck(
@@ -285,7 +281,7 @@ def _create_task_definition(
 
 
 def _create_security_groups(t: Template) -> tuple[ec2.SecurityGroup, ec2.SecurityGroup]:
-    vpc_id = naming.import_value("VpcId")
+    vpc_id = naming.import_value(contract.VPC_ID)
     # Inline egress on both groups: CloudFormation removes the default allow-all
     # egress rule only when SecurityGroupEgress is given inline.
     service_sg = t.add_resource(
@@ -323,8 +319,8 @@ def _create_security_groups(t: Template) -> tuple[ec2.SecurityGroup, ec2.Securit
             SecurityGroupEgress=[
                 ec2.SecurityGroupRule(
                     IpProtocol="tcp",
-                    FromPort=naming.CONTAINER_PORT,
-                    ToPort=naming.CONTAINER_PORT,
+                    FromPort=contract.CONTAINER_PORT,
+                    ToPort=contract.CONTAINER_PORT,
                     DestinationSecurityGroupId=Ref(service_sg),
                     Description="To the API tasks",
                 )
@@ -356,8 +352,8 @@ def _create_security_groups(t: Template) -> tuple[ec2.SecurityGroup, ec2.Securit
             "ServiceIngressFromLoadBalancer",
             GroupId=Ref(service_sg),
             IpProtocol="tcp",
-            FromPort=naming.CONTAINER_PORT,
-            ToPort=naming.CONTAINER_PORT,
+            FromPort=contract.CONTAINER_PORT,
+            ToPort=contract.CONTAINER_PORT,
             SourceSecurityGroupId=Ref(alb_sg),
             Description="From the ALB to the API container port",
         )
@@ -373,7 +369,7 @@ def _create_load_balancer(t: Template, alb_sg: ec2.SecurityGroup) -> elb.LoadBal
             "LoadBalancer",
             Type="application",
             Scheme="internet-facing",
-            Subnets=Split(",", naming.import_value("PublicSubnetIds")),
+            Subnets=Split(",", naming.import_value(contract.PUBLIC_SUBNET_IDS)),
             SecurityGroups=[Ref(alb_sg)],
             LoadBalancerAttributes=[
                 elb.LoadBalancerAttributes(Key="routing.http.drop_invalid_header_fields.enabled", Value="true"),
@@ -393,10 +389,10 @@ def _create_target_group(t: Template) -> elb.TargetGroup:
     return t.add_resource(
         elb.TargetGroup(
             "TargetGroup",
-            VpcId=naming.import_value("VpcId"),
+            VpcId=naming.import_value(contract.VPC_ID),
             TargetType="ip",
             Protocol="HTTP",
-            Port=naming.CONTAINER_PORT,
+            Port=contract.CONTAINER_PORT,
             HealthCheckProtocol="HTTP",
             HealthCheckPath="/",
             Matcher=elb.Matcher(HttpCode="200"),
@@ -492,15 +488,15 @@ def _create_service(
             HealthCheckGracePeriodSeconds=HEALTH_CHECK_GRACE_SECONDS,
             NetworkConfiguration=ecs.NetworkConfiguration(
                 AwsvpcConfiguration=ecs.AwsvpcConfiguration(
-                    Subnets=Split(",", naming.import_value("AppSubnetIds")),
+                    Subnets=Split(",", naming.import_value(contract.APP_SUBNET_IDS)),
                     SecurityGroups=[Ref(service_sg)],
-                    AssignPublicIp=naming.import_value("AppAssignPublicIp"),
+                    AssignPublicIp=naming.import_value(contract.APP_ASSIGN_PUBLIC_IP),
                 )
             ),
             LoadBalancers=[
                 ecs.LoadBalancer(
-                    ContainerName=naming.CONTAINER_NAME,
-                    ContainerPort=naming.CONTAINER_PORT,
+                    ContainerName=contract.CONTAINER_NAME,
+                    ContainerPort=contract.CONTAINER_PORT,
                     TargetGroupArn=Ref(target_group),
                 )
             ],
@@ -582,9 +578,9 @@ def _add_outputs(
 ) -> None:
     dns_name = GetAtt(load_balancer, "DNSName")
     outputs = {
-        "AlbArn": (Ref(load_balancer), "ALB ARN (the waf stack associates its WebACL with it)"),
-        "AlbDnsName": (dns_name, "Public DNS name of the ALB"),
-        "ApiUrl": (
+        contract.ALB_ARN: (Ref(load_balancer), "ALB ARN (the waf stack associates its WebACL with it)"),
+        contract.ALB_DNS_NAME: (dns_name, "Public DNS name of the ALB"),
+        contract.API_URL: (
             If(
                 HAS_CERTIFICATE,
                 Sub("https://${DomainName}"),
@@ -592,9 +588,9 @@ def _add_outputs(
             ),
             "Base URL of the API",
         ),
-        "ClusterName": (Ref(cluster), "ECS cluster name"),
-        "ServiceName": (GetAtt(service, "Name"), "ECS service name"),
-        "ContainerLogGroupName": (Ref(log_group), "CloudWatch log group of the API container"),
-        "TargetGroupArn": (Ref(target_group), "ALB target group of the API tasks"),
+        contract.CLUSTER_NAME: (Ref(cluster), "ECS cluster name"),
+        contract.SERVICE_NAME: (GetAtt(service, "Name"), "ECS service name"),
+        contract.CONTAINER_LOG_GROUP_NAME: (Ref(log_group), "CloudWatch log group of the API container"),
+        contract.TARGET_GROUP_ARN: (Ref(target_group), "ALB target group of the API tasks"),
     }
-    naming.add_exports(t, outputs)
+    naming.add_exports(t, contract.COMPUTE, outputs)

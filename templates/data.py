@@ -13,28 +13,28 @@ from awacs.aws import Bool, Condition, Deny, PolicyDocument, Principal, Statemen
 from awacs.s3 import Action as S3Action
 from troposphere import GetAtt, Ref, Sub, Template, ecr, s3, secretsmanager
 
+import contract
 from templates import naming, params
 from templates.metadata import checkov_skip
 
-SECRET_KEYS = ("LANGCHAIN_API_KEY", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD")
 KEEP_IMAGES = 10
 
 
 def build() -> Template:
     t = Template(Description="ia-comafi data: app secret, unhandled-queries bucket, image repository")
-    p = params.add_parameters(t, "data")
+    p = params.add_parameters(t, contract.DATA)
     secret = _create_secret(t)
     bucket = _create_unhandled_bucket(t, p)
     repository = _create_repository(t)
     outputs = {
-        "SecretArn": (Ref(secret), "The app secret (JSON with the four keys)"),
-        "UnhandledBucketName": (Ref(bucket), "Bucket of unresolved queries"),
-        "UnhandledBucketArn": (GetAtt(bucket, "Arn"), "Bucket of unresolved queries (ARN)"),
-        "RepositoryName": (Ref(repository), "ECR repository of the API image"),
-        "RepositoryUri": (GetAtt(repository, "RepositoryUri"), "ECR repository URI"),
-        "RepositoryArn": (GetAtt(repository, "Arn"), "ECR repository ARN"),
+        contract.SECRET_ARN: (Ref(secret), "The app secret (JSON with the four keys)"),
+        contract.UNHANDLED_BUCKET_NAME: (Ref(bucket), "Bucket of unresolved queries"),
+        contract.UNHANDLED_BUCKET_ARN: (GetAtt(bucket, "Arn"), "Bucket of unresolved queries (ARN)"),
+        contract.REPOSITORY_NAME: (Ref(repository), "ECR repository of the API image"),
+        contract.REPOSITORY_URI: (GetAtt(repository, "RepositoryUri"), "ECR repository URI"),
+        contract.REPOSITORY_ARN: (GetAtt(repository, "Arn"), "ECR repository ARN"),
     }
-    naming.add_exports(t, outputs)
+    naming.add_exports(t, contract.DATA, outputs)
     return t
 
 
@@ -50,15 +50,14 @@ def _create_secret(t: Template) -> secretsmanager.Secret:
     # values: it generates the password and placeholders once, and an
     # unchanged GenerateSecretString is never re-applied, so the values the
     # operator sets later (deploy.py ENV secrets set) survive every deploy.
-    placeholders = {key: "set-me" for key in SECRET_KEYS if key != "REDIS_PASSWORD"}
-    placeholders["REDIS_PORT"] = "6379"
+    placeholders = {key: value for key, value in contract.SECRET_KEYS.items() if value is not None}
     return t.add_resource(_retained(secretsmanager.Secret(
         "AppSecret",
         Name=naming.resource_name_sub("secret"),
         Description="ia-comafi API secrets: LangSmith key and Redis connection",
         GenerateSecretString=secretsmanager.GenerateSecretString(
             SecretStringTemplate=json.dumps(placeholders, sort_keys=True),
-            GenerateStringKey="REDIS_PASSWORD",
+            GenerateStringKey=contract.GENERATED_SECRET_KEY,
             PasswordLength=32,
             ExcludePunctuation=True,
         ),

@@ -23,10 +23,11 @@ from awacs import aws as pol
 from troposphere import Equals, GetAtt, If, Output, Ref, Sub, Tags, Template
 from troposphere import iam as iam_res
 
+import contract
 from templates import naming, params
 from templates.metadata import checkov_skip
 
-STACK_KEY = "github-oidc"
+STACK_KEY = contract.CI_ACCESS
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
@@ -55,8 +56,6 @@ ECR_PUSH_PULL_ACTIONS = (
     "UploadLayerPart",
 )
 
-# deploy.py reads this output to change the other stacks through that role.
-EXECUTION_ROLE_OUTPUT = "CfnExecutionRoleArn"
 
 # Services CloudFormation hands the project's roles to: ECS tasks (compute) and
 # VPC Flow Logs (network).
@@ -68,18 +67,18 @@ SERVICE_LINKED_ROLE_SERVICES = (
 # The one managed policy the stacks attach (compute's task execution role).
 ATTACHABLE_MANAGED_POLICIES = ("service-role/AmazonECSTaskExecutionRolePolicy",)
 
-_PROJECT = "${" + naming.PROJECT_PARAMETER + "}"
+_PROJECT = "${" + contract.PROJECT_PARAMETER + "}"
 _PROJECT_VALUE = Sub(_PROJECT)
 
 
 def _pattern(kind: str) -> str:
-    """A resource name pattern as Fn::Sub text, from naming.py."""
-    return naming.resource_name_sub(kind).to_dict()["Fn::Sub"]
+    """A resource name pattern as Fn::Sub text, from the contract."""
+    return naming.resource_name_text(kind)
 
 
 def _project_tag_key() -> str:
     """The stack tag that carries the project name (deploy.py tags every stack with it)."""
-    return next(key for key, value in naming.stack_tags(_PROJECT, "").items() if value == _PROJECT)
+    return next(key for key, value in contract.stack_tags(_PROJECT, "").items() if value == _PROJECT)
 
 
 def _arn(service: str, resource: str, region: bool = True, account: bool = True) -> Sub:
@@ -99,16 +98,14 @@ def _allow(sid: str, prefix: str, names, resources, condition: pol.Condition | N
 
 def _deployable_stacks() -> list[str]:
     """The stacks CI deploys: every stack in the graph except the optional ones (this one)."""
-    from templates import STACKS
-
-    return [s.key for s in STACKS if not s.optional]
+    return list(contract.APP_STACKS)
 
 
 def _stack_role_arns() -> list[Sub]:
     # The stacks' roles are unnamed, so CloudFormation names them
     # "{stack name}-{logical id}-{suffix}": the stack prefixes bound them, and
     # leave out this stack's two roles.
-    return [_arn("iam", f"role/{naming.stack_name(_PROJECT, key)}-*", region=False) for key in _deployable_stacks()]
+    return [_arn("iam", f"role/{contract.stack_name(_PROJECT, key)}-*", region=False) for key in _deployable_stacks()]
 
 
 def _owned(tag_key: str) -> pol.Condition:
@@ -137,18 +134,19 @@ def build() -> Template:
         Url=GITHUB_OIDC_URL,
         ClientIdList=[OIDC_AUDIENCE],
         ThumbprintList=list(GITHUB_THUMBPRINTS),
-        Tags=Tags(Name=naming.name_sub("github-oidc")),
+        Tags=Tags(Name=naming.name_sub(STACK_KEY)),
     ))
     provider_arn = If("CreateProvider", Ref(provider), Ref(p["oidc_provider_arn"]))
 
     execution_role = _execution_role(t)
     deploy_role = _deploy_role(t, p, provider_arn, execution_role)
 
-    t.add_output(Output("DeployRoleArn", Value=GetAtt(deploy_role, "Arn"),
+    t.add_output(Output(contract.DEPLOY_ROLE_OUTPUT, Value=GetAtt(deploy_role, "Arn"),
                         Description="Role the workflow assumes: the repository secret AWS_DEPLOY_ROLE_ARN"))
-    t.add_output(Output(EXECUTION_ROLE_OUTPUT, Value=GetAtt(execution_role, "Arn"),
+    t.add_output(Output(contract.EXECUTION_ROLE_OUTPUT, Value=GetAtt(execution_role, "Arn"),
                         Description="Role deploy.py passes to CloudFormation (RoleARN)"))
-    t.add_output(Output("OidcProviderArn", Value=provider_arn, Description="GitHub OIDC provider the role trusts"))
+    t.add_output(Output(contract.OIDC_PROVIDER_OUTPUT, Value=provider_arn,
+                        Description="GitHub OIDC provider the role trusts"))
     return t
 
 
@@ -187,10 +185,10 @@ def _deploy_role(t: Template, p: dict, provider_arn, execution_role: iam_res.Rol
 
 def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
     stacks = _deployable_stacks()
-    stack_arns = [_arn("cloudformation", f"stack/{naming.stack_name(_PROJECT, key)}/*") for key in stacks]
+    stack_arns = [_arn("cloudformation", f"stack/{contract.stack_name(_PROJECT, key)}/*") for key in stacks]
     # CloudFormation authorizes change-set calls on the stack; the change set's
-    # own ARN carries the deployer's name (naming.CHANGE_SET_PREFIX), not the stack's.
-    change_set_arns = [_arn("cloudformation", f"changeSet/{naming.CHANGE_SET_PREFIX}*/*")]
+    # own ARN carries the deployer's name (contract.CHANGE_SET_PREFIX), not the stack's.
+    change_set_arns = [_arn("cloudformation", f"changeSet/{contract.CHANGE_SET_PREFIX}*/*")]
     cluster = _pattern("cluster")
     service_arn = _arn("ecs", f"service/{cluster}/{_pattern('service')}")
     statements = [

@@ -1,53 +1,19 @@
-"""Every name this project spells: stacks, exports, tags, named resources.
+"""The contract's names inside a template: ``Fn::Sub`` over the ``ProjectName`` parameter.
 
-Templates are environment-agnostic, so inside a template a name is a
-``Fn::Sub`` over the ``ProjectName`` parameter; outside (deployer, operator
-commands) it is a plain string. Both come from the same pattern here.
+Every name is spelled once, in ``contract.py``; this module only turns those
+patterns into CloudFormation expressions (exports, imports, resource names).
 """
 
 from troposphere import Export, ImportValue, Output, Sub, Template
 
-PROJECT_PARAMETER = "ProjectName"
-_PROJECT_REF = "${ProjectName}"
+import contract
 
-# (pattern, AWS length limit). {account} and {region} are filled from the
-# pseudo parameters inside templates, and are 12 chars and the region's
-# length outside.
-RESOURCE_NAMES = {
-    "secret": ("{project}/app-secrets", 512),
-    "cluster": ("{project}-cluster", 255),
-    "service": ("{project}-api", 255),
-    "container_log_group": ("/ecs/{project}/api", 512),
-    "flow_log_group": ("/vpc/{project}/flow-logs", 512),
-    "repository": ("{project}-api", 256),
-    "unhandled_bucket": ("{project}-unhandled-{account}-{region}", 63),
-    "web_acl": ("{project}-web-acl", 128),
-    "oidc_deploy_role": ("{project}-github-deploy", 64),
-    "cfn_execution_role": ("{project}-cfn-execution", 64),
-    # deploy.py's bucket for templates over CloudFormation's inline limit.
-    "deploy_artifacts": ("{project}-deploy-{account}-{region}", 63),
-}
-
-# deploy.py names its change sets "{CHANGE_SET_PREFIX}<time>-<id>"; the CI role
-# may touch only change sets so named.
-CHANGE_SET_PREFIX = "deploy-"
-
-CONTAINER_NAME = "api"
-CONTAINER_PORT = 8000
-ACCOUNT_ID_LENGTH = 12
-
-
-def stack_name(project: str, stack: str) -> str:
-    return f"{project}-{stack}"
-
-
-def export_name(project: str, output: str) -> str:
-    return f"{project}-{output}"
+_PROJECT_REF = "${" + contract.PROJECT_PARAMETER + "}"
 
 
 def export_sub(output: str) -> Sub:
     """The export name of ``output`` inside a template."""
-    return Sub(f"{_PROJECT_REF}-{output}")
+    return Sub(contract.export_name(_PROJECT_REF, output))
 
 
 def export(output: str):
@@ -55,13 +21,20 @@ def export(output: str):
     return Export(export_sub(output))
 
 
-def add_exports(template: Template, outputs: dict[str, tuple]) -> None:
-    """Outputs {name: (value, description)}, each exported as "{project}-{name}"."""
+def add_exports(template: Template, stack: str, outputs: dict[str, tuple]) -> None:
+    """Outputs {name: (value, description)}, each exported as "{project}-{name}".
+
+    The names must be exactly the ones the contract says ``stack`` exports.
+    """
+    if tuple(outputs) != contract.EXPORTS[stack]:
+        raise ValueError(f"{stack} exports {tuple(outputs)}, the contract says {contract.EXPORTS[stack]}")
     for name, (value, description) in outputs.items():
         template.add_output(Output(name, Description=description, Value=value, Export=export(name)))
 
 
 def import_value(output: str) -> ImportValue:
+    if output not in {name for names in contract.EXPORTS.values() for name in names}:
+        raise ValueError(f"{output} is not an export of the contract")
     return ImportValue(export_sub(output))
 
 
@@ -70,30 +43,15 @@ def name_sub(suffix: str) -> Sub:
     return Sub(f"{_PROJECT_REF}-{suffix}")
 
 
-def resource_name(kind: str, project: str, account: str = "", region: str = "") -> str:
-    pattern, _ = RESOURCE_NAMES[kind]
-    return pattern.format(project=project, account=account, region=region)
+def project_stack_name(stack: str) -> str:
+    """"${ProjectName}-{stack}", as Fn::Sub text (IAM ARNs of the stacks' resources)."""
+    return contract.stack_name(_PROJECT_REF, stack)
 
 
 def resource_name_sub(kind: str) -> Sub:
-    pattern, _ = RESOURCE_NAMES[kind]
-    return Sub(
-        pattern.format(
-            project=_PROJECT_REF,
-            account="${AWS::AccountId}",
-            region="${AWS::Region}",
-        )
-    )
+    return Sub(resource_name_text(kind))
 
 
-def longest_project_name(region: str) -> tuple[int, str]:
-    """The longest project_name every prefixed name allows, and the name that binds."""
-    limits = []
-    for kind, (pattern, limit) in RESOURCE_NAMES.items():
-        rest = pattern.format(project="", account="x" * ACCOUNT_ID_LENGTH, region=region)
-        limits.append((limit - len(rest), kind))
-    return min(limits)
-
-
-def stack_tags(project: str, environment: str) -> dict[str, str]:
-    return {"Project": project, "Environment": environment}
+def resource_name_text(kind: str) -> str:
+    """A resource name pattern as Fn::Sub text."""
+    return contract.resource_name(kind, _PROJECT_REF, "${AWS::AccountId}", "${AWS::Region}")

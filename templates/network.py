@@ -29,6 +29,7 @@ from troposphere import (
 )
 from troposphere import logs as cwlogs
 
+import contract
 from templates import naming, params
 from templates.metadata import checkov_skip
 
@@ -43,7 +44,7 @@ SUBNETS = {
 
 def build() -> Template:
     t = Template(Description="ia-comafi network: VPC, subnets, NAT, S3 endpoint, flow logs")
-    p = params.add_parameters(t, "network")
+    p = params.add_parameters(t, contract.NETWORK)
     _add_conditions(t, p)
     vpc = t.add_resource(
         ec2.VPC("Vpc", CidrBlock=VPC_CIDR, EnableDnsHostnames=True, EnableDnsSupport=True, Tags=_name_tag("vpc"))
@@ -184,9 +185,9 @@ def _add_outputs(t: Template, vpc: ec2.VPC, public: dict, private: dict) -> None
     public_ids = Join(",", [Ref(s) for s in public.values()])
     private_ids = Join(",", [Ref(s) for s in private.values()])
     outputs = {
-        "VpcId": (Ref(vpc), "The VPC"),
-        "PublicSubnetIds": (public_ids, "Public subnets (the ALB), comma-separated"),
-        "AppSubnetIds": (If("NoNat", public_ids, private_ids), "Subnets the tasks run in, comma-separated"),
-        "AppAssignPublicIp": (If("NoNat", "ENABLED", "DISABLED"), "Whether tasks need a public IP (no NAT)"),
+        contract.VPC_ID: (Ref(vpc), "The VPC"),
+        contract.PUBLIC_SUBNET_IDS: (public_ids, "Public subnets (the ALB), comma-separated"),
+        contract.APP_SUBNET_IDS: (If("NoNat", public_ids, private_ids), "Subnets the tasks run in, comma-separated"),
+        contract.APP_ASSIGN_PUBLIC_IP: (If("NoNat", "ENABLED", "DISABLED"), "Whether tasks need a public IP (no NAT)"),
     }
-    naming.add_exports(t, outputs)
+    naming.add_exports(t, contract.NETWORK, outputs)

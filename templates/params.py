@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from troposphere import Parameter, Template
 
-from templates import naming
+import contract
 
 PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
 
@@ -69,7 +68,10 @@ class Param:
             raise ParamError(f"{self.key}={_show(value)} is not allowed; allowed: {self.allowed_text()}")
         return value
 
-    def cfn_parameter(self) -> Parameter:
+    def cfn_parameter(self):
+        """This param as a troposphere Parameter (imported here: validating params needs no troposphere)."""
+        from troposphere import Parameter
+
         kwargs: dict = {"Description": self.description}
         if self.type is int:
             kwargs["Type"] = "Number"
@@ -119,7 +121,7 @@ FARGATE_MEMORY = {
 
 SCHEMA: tuple[Param, ...] = (
     Param("project_name", str, "ia-comafi", "Prefix of every stack, export and resource name",
-          stacks=("network", "data", "compute", "waf", "github-oidc"),
+          stacks=tuple(s.key for s in contract.STACKS),
           pattern=r"[a-z][a-z0-9-]*[a-z0-9]",
           pattern_help="lowercase letters, digits and hyphens, starting with a letter"),
     Param("environment", str, "prod", "Environment tag of every stack",
@@ -127,54 +129,54 @@ SCHEMA: tuple[Param, ...] = (
     Param("region", str, "us-east-1", "AWS region of every stack",
           pattern=r"[a-z]{2}(-gov)?-[a-z]+-\d", pattern_help="an AWS region name such as us-east-1"),
     Param("image_tag", str, "latest", "Tag of the API image in the ECR repository",
-          stacks=("compute",),
+          stacks=(contract.COMPUTE,),
           pattern=r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", pattern_help="a Docker tag ([A-Za-z0-9_.-], up to 128)"),
     Param("nat_gateways", int, 1, "NAT gateways: 0 (tasks in public subnets), 1 (shared) or 2 (one per AZ)",
-          stacks=("network",), allowed=(0, 1, 2)),
+          stacks=(contract.NETWORK,), allowed=(0, 1, 2)),
     Param("flow_logs", bool, True, "VPC Flow Logs (all traffic) to CloudWatch Logs",
-          stacks=("network",)),
+          stacks=(contract.NETWORK,)),
     Param("flow_logs_retention_days", int, 30, "Retention of the VPC Flow Logs log group",
-          stacks=("network",), allowed=LOG_RETENTION_DAYS),
+          stacks=(contract.NETWORK,), allowed=LOG_RETENTION_DAYS),
     Param("unhandled_expiry_days", int, 90, "Days before an unresolved query expires from the bucket",
-          stacks=("data",), min=1, max=3650),
-    Param("fargate_cpu", int, 512, "Task CPU units", stacks=("compute",), allowed=tuple(FARGATE_MEMORY)),
+          stacks=(contract.DATA,), min=1, max=3650),
+    Param("fargate_cpu", int, 512, "Task CPU units", stacks=(contract.COMPUTE,), allowed=tuple(FARGATE_MEMORY)),
     Param("fargate_memory", int, 1024, "Task memory (MiB); must suit fargate_cpu",
-          stacks=("compute",), min=512, max=30720),
-    Param("min_capacity", int, 1, "Fewest running tasks", stacks=("compute",), min=1, max=100),
-    Param("max_capacity", int, 3, "Most running tasks", stacks=("compute",), min=1, max=100),
+          stacks=(contract.COMPUTE,), min=512, max=30720),
+    Param("min_capacity", int, 1, "Fewest running tasks", stacks=(contract.COMPUTE,), min=1, max=100),
+    Param("max_capacity", int, 3, "Most running tasks", stacks=(contract.COMPUTE,), min=1, max=100),
     Param("log_retention_days", int, 14, "Retention of the container log group",
-          stacks=("compute",), allowed=LOG_RETENTION_DAYS),
+          stacks=(contract.COMPUTE,), allowed=LOG_RETENTION_DAYS),
     Param("certificate_arn", str, "", "ACM certificate for HTTPS on the ALB; empty serves HTTP only",
-          stacks=("compute",),
+          stacks=(contract.COMPUTE,),
           pattern=r"(arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+)?",
           pattern_help="empty or an ACM certificate ARN"),
     Param("domain_name", str, "", "DNS name that points at the ALB and that certificate_arn covers",
-          stacks=("compute",), pattern=r"(([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})?",
+          stacks=(contract.COMPUTE,), pattern=r"(([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})?",
           pattern_help="empty or a DNS name such as api.example.com"),
     Param("bedrock_model_id", str, "anthropic.claude-3-haiku-20240307-v1:0", "Bedrock model the API invokes",
-          stacks=("compute",), pattern=r"[a-z0-9-]+\.[A-Za-z0-9.:-]+",
+          stacks=(contract.COMPUTE,), pattern=r"[a-z0-9-]+\.[A-Za-z0-9.:-]+",
           pattern_help="a Bedrock model id such as anthropic.claude-3-haiku-20240307-v1:0"),
-    Param("cache_enabled", bool, True, "Cache answers in Redis", stacks=("compute",)),
-    Param("cache_ttl_default", int, 3600, "Seconds an answer stays cached", stacks=("compute",),
+    Param("cache_enabled", bool, True, "Cache answers in Redis", stacks=(contract.COMPUTE,)),
+    Param("cache_ttl_default", int, 3600, "Seconds an answer stays cached", stacks=(contract.COMPUTE,),
           min=1, max=604800),
     Param("cache_ttl_benefits", int, 86400, "Seconds the benefits catalogue stays cached",
-          stacks=("compute",), min=1, max=604800),
-    Param("langchain_tracing_v2", bool, True, "LangSmith tracing", stacks=("compute",)),
+          stacks=(contract.COMPUTE,), min=1, max=604800),
+    Param("langchain_tracing_v2", bool, True, "LangSmith tracing", stacks=(contract.COMPUTE,)),
     Param("langchain_endpoint", str, "https://api.smith.langchain.com", "LangSmith endpoint",
-          stacks=("compute",), pattern=r"https://[A-Za-z0-9.-]+(:\d+)?(/\S*)?", pattern_help="an https:// URL"),
-    Param("langchain_project", str, "ia-comafi", "LangSmith project name", stacks=("compute",),
+          stacks=(contract.COMPUTE,), pattern=r"https://[A-Za-z0-9.-]+(:\d+)?(/\S*)?", pattern_help="an https:// URL"),
+    Param("langchain_project", str, "ia-comafi", "LangSmith project name", stacks=(contract.COMPUTE,),
           pattern=r"[A-Za-z0-9_.-]{1,100}", pattern_help="letters, digits, _ . - (up to 100)"),
     Param("waf_rate_limit", int, 2000, "Requests per IP in 5 minutes before WAF blocks it",
-          stacks=("waf",), min=10, max=2000000000),
+          stacks=(contract.WAF,), min=10, max=2000000000),
     Param("github_repo", str, "", "GitHub repository (ORG/REPO, exact case) whose workflow may deploy; "
-          "required by the github-oidc stack", stacks=("github-oidc",),
+          "required by the github-oidc stack", stacks=(contract.CI_ACCESS,),
           pattern=r"([A-Za-z0-9-]+/[A-Za-z0-9_.-]+)?", pattern_help="ORG/REPO as GitHub spells it"),
-    Param("github_branch", str, "master", "Branch whose pushes deploy", stacks=("github-oidc",),
+    Param("github_branch", str, "master", "Branch whose pushes deploy", stacks=(contract.CI_ACCESS,),
           pattern=r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", pattern_help="a branch name such as master"),
-    Param("github_environment", str, "prod", "GitHub environment of the deploy job", stacks=("github-oidc",),
+    Param("github_environment", str, "prod", "GitHub environment of the deploy job", stacks=(contract.CI_ACCESS,),
           pattern=r"[A-Za-z0-9_.-]{1,255}", pattern_help="a GitHub environment name such as prod"),
     Param("oidc_provider_arn", str, "", "Existing GitHub OIDC provider to reuse; empty creates one",
-          stacks=("github-oidc",),
+          stacks=(contract.CI_ACCESS,),
           pattern=r"(arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com)?",
           pattern_help="empty or the ARN of the account's token.actions.githubusercontent.com provider"),
 )
@@ -199,7 +201,7 @@ def stack_parameters(stack: str) -> tuple[Param, ...]:
     return tuple(p for p in SCHEMA if stack in p.stacks)
 
 
-def add_parameters(template: Template, stack: str) -> dict[str, Parameter]:
+def add_parameters(template, stack: str) -> dict:
     """Declare ``stack``'s parameters on ``template``; returns them by schema key."""
     return {p.key: template.add_parameter(p.cfn_parameter()) for p in stack_parameters(stack)}
 
@@ -272,11 +274,11 @@ def _check_combinations(values: dict) -> None:
             f"min_capacity={values['min_capacity']} is greater than max_capacity={values['max_capacity']}; "
             "allowed: min_capacity <= max_capacity"
         )
-    longest, binding = naming.longest_project_name(values["region"])
+    longest, binding = contract.longest_project_name(values["region"])
     project = values["project_name"]
     if len(project) > longest:
-        example = naming.resource_name(binding, project, "123456789012", values["region"])
+        example = contract.resource_name(binding, project, "123456789012", values["region"])
         raise ParamError(
             f"project_name={project!r} is {len(project)} characters; allowed: at most {longest}, "
-            f"because the {binding} name {example!r} would pass AWS's limit of {naming.RESOURCE_NAMES[binding][1]}"
+            f"because the {binding} name {example!r} would pass AWS's limit of {contract.RESOURCE_NAMES[binding][1]}"
         )

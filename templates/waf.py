@@ -9,6 +9,7 @@ from __future__ import annotations
 from troposphere import Output, Ref, Template
 from troposphere import wafv2 as waf
 
+import contract
 from templates import naming, params
 
 RATE_WINDOW_SECONDS = 300
@@ -24,12 +25,12 @@ MANAGED_RULE_GROUPS = (
 
 def build() -> Template:
     t = Template(Description="ia-comafi waf: WebACL (rate limit and AWS managed rules) on the API's ALB")
-    p = params.add_parameters(t, "waf")
+    p = params.add_parameters(t, contract.WAF)
 
     web_acl = _create_web_acl(t, p)
     _associate_with_load_balancer(t, web_acl)
 
-    t.add_output(Output("WebAclArn", Description="ARN of the WebACL on the ALB", Value=web_acl.GetAtt("Arn")))
+    t.add_output(Output(contract.WEB_ACL_ARN, Description="ARN of the WebACL on the ALB", Value=web_acl.GetAtt("Arn")))
     return t
 
 
@@ -90,7 +91,7 @@ def _associate_with_load_balancer(t: Template, web_acl: waf.WebACL) -> None:
     t.add_resource(
         waf.WebACLAssociation(
             "WebAclAssociation",
-            ResourceArn=naming.import_value("AlbArn"),
+            ResourceArn=naming.import_value(contract.ALB_ARN),
             WebACLArn=web_acl.GetAtt("Arn"),
         )
     )

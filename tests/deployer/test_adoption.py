@@ -25,12 +25,13 @@ from troposphere import Output, Sub, Template
 from troposphere.s3 import Bucket
 from troposphere.ssm import Parameter as SsmParameter
 
+import contract
 import templates
 from deployer import adoption, engine, plan, stacks
 from deployer import aws as aws_module
 from deployer.errors import DeployError
 from deployer.output import Printer
-from templates import naming, params
+from templates import params
 from templates.params import load_params
 from tests.deployer import fakes, harness
 
@@ -51,10 +52,10 @@ def test_the_data_stack_adopts_exactly_its_three_retained_resources_by_their_res
     p = data_plan()
     found = {c.logical_id: (c.resource_type, c.name) for c in adoption.candidates(p.template, p.parameters, PSEUDO)}
     assert found == {
-        "AppSecret": ("AWS::SecretsManager::Secret", naming.resource_name("secret", "ia-comafi")),
+        "AppSecret": ("AWS::SecretsManager::Secret", contract.resource_name("secret", "ia-comafi")),
         "UnhandledQueriesBucket": ("AWS::S3::Bucket",
-                                   naming.resource_name("unhandled_bucket", "ia-comafi", ACCOUNT, REGION)),
-        "ApiRepository": ("AWS::ECR::Repository", naming.resource_name("repository", "ia-comafi")),
+                                   contract.resource_name("unhandled_bucket", "ia-comafi", ACCOUNT, REGION)),
+        "ApiRepository": ("AWS::ECR::Repository", contract.resource_name("repository", "ia-comafi")),
     }
 
 
@@ -122,9 +123,9 @@ def aws(monkeypatch):
     return aws_module.Aws(REGION, clients=clients)
 
 
-BUCKET = naming.resource_name("unhandled_bucket", "ia-comafi", ACCOUNT, REGION)
-REPOSITORY = naming.resource_name("repository", "ia-comafi")
-SECRET = naming.resource_name("secret", "ia-comafi")
+BUCKET = contract.resource_name("unhandled_bucket", "ia-comafi", ACCOUNT, REGION)
+REPOSITORY = contract.resource_name("repository", "ia-comafi")
+SECRET = contract.resource_name("secret", "ia-comafi")
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SECRET}-AbCdEf"
 
 
@@ -474,9 +475,9 @@ def test_localstack_destroy_keeps_the_bucket_and_the_next_deploy_asks_for_its_im
 def test_localstack_existence_checks_find_a_real_bucket_and_secret(project):
     s3 = boto3.client("s3", region_name=REGION)
     sm = boto3.client("secretsmanager", region_name=REGION)
-    bucket = naming.resource_name("unhandled_bucket", project, "000000000000", REGION)
+    bucket = contract.resource_name("unhandled_bucket", project, "000000000000", REGION)
     s3.create_bucket(Bucket=bucket)
-    arn = sm.create_secret(Name=naming.resource_name("secret", project), SecretString="{}")["ARN"]
+    arn = sm.create_secret(Name=contract.resource_name("secret", project), SecretString="{}")["ARN"]
     a = aws_module.Aws(REGION)
     a.session.events.register("before-send.ecr.DescribeRepositories", fakes.ecr_repository(exists=False))
     p = plan.build(load_params("dev", [f"project_name={project}"]), [s for s in templates.STACKS if s.key == "data"],

@@ -13,9 +13,10 @@ from troposphere import Export, ImportValue, Output, Template
 from troposphere.s3 import Bucket
 from troposphere.ssm import Parameter as SsmParameter
 
+import contract
 import templates
 from deployer import preflight
-from templates import naming, params
+from templates import params
 from tests.deployer import harness
 
 pytestmark = pytest.mark.usefixtures("localstack")
@@ -52,7 +53,7 @@ def test_first_deploy_of_every_stack_from_nothing(real):
     project = real[2].split("=")[1]
     keys = [s.key for s in templates.STACKS if not s.optional]
     for key in keys:
-        assert status(naming.stack_name(project, key)) == "CREATE_COMPLETE"
+        assert status(contract.stack_name(project, key)) == "CREATE_COMPLETE"
         assert lines_with(result.out, f"[{key}]", "CREATE_COMPLETE")
     assert result.calls.count("CreateChangeSet") == len(keys)
     assert result.calls.count("ecr.DescribeImages") == 1  # the image pre-flight ran
@@ -94,7 +95,7 @@ def test_diff_exit_codes(real):
     assert changed.code == 3, changed.out
     assert changed.calls.count("CreateChangeSet") == 1
     assert lines_with(changed.out, "[data]", "UnhandledExpiryDays", "90", "45")
-    data = naming.stack_name(project, "data")
+    data = contract.stack_name(project, "data")
     assert cfn().list_change_sets(StackName=data)["Summaries"] == []  # printed, then deleted
     assert status(data) == "CREATE_COMPLETE"
 
@@ -123,7 +124,7 @@ def tiny(project: str, key: str, depends_on=(), *, bad=False, imports=None, expo
         t = Template(Description=f"deployer test {key}")
         if declare:
             params.add_parameters(t, declare)
-        value = ImportValue(naming.export_name(project, imports)) if imports else f"{key}-value"
+        value = ImportValue(contract.export_name(project, imports)) if imports else f"{key}-value"
         t.add_resource(SsmParameter("Value", Type="String", Value=value))
         if bad:
             # S3 rejects the name: a failure LocalStack reports like AWS, with its reason.
@@ -131,7 +132,7 @@ def tiny(project: str, key: str, depends_on=(), *, bad=False, imports=None, expo
             broken.properties["BucketName"] = "Invalid_Bucket_Name!"  # past troposphere's own check
         if export:
             t.add_output(Output("ValueName", Value=f"{key}-value",
-                                Export=Export(naming.export_name(project, f"{key.capitalize()}Value"))))
+                                Export=Export(contract.export_name(project, f"{key.capitalize()}Value"))))
         if pad:
             t.set_metadata({"Padding": "x" * pad})  # makes the template bigger than CloudFormation's inline limit
         return t
@@ -145,8 +146,8 @@ def test_failure_prints_its_cause_exits_1_and_touches_nothing_after_it(project):
     assert result.code == 1, result.out
     cause = lines_with(result.out, "[first]", "caused by:")
     assert cause and "Broken" in cause[0] and "CREATE_FAILED" in cause[0] and "Invalid bucket name" in cause[0]
-    assert status(naming.stack_name(project, "first")) == "ROLLBACK_COMPLETE"
-    assert status(naming.stack_name(project, "second")) is None  # never touched
+    assert status(contract.stack_name(project, "first")) == "ROLLBACK_COMPLETE"
+    assert status(contract.stack_name(project, "second")) is None  # never touched
     assert lines_with(result.out, "second", "not started")
 
     # ROLLBACK_COMPLETE recovery: fixed, the next deploy deletes the empty stack and creates it again.
@@ -154,8 +155,8 @@ def test_failure_prints_its_cause_exits_1_and_touches_nothing_after_it(project):
     again = harness.run(["dev", "--yes", "-p", f"project_name={project}"], graph=graph)
     assert again.code == 0, again.out
     assert lines_with(again.out, "[first]", "ROLLBACK_COMPLETE", "deleting it to create it again")
-    assert status(naming.stack_name(project, "first")) == "CREATE_COMPLETE"
-    assert status(naming.stack_name(project, "second")) == "CREATE_COMPLETE"
+    assert status(contract.stack_name(project, "first")) == "CREATE_COMPLETE"
+    assert status(contract.stack_name(project, "second")) == "CREATE_COMPLETE"
 
 
 def test_failed_update_rolls_back_and_the_next_deploy_goes_on(project):
@@ -164,14 +165,14 @@ def test_failed_update_rolls_back_and_the_next_deploy_goes_on(project):
     broken = harness.run(argv, graph=[tiny(project, "solo", bad=True)])
     assert broken.code == 1, broken.out
     assert lines_with(broken.out, "caused by:", "Broken")
-    assert status(naming.stack_name(project, "solo")) == "UPDATE_ROLLBACK_COMPLETE"
+    assert status(contract.stack_name(project, "solo")) == "UPDATE_ROLLBACK_COMPLETE"
     fixed = harness.run(argv, graph=[tiny(project, "solo", pad=10)])
     assert fixed.code == 0, fixed.out
 
 
 def test_no_execute_leaves_change_sets_for_review_then_deploy_creates_through_them(project):
     graph = [tiny(project, "solo")]
-    name = naming.stack_name(project, "solo")
+    name = contract.stack_name(project, "solo")
     review = harness.run(["dev", "--no-execute", "-p", f"project_name={project}"], graph=graph)
     assert review.code == 0, review.out
     assert review.calls.count("ExecuteChangeSet") == 0
@@ -195,11 +196,11 @@ def test_template_over_51200_bytes_goes_through_s3(project):
                          extra_hooks=[("provide-client-params.cloudformation.CreateChangeSet", capture)])
     assert result.code == 0, result.out
     assert "TemplateURL" in seen and "TemplateBody" not in seen
-    bucket = naming.resource_name("deploy_artifacts", project, "000000000000", "us-east-1")
+    bucket = contract.resource_name("deploy_artifacts", project, "000000000000", "us-east-1")
     assert f"/{bucket}/" in seen["TemplateURL"]
     s3 = boto3.client("s3", region_name="us-east-1")
     assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]["BlockPublicAcls"]
-    assert status(naming.stack_name(project, "big")) == "CREATE_COMPLETE"
+    assert status(contract.stack_name(project, "big")) == "CREATE_COMPLETE"
     again = harness.run(["dev", "--yes", "-p", f"project_name={project}"], graph=graph)
     assert again.code == 0 and again.calls.count("CreateChangeSet") == 0, again.out
 
@@ -209,15 +210,15 @@ def test_missing_image_stops_before_any_stack_changes(project):
     result = harness.run(["dev", "--yes", "-p", f"project_name={project}", "--image-tag", "nope"],
                          graph=graph, image_exists=False)
     assert result.code == 1, result.out
-    assert "image " + naming.resource_name("repository", project) + ":nope is not in ECR" in result.out
+    assert "image " + contract.resource_name("repository", project) + ":nope is not in ECR" in result.out
     assert result.calls.count("CreateChangeSet") == 0
-    assert status(naming.stack_name(project, "compute")) is None
+    assert status(contract.stack_name(project, "compute")) is None
 
 
 def test_prod_stacks_are_protected(project):
     result = harness.run(["prod", "--yes", "-p", f"project_name={project}"], graph=[tiny(project, "solo")])
     assert result.code == 0, result.out
-    stack = cfn().describe_stacks(StackName=naming.stack_name(project, "solo"))["Stacks"][0]
+    stack = cfn().describe_stacks(StackName=contract.stack_name(project, "solo"))["Stacks"][0]
     assert stack["EnableTerminationProtection"] is True
     assert {t["Key"]: t["Value"] for t in stack["Tags"]} == {"Project": project, "Environment": "prod"}
     cfn().update_termination_protection(StackName=stack["StackId"], EnableTerminationProtection=False)
@@ -231,7 +232,7 @@ def test_a_change_set_without_changes_is_success_and_deleted(project):
     assert result.code == 0, result.out
     assert lines_with(result.out, "[solo]", "no changes")
     assert result.calls.count("DeleteChangeSet") == 1 and result.calls.count("ExecuteChangeSet") == 0
-    assert cfn().list_change_sets(StackName=naming.stack_name(project, "solo"))["Summaries"] == []
+    assert cfn().list_change_sets(StackName=contract.stack_name(project, "solo"))["Summaries"] == []
 
 
 def test_declining_at_the_prompt_changes_nothing(project, monkeypatch):
@@ -243,7 +244,7 @@ def test_declining_at_the_prompt_changes_nothing(project, monkeypatch):
     assert result.code == 1, result.out
     assert asked and "execute change set" in asked[0]
     assert result.calls.count("ExecuteChangeSet") == 0
-    assert status(naming.stack_name(project, "solo")) is None  # the empty stack the change set made is gone
+    assert status(contract.stack_name(project, "solo")) is None  # the empty stack the change set made is gone
 
 
 def test_deploy_py_as_ci_runs_it(localstack, project):
@@ -256,19 +257,19 @@ def test_deploy_py_as_ci_runs_it(localstack, project):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "\033[" not in proc.stdout  # no colour when not on a terminal
     assert "account 000000000000" in proc.stdout and "region us-east-1" in proc.stdout
-    assert status(naming.stack_name(project, "data")) == "CREATE_COMPLETE"
+    assert status(contract.stack_name(project, "data")) == "CREATE_COMPLETE"
 
 
 def test_once_ci_access_exists_stacks_change_through_its_execution_role(project):
     """The CI role may only create change sets that carry the execution role (templates/github_oidc.py):
     deploy.py passes it as RoleARN to every stack but the one that creates it."""
-    role = f"arn:aws:iam::000000000000:role/{naming.resource_name('cfn_execution_role', project)}"
+    role = f"arn:aws:iam::000000000000:role/{contract.resource_name('cfn_execution_role', project)}"
 
     def ci_access() -> Template:
         t = Template(Description="deployer test: CI access")
         params.add_parameters(t, preflight.CI_ACCESS_STACK)
         t.add_resource(SsmParameter("Value", Type="String", Value="ci"))
-        t.add_output(Output(preflight.EXECUTION_ROLE_OUTPUT, Value=role))
+        t.add_output(Output(contract.EXECUTION_ROLE_OUTPUT, Value=role))
         return t
 
     graph = [templates.Stack(preflight.CI_ACCESS_STACK, (), ci_access, optional=True), tiny(project, "solo")]
@@ -281,13 +282,13 @@ def test_once_ci_access_exists_stacks_change_through_its_execution_role(project)
     argv = ["dev", "--yes", "-p", f"project_name={project}"]
     before = harness.run([*argv, "--stacks", "solo"], graph=graph, extra_hooks=hooks)
     assert before.code == 0, before.out
-    assert role_of == {naming.stack_name(project, "solo"): None}  # no CI access stack yet: the caller's rights
+    assert role_of == {contract.stack_name(project, "solo"): None}  # no CI access stack yet: the caller's rights
 
     first = harness.run([*argv, "--stacks", preflight.CI_ACCESS_STACK], graph=graph, extra_hooks=hooks)
     assert first.code == 0, first.out
-    assert role_of[naming.stack_name(project, preflight.CI_ACCESS_STACK)] is None  # never through itself
+    assert role_of[contract.stack_name(project, preflight.CI_ACCESS_STACK)] is None  # never through itself
 
     changed = [graph[0], tiny(project, "solo", pad=10)]
     after = harness.run([*argv, "--stacks", "solo"], graph=changed, extra_hooks=hooks)
     assert after.code == 0, after.out
-    assert role_of[naming.stack_name(project, "solo")] == role
+    assert role_of[contract.stack_name(project, "solo")] == role

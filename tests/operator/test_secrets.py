@@ -9,8 +9,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+import contract
 from deployer import app_secrets
-from templates import data
 from tests.operator.conftest import (
     PROJECT,
     REGION,
@@ -101,7 +101,7 @@ def test_unknown_key_is_refused_naming_the_allowed_keys_and_nothing_is_written(s
     before = versions(secret)
     result = run(["prod", "secrets", "set", "REDIS_HOST=x", "OPENAI_KEY=sk-should-not-show"], capsys, monkeypatch)
     assert result.code == 2
-    assert "'OPENAI_KEY'" in result.err and ", ".join(data.SECRET_KEYS) in result.err
+    assert "'OPENAI_KEY'" in result.err and ", ".join(tuple(contract.SECRET_KEYS)) in result.err
     assert "sk-should-not-show" not in result.out + result.err
     assert result.calls == [] and versions(secret) == before and stored(secret) == CURRENT
 
@@ -160,4 +160,4 @@ def test_allowed_keys_are_the_ones_the_task_definition_reads():
     from templates import compute
 
     container = compute.build().resources["TaskDefinition"].properties["ContainerDefinitions"][0]
-    assert tuple(s.properties["Name"] for s in container.properties["Secrets"]) == data.SECRET_KEYS
+    assert tuple(s.properties["Name"] for s in container.properties["Secrets"]) == tuple(contract.SECRET_KEYS)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from templates import naming, params
+import contract
+from templates import params
 from tests.tools import ROOT, require_tool
 
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -126,7 +127,7 @@ def test_build_computes_tag_region_and_repository_from_params(deploy, tmp_path):
     assert written == {
         "image-tag": "0123abc",
         "region": prod["region"],
-        "repository": naming.resource_name("repository", prod.project),
+        "repository": contract.resource_name("repository", prod.project),
     }
     params.BY_KEY["image_tag"].parse(written["image-tag"], from_cli=True)  # a tag deploy.py accepts
 

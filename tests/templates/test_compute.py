@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+import contract
 import templates
-from templates import compute, naming, params
+from templates import compute, params
 from tests.templates import cfn
 from tests.templates.cfn import of_type, walk
 
@@ -192,7 +193,7 @@ def test_task_size_comes_from_parameters(res):
 
 def test_container_image_port_and_logs(res):
     api = container(res)
-    assert api["Name"] == naming.CONTAINER_NAME == "api"
+    assert api["Name"] == contract.CONTAINER_NAME == "api"
     assert api["Image"] == {"Fn::Sub": ["${Repository}:${ImageTag}", {"Repository": imported("RepositoryUri")}]}
     assert api["PortMappings"] == [{"ContainerPort": 8000, "Protocol": "tcp"}]
     log = api["LogConfiguration"]

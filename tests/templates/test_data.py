@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from templates.data import SECRET_KEYS
+from contract import SECRET_KEYS
 from tests.templates.cfn import of_type
 
 

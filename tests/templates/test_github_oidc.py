@@ -13,8 +13,9 @@ import re
 
 import pytest
 
+import contract
 import templates
-from templates import github_oidc, naming, params
+from templates import github_oidc, params
 from tests.templates.cfn import conditions, resolve
 
 PROJECT = "ia-comafi"
@@ -179,8 +180,8 @@ def test_execution_role_is_for_cloudformation_only(res):
 
 
 def test_roles_have_the_names_naming_gives(res):
-    assert res["GithubDeployRole"]["Properties"]["RoleName"] == naming.resource_name("oidc_deploy_role", PROJECT)
-    assert res["CfnExecutionRole"]["Properties"]["RoleName"] == naming.resource_name("cfn_execution_role", PROJECT)
+    assert res["GithubDeployRole"]["Properties"]["RoleName"] == contract.resource_name("oidc_deploy_role", PROJECT)
+    assert res["CfnExecutionRole"]["Properties"]["RoleName"] == contract.resource_name("cfn_execution_role", PROJECT)
 
 
 # -- what the roles may do ---------------------------------------------------------------------------------
@@ -217,13 +218,13 @@ def test_ci_role_creates_change_sets_only_as_the_execution_role(res):
 
 
 def _stack_arn(stack: str) -> str:
-    return f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{naming.stack_name(PROJECT, stack)}/0a1b2c3d"
+    return f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{contract.stack_name(PROJECT, stack)}/0a1b2c3d"
 
 
 def test_cloudformation_statements_name_only_project_stacks_except_the_account_wide_list(res):
     statements = [s for s in _deploy_statements(res) if any(a.startswith("cloudformation:") for a in s["Action"])]
     assert statements
-    change_set_prefix = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/{naming.CHANGE_SET_PREFIX}"
+    change_set_prefix = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/{contract.CHANGE_SET_PREFIX}"
     for statement in statements:
         if statement["Resource"] == ["*"]:
             # ValidateTemplate, ListExports, ListImports, ListStacks and DescribeStacks
@@ -246,7 +247,7 @@ def test_cloudformation_statements_name_only_project_stacks_except_the_account_w
 
 
 def test_ecr_statements_name_only_the_project_repository(res):
-    repository = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{naming.resource_name('repository', PROJECT)}"
+    repository = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{contract.resource_name('repository', PROJECT)}"
     for statement in _deploy_statements(res) + _execution_statements(res):
         actions = [a for a in statement["Action"] if a.startswith("ecr:")]
         if not actions:
@@ -259,8 +260,8 @@ def test_ecr_statements_name_only_the_project_repository(res):
 
 def test_ci_role_restarts_only_the_project_service(res):
     (statement,) = _allowed_on(_deploy_statements(res), "ecs:UpdateService")
-    cluster = naming.resource_name("cluster", PROJECT)
-    service = naming.resource_name("service", PROJECT)
+    cluster = contract.resource_name("cluster", PROJECT)
+    service = contract.resource_name("service", PROJECT)
     assert statement["Resource"] == [f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{service}"]
 
 
@@ -270,7 +271,7 @@ def test_ci_role_cannot_read_secrets_or_touch_iam_beyond_passing_one_role(res):
     # Only the secret's metadata (does it exist, to adopt it after a destroy): never a value.
     assert {a for a in actions if a.startswith("secretsmanager:")} == {"secretsmanager:DescribeSecret"}
     (describe,) = [s for s in statements if "secretsmanager:DescribeSecret" in s["Action"]]
-    secret = naming.resource_name("secret", PROJECT)
+    secret = contract.resource_name("secret", PROJECT)
     assert describe["Resource"] == [f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret}-??????"]
     assert {a for a in actions if a.startswith("iam:")} == {"iam:PassRole"}
 
@@ -311,8 +312,8 @@ def _role_arn(name: str) -> str:
 
 def test_execution_role_manages_only_the_stacks_roles(res):
     iam_statements = [s for s in _execution_statements(res) if any(a.startswith("iam:") for a in s["Action"])]
-    stack_roles = [_role_arn(f"{naming.stack_name(PROJECT, s)}-TaskRole-1A2B3C") for s in DEPLOYABLE]
-    own_roles = [_role_arn(naming.resource_name(k, PROJECT)) for k in ("oidc_deploy_role", "cfn_execution_role")]
+    stack_roles = [_role_arn(f"{contract.stack_name(PROJECT, s)}-TaskRole-1A2B3C") for s in DEPLOYABLE]
+    own_roles = [_role_arn(contract.resource_name(k, PROJECT)) for k in ("oidc_deploy_role", "cfn_execution_role")]
     others = [_role_arn("OrganizationAccountAccessRole"), _role_arn("other-project-compute-TaskRole-1")]
     for statement in iam_statements:
         if statement["Action"] == ["iam:CreateServiceLinkedRole"]:
@@ -345,11 +346,11 @@ def test_execution_role_service_linked_roles_are_named_services_only(res):
 
 
 @pytest.mark.parametrize(("action", "arn"), [
-    ("s3:PutBucketPolicy", f"arn:aws:s3:::{naming.resource_name('unhandled_bucket', PROJECT, ACCOUNT, REGION)}"),
+    ("s3:PutBucketPolicy", f"arn:aws:s3:::{contract.resource_name('unhandled_bucket', PROJECT, ACCOUNT, REGION)}"),
     ("secretsmanager:UpdateSecret",
-     f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{naming.resource_name('secret', PROJECT)}-AbCdEf"),
+     f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{contract.resource_name('secret', PROJECT)}-AbCdEf"),
     ("logs:PutRetentionPolicy",
-     f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{naming.resource_name('container_log_group', PROJECT)}:*"),
+     f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{contract.resource_name('container_log_group', PROJECT)}:*"),
     ("ecs:UpdateService", f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{PROJECT}-cluster/{PROJECT}-api"),
     ("wafv2:UpdateWebACL", f"arn:aws:wafv2:{REGION}:{ACCOUNT}:regional/webacl/{PROJECT}-web-acl/0a1b"),
 ])
@@ -367,7 +368,7 @@ def test_execution_role_never_reads_secret_values_or_objects(res):
 
 def test_policies_fit_aws_size_limits_with_the_longest_names():
     """A managed policy holds 6,144 characters, a role's inline policies 10,240 (whitespace not counted)."""
-    longest, _ = naming.longest_project_name("ap-southeast-2")
+    longest, _ = contract.longest_project_name("ap-southeast-2")
     values = {**VALUES, "ProjectName": "a" * longest, "GithubRepo": "o" * 39 + "/" + "r" * 100,
               "GithubEnvironment": "e" * 255, "AWS::Region": "ap-southeast-2"}
     doc = templates.load_yaml(templates.render(github_oidc.build()))
@@ -422,4 +423,4 @@ def test_same_input_same_bytes():
 
 def test_deployer_change_sets_carry_the_prefix_the_ci_role_allows():
     changesets = pytest.importorskip("deployer.changesets")
-    assert changesets.new_name().startswith(naming.CHANGE_SET_PREFIX)
+    assert changesets.new_name().startswith(contract.CHANGE_SET_PREFIX)

@@ -1,0 +1,194 @@
+"""The contract between the templates, the deployer and the app: every name this project spells.
+
+Stack keys and the stack graph, the outputs each stack exports, the names of
+the resources the deployer looks up, the container's environment variables
+and secret keys, the CI access stack's outputs and the stack tags. The
+templates build from it, the deployer and the app's tests read it; nothing
+else spells these names.
+
+Plain Python, no troposphere: importing it costs nothing, so the deployer's
+verbs that never render a template (status, outputs, health...) never load the
+template library.
+
+Inside a template a name is a ``Fn::Sub`` over the ``ProjectName`` parameter
+(``templates/naming.py`` makes those); outside it is a plain string made here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ---- stacks and the graph ----
+
+NETWORK = "network"
+DATA = "data"
+COMPUTE = "compute"
+WAF = "waf"
+# The CI access stack (GitHub OIDC provider, CI roles, the CloudFormation
+# execution role): deployed once by an admin, only when named with --stacks.
+CI_ACCESS = "github-oidc"
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    key: str
+    depends_on: tuple[str, ...]  # stacks whose exports it imports
+    module: str  # templates.<module> builds it
+    optional: bool = False  # deployed only when named with --stacks
+
+
+# In dependency order. A test checks depends_on equals the templates' real Fn::ImportValue's.
+STACKS: tuple[StackSpec, ...] = (
+    StackSpec(NETWORK, (), "network"),
+    StackSpec(DATA, (), "data"),
+    StackSpec(COMPUTE, (NETWORK, DATA), "compute"),
+    StackSpec(WAF, (COMPUTE,), "waf"),
+    StackSpec(CI_ACCESS, (), "github_oidc", optional=True),
+)
+BY_KEY = {s.key: s for s in STACKS}
+APP_STACKS = tuple(s.key for s in STACKS if not s.optional)  # what a plain `deploy.py ENV` deploys
+
+PROJECT_PARAMETER = "ProjectName"
+
+# ---- outputs ----
+# Exported outputs are exported as "{project}-{OutputName}"; a stack imports
+# another's by that name. EXPORTS says which stack exports which.
+
+VPC_ID = "VpcId"
+PUBLIC_SUBNET_IDS = "PublicSubnetIds"
+APP_SUBNET_IDS = "AppSubnetIds"
+APP_ASSIGN_PUBLIC_IP = "AppAssignPublicIp"
+
+SECRET_ARN = "SecretArn"
+UNHANDLED_BUCKET_NAME = "UnhandledBucketName"
+UNHANDLED_BUCKET_ARN = "UnhandledBucketArn"
+REPOSITORY_NAME = "RepositoryName"
+REPOSITORY_URI = "RepositoryUri"
+REPOSITORY_ARN = "RepositoryArn"
+
+ALB_ARN = "AlbArn"
+ALB_DNS_NAME = "AlbDnsName"
+API_URL = "ApiUrl"
+CLUSTER_NAME = "ClusterName"
+SERVICE_NAME = "ServiceName"
+CONTAINER_LOG_GROUP_NAME = "ContainerLogGroupName"
+TARGET_GROUP_ARN = "TargetGroupArn"
+
+EXPORTS: dict[str, tuple[str, ...]] = {
+    NETWORK: (VPC_ID, PUBLIC_SUBNET_IDS, APP_SUBNET_IDS, APP_ASSIGN_PUBLIC_IP),
+    DATA: (SECRET_ARN, UNHANDLED_BUCKET_NAME, UNHANDLED_BUCKET_ARN, REPOSITORY_NAME, REPOSITORY_URI, REPOSITORY_ARN),
+    COMPUTE: (ALB_ARN, ALB_DNS_NAME, API_URL, CLUSTER_NAME, SERVICE_NAME, CONTAINER_LOG_GROUP_NAME,
+              TARGET_GROUP_ARN),
+}
+
+# Outputs that are not exported (nothing imports them; operators read them).
+WEB_ACL_ARN = "WebAclArn"
+
+# The CI access stack's outputs. deploy.py reads EXECUTION_ROLE_OUTPUT to change
+# every other stack through that role once an admin has deployed it.
+EXECUTION_ROLE_OUTPUT = "CfnExecutionRoleArn"
+DEPLOY_ROLE_OUTPUT = "DeployRoleArn"
+OIDC_PROVIDER_OUTPUT = "OidcProviderArn"
+
+# ---- resource names ----
+# (pattern, AWS length limit). {account} and {region} are the pseudo
+# parameters inside templates, 12 characters and the region's name outside.
+RESOURCE_NAMES = {
+    "secret": ("{project}/app-secrets", 512),
+    "cluster": ("{project}-cluster", 255),
+    "service": ("{project}-api", 255),
+    "container_log_group": ("/ecs/{project}/api", 512),
+    "flow_log_group": ("/vpc/{project}/flow-logs", 512),
+    "repository": ("{project}-api", 256),
+    "unhandled_bucket": ("{project}-unhandled-{account}-{region}", 63),
+    "web_acl": ("{project}-web-acl", 128),
+    "oidc_deploy_role": ("{project}-github-deploy", 64),
+    "cfn_execution_role": ("{project}-cfn-execution", 64),
+    # deploy.py's bucket for templates over CloudFormation's inline limit.
+    "deploy_artifacts": ("{project}-deploy-{account}-{region}", 63),
+}
+ACCOUNT_ID_LENGTH = 12
+
+# deploy.py names its change sets "{CHANGE_SET_PREFIX}<time>-<id>"; the CI role
+# may touch only change sets so named.
+CHANGE_SET_PREFIX = "deploy-"
+
+# ---- the container ----
+
+CONTAINER_NAME = "api"
+CONTAINER_PORT = 8000
+
+# Plain environment variables of the task definition -> the params schema key
+# whose value the template passes (None: the template computes it, from a
+# pseudo parameter or an import). The app reads each as a field of
+# app/settings.py:Settings (a test holds the two together).
+CONTAINER_ENVIRONMENT: dict[str, str | None] = {
+    "AWS_DEFAULT_REGION": None,  # AWS::Region
+    "BEDROCK_MODEL_ID": "bedrock_model_id",
+    "CACHE_TTL_DEFAULT": "cache_ttl_default",
+    "CACHE_TTL_BENEFITS": "cache_ttl_benefits",
+    "CACHE_ENABLED": "cache_enabled",
+    "S3_BUCKET_UNHANDLED": None,  # the data stack's UnhandledBucketName export
+    "LANGCHAIN_TRACING_V2": "langchain_tracing_v2",
+    "LANGCHAIN_ENDPOINT": "langchain_endpoint",
+    "LANGCHAIN_PROJECT": "langchain_project",
+}
+
+# The app secret's JSON keys, each a variable of the task definition, with the
+# value the template creates it with (None: generated, a random password).
+# ECS refuses to start a task whose secret lacks a key it references, so every
+# key exists from the first deploy; `deploy.py ENV secrets keys` reports which
+# still hold their placeholder.
+SECRET_KEYS: dict[str, str | None] = {
+    "LANGCHAIN_API_KEY": "set-me",
+    "REDIS_HOST": "set-me",
+    "REDIS_PORT": "6379",
+    "REDIS_PASSWORD": None,
+}
+GENERATED_SECRET_KEY = next(k for k, v in SECRET_KEYS.items() if v is None)
+
+# Where the app's own default (app/settings.py, for a local run) differs on
+# purpose from what the task definition gives it in the cloud. Anything not
+# listed here must agree (a test checks).
+LOCAL_DEFAULTS_DIFFER: dict[str, str] = {
+    "LANGCHAIN_TRACING_V2": "the task traces to LangSmith (the seed's value, params default true); a local run "
+                            "has no LangSmith key, so the app defaults to false",
+}
+
+# ---- tags ----
+
+PROJECT_TAG = "Project"
+ENVIRONMENT_TAG = "Environment"
+
+
+def stack_tags(project: str, environment: str) -> dict[str, str]:
+    return {PROJECT_TAG: project, ENVIRONMENT_TAG: environment}
+
+
+# ---- names as plain strings ----
+
+def stack_name(project: str, stack: str) -> str:
+    return f"{project}-{stack}"
+
+
+def export_name(project: str, output: str) -> str:
+    return f"{project}-{output}"
+
+
+def resource_name(kind: str, project: str, account: str = "", region: str = "") -> str:
+    pattern, _ = RESOURCE_NAMES[kind]
+    return pattern.format(project=project, account=account, region=region)
+
+
+def exporting_stack(output: str) -> str:
+    """The stack that exports ``output``."""
+    return next(stack for stack, names in EXPORTS.items() if output in names)
+
+
+def longest_project_name(region: str) -> tuple[int, str]:
+    """The longest project_name every prefixed name allows, and the name that binds."""
+    limits = []
+    for kind, (pattern, limit) in RESOURCE_NAMES.items():
+        rest = pattern.format(project="", account="x" * ACCOUNT_ID_LENGTH, region=region)
+        limits.append((limit - len(rest), kind))
+    return min(limits)
