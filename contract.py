@@ -81,14 +81,38 @@ EXPORTS: dict[str, tuple[str, ...]] = {
               TARGET_GROUP_ARN),
 }
 
-# Outputs that are not exported (nothing imports them; operators read them).
+# Outputs that are not exported (nothing imports them; operators and the deployer read them).
 WEB_ACL_ARN = "WebAclArn"
+ALARM_TOPIC_ARN = "AlarmTopicArn"  # compute: the SNS topic every alarm notifies
+DASHBOARD_URL = "DashboardUrl"  # compute: the CloudWatch dashboard (`deploy.py ENV outputs` shows it)
+# The alarms deploy.py passes as CloudFormation rollback triggers when it updates a stack: outputs holding
+# alarm ARNs, read from the stack as deployed before the update (so the update that first creates them
+# passes none: a trigger naming an alarm that does not exist yet fails the operation).
+ROLLBACK_TRIGGER_OUTPUTS: dict[str, tuple[str, ...]] = {
+    COMPUTE: ("ReleaseHealthAlarmArn",),
+    WAF: ("BlockedRequestsAlarmArn",),
+}
 
 # The CI access stack's outputs. deploy.py reads EXECUTION_ROLE_OUTPUT to change
 # every other stack through that role once an admin has deployed it.
 EXECUTION_ROLE_OUTPUT = "CfnExecutionRoleArn"
 DEPLOY_ROLE_OUTPUT = "DeployRoleArn"
 OIDC_PROVIDER_OUTPUT = "OidcProviderArn"
+BUILD_ROLE_OUTPUT = "BuildRoleArn"
+PERMISSIONS_BOUNDARY_OUTPUT = "PermissionsBoundaryArn"
+# Every role of the app stacks carries the CI stack's permissions boundary: the deployer passes the
+# boundary's ARN (the output above) as this template parameter once the CI stack exists ("" before).
+PERMISSIONS_BOUNDARY_PARAMETER = "PermissionsBoundaryArn"
+
+# ---- stateful resources ----
+# Logical ids of the data stack's retained resources. The data stack's policy denies replacing or
+# deleting them, and the deployer refuses a change set that would, unless told --allow-replace ID.
+SECRET_RESOURCE = "AppSecret"
+UNHANDLED_BUCKET_RESOURCE = "UnhandledQueriesBucket"
+REPOSITORY_RESOURCE = "ApiRepository"
+PROTECTED_RESOURCES: dict[str, tuple[str, ...]] = {
+    DATA: (SECRET_RESOURCE, UNHANDLED_BUCKET_RESOURCE, REPOSITORY_RESOURCE),
+}
 
 # ---- resource names ----
 # (pattern, AWS length limit). {account} and {region} are the pseudo
@@ -106,6 +130,15 @@ RESOURCE_NAMES = {
     "cfn_execution_role": ("{project}-cfn-execution", 64),
     # deploy.py's bucket for templates over CloudFormation's inline limit.
     "deploy_artifacts": ("{project}-deploy-{account}-{region}", 63),
+    # Release safety and edge logs (this wave): alarms are named "{project}-<what>".
+    "alarm_topic": ("{project}-alarms", 256),
+    "alarm_key_alias": ("alias/{project}-alarms", 256),
+    "alarm_prefix": ("{project}-", 255),
+    "dashboard": ("{project}", 255),
+    "waf_log_group": ("aws-waf-logs-{project}", 512),  # WAF accepts only log groups named aws-waf-logs-*
+    "alb_logs_bucket": ("{project}-alb-logs-{account}-{region}", 63),
+    "permissions_boundary": ("{project}-boundary", 128),
+    "build_role": ("{project}-github-build", 64),
 }
 ACCOUNT_ID_LENGTH = 12
 

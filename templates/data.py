@@ -52,7 +52,7 @@ def _create_secret(t: Template) -> secretsmanager.Secret:
     # operator sets later (deploy.py ENV secrets set) survive every deploy.
     placeholders = {key: value for key, value in contract.SECRET_KEYS.items() if value is not None}
     return t.add_resource(_retained(secretsmanager.Secret(
-        "AppSecret",
+        contract.SECRET_RESOURCE,
         Name=naming.resource_name_sub("secret"),
         Description="ia-comafi API secrets: LangSmith key and Redis connection",
         GenerateSecretString=secretsmanager.GenerateSecretString(
@@ -70,7 +70,7 @@ def _create_secret(t: Template) -> secretsmanager.Secret:
 
 def _create_unhandled_bucket(t: Template, p: dict) -> s3.Bucket:
     bucket = t.add_resource(_retained(s3.Bucket(
-        "UnhandledQueriesBucket",
+        contract.UNHANDLED_BUCKET_RESOURCE,
         BucketName=naming.resource_name_sub("unhandled_bucket"),
         BucketEncryption=s3.BucketEncryption(ServerSideEncryptionConfiguration=[
             s3.ServerSideEncryptionRule(
@@ -120,7 +120,7 @@ def _create_repository(t: Template) -> ecr.Repository:
         "action": {"type": "expire"},
     }]}
     return t.add_resource(_retained(ecr.Repository(
-        "ApiRepository",
+        contract.REPOSITORY_RESOURCE,
         RepositoryName=naming.resource_name_sub("repository"),
         ImageScanningConfiguration=ecr.ImageScanningConfiguration(ScanOnPush=True),
         # Commit tags never move; only `latest`, which the pipeline pushes as
