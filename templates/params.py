@@ -168,6 +168,10 @@ SCHEMA: tuple[Param, ...] = (
           pattern=r"[A-Za-z0-9_.-]{1,100}", pattern_help="letters, digits, _ . - (up to 100)"),
     Param("waf_rate_limit", int, 2000, "Requests per IP in 5 minutes before WAF blocks it",
           stacks=(contract.WAF,), min=10, max=2000000000),
+    Param("waf_query_rate_limit", int, 100, "POST /v1/query requests per IP in 5 minutes before WAF blocks it",
+          stacks=(contract.WAF,), min=10, max=2000000000),
+    Param("waf_log_retention_days", int, 30, "Retention of the WAF log group (blocked and counted requests)",
+          stacks=(contract.WAF,), allowed=LOG_RETENTION_DAYS),
     Param("github_repo", str, "", "GitHub repository (ORG/REPO, exact case) whose workflow may deploy; "
           "required by the github-oidc stack", stacks=(contract.CI_ACCESS,),
           pattern=r"([A-Za-z0-9-]+/[A-Za-z0-9_.-]+)?", pattern_help="ORG/REPO as GitHub spells it"),
@@ -273,6 +277,12 @@ def _check_combinations(values: dict) -> None:
         raise ParamError(
             f"min_capacity={values['min_capacity']} is greater than max_capacity={values['max_capacity']}; "
             "allowed: min_capacity <= max_capacity"
+        )
+    if values["waf_query_rate_limit"] > values["waf_rate_limit"]:
+        # Every query also counts toward the general per-IP rule: a looser query limit could never fire.
+        raise ParamError(
+            f"waf_query_rate_limit={values['waf_query_rate_limit']} is greater than "
+            f"waf_rate_limit={values['waf_rate_limit']}; allowed: waf_query_rate_limit <= waf_rate_limit"
         )
     longest, binding = contract.longest_project_name(values["region"])
     project = values["project_name"]
