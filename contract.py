@@ -136,6 +136,8 @@ RESOURCE_NAMES = {
     "alarm_prefix": ("{project}-", 255),
     "dashboard": ("{project}", 255),
     "waf_log_group": ("aws-waf-logs-{project}", 512),  # WAF accepts only log groups named aws-waf-logs-*
+    # The CloudWatch Logs resource policy letting WAF's log delivery write to that group.
+    "waf_log_policy": ("{project}-waf-log-delivery", 255),
     "alb_logs_bucket": ("{project}-alb-logs-{account}-{region}", 63),
     "permissions_boundary": ("{project}-boundary", 128),
     "build_role": ("{project}-github-build", 64),
@@ -165,6 +167,7 @@ CONTAINER_ENVIRONMENT: dict[str, str | None] = {
     "LANGCHAIN_TRACING_V2": "langchain_tracing_v2",
     "LANGCHAIN_ENDPOINT": "langchain_endpoint",
     "LANGCHAIN_PROJECT": "langchain_project",
+    "REDIS_SSL": "redis_ssl",
 }
 
 # The app secret's JSON keys, each a variable of the task definition, with the
@@ -186,7 +189,21 @@ GENERATED_SECRET_KEY = next(k for k, v in SECRET_KEYS.items() if v is None)
 LOCAL_DEFAULTS_DIFFER: dict[str, str] = {
     "LANGCHAIN_TRACING_V2": "the task traces to LangSmith (the seed's value, params default true); a local run "
                             "has no LangSmith key, so the app defaults to false",
+    "REDIS_SSL": "the cloud's Redis is external and reached across the internet, so the task speaks TLS (params "
+                 "default true, false in dev); a local run talks to a redis-server on localhost without TLS, so the "
+                 "app defaults to false",
 }
+
+# ---- WAF rule metrics ----
+# CloudWatch metric names (AWS/WAFV2, dimension Rule) of the waf stack's rules, for the dashboard and alarms.
+# Each rule is named after its metric.
+WAF_QUERY_RATE_METRIC = "RateLimitQueryPerIP"  # POST /v1/query per IP (evaluated first)
+WAF_RATE_METRIC = "RateLimitPerIP"  # every request per IP
+WAF_MANAGED_RULE_GROUPS = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+)
 
 # ---- tags ----
 

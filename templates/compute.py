@@ -10,6 +10,7 @@ from awacs import bedrock, s3, secretsmanager, sts
 from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import (
     Equals,
+    FindInMap,
     GetAtt,
     If,
     Join,
@@ -25,6 +26,7 @@ from troposphere import (
 )
 from troposphere import applicationautoscaling as aas
 from troposphere import elasticloadbalancingv2 as elb
+from troposphere import s3 as buckets
 from troposphere.cloudformation import WaitConditionHandle
 
 import contract
@@ -32,6 +34,61 @@ from templates import naming, params
 from templates.metadata import checkov_skip
 
 HAS_CERTIFICATE = "HasCertificate"
+ALB_ACCESS_LOGS = "AlbAccessLogsOn"
+ELB_DELIVERS_AS_SERVICE = "ElbDeliversLogsAsService"
+
+# Who writes ALB access logs to the bucket, by region (Elastic Load Balancing User Guide, "Enable access logs
+# for your Application Load Balancer", step 2). Regions available before August 2022 take that region's
+# Elastic Load Balancing account; regions opened since, the log delivery service principal. A region
+# missing here fails the compute stack on Fn::FindInMap: add it from that guide (a test checks this table
+# covers every region botocore knows in the aws, aws-us-gov and aws-cn partitions).
+ELB_LOG_DELIVERY_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"
+ELB_LOG_DELIVERY_ACCOUNTS = {
+    "us-east-1": "127311923021",
+    "us-east-2": "033677994240",
+    "us-west-1": "027434742980",
+    "us-west-2": "797873946194",
+    "af-south-1": "098369216593",
+    "ap-east-1": "754344448648",
+    "ap-southeast-3": "589379963580",
+    "ap-south-1": "718504428378",
+    "ap-northeast-3": "383597477331",
+    "ap-northeast-2": "600734575887",
+    "ap-southeast-1": "114774131450",
+    "ap-southeast-2": "783225319266",
+    "ap-northeast-1": "582318560864",
+    "ca-central-1": "985666609251",
+    "eu-central-1": "054676820928",
+    "eu-west-1": "156460612806",
+    "eu-west-2": "652711504416",
+    "eu-south-1": "635631232127",
+    "eu-west-3": "009996457667",
+    "eu-north-1": "897822967062",
+    "me-south-1": "076674570225",
+    "sa-east-1": "507241528517",
+    "us-gov-west-1": "048591011584",
+    "us-gov-east-1": "190560391635",
+    "cn-north-1": "638102146993",
+    "cn-northwest-1": "037604701340",
+}
+ELB_LOG_DELIVERY_SERVICE_REGIONS = (
+    "ap-east-2",
+    "ap-south-2",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-west-1",
+    "eu-central-2",
+    "eu-south-2",
+    "il-central-1",
+    "me-central-1",
+    "mx-central-1",
+)
+ELB_LOG_DELIVERY = {**ELB_LOG_DELIVERY_ACCOUNTS, **dict.fromkeys(ELB_LOG_DELIVERY_SERVICE_REGIONS,
+                                                                 ELB_LOG_DELIVERY_SERVICE)}
+ELB_LOG_DELIVERY_MAP = "ElbLogDelivery"
+ELB_LOG_DELIVERY_KEY = "Principal"
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
@@ -78,8 +135,9 @@ def build() -> Template:
     task_role = _create_task_role(t, p)
     task_definition = _create_task_definition(t, p, log_group, execution_role, task_role)
 
-    alb_sg, service_sg = _create_security_groups(t)
-    load_balancer = _create_load_balancer(t, alb_sg)
+    alb_sg, service_sg = _create_security_groups(t, p)
+    access_logs_ready = _create_access_log_bucket(t, p)
+    load_balancer = _create_load_balancer(t, p, alb_sg, access_logs_ready)
     target_group = _create_target_group(t)
     listeners_ready = _add_listeners(t, p, load_balancer, target_group)
 
@@ -280,7 +338,7 @@ def _create_task_definition(
     )
 
 
-def _create_security_groups(t: Template) -> tuple[ec2.SecurityGroup, ec2.SecurityGroup]:
+def _create_security_groups(t: Template, p: dict) -> tuple[ec2.SecurityGroup, ec2.SecurityGroup]:
     vpc_id = naming.import_value(contract.VPC_ID)
     # Inline egress on both groups: CloudFormation removes the default allow-all
     # egress rule only when SecurityGroupEgress is given inline.
@@ -289,17 +347,7 @@ def _create_security_groups(t: Template) -> tuple[ec2.SecurityGroup, ec2.Securit
             "ServiceSecurityGroup",
             GroupDescription="API tasks: traffic from the ALB only",
             VpcId=vpc_id,
-            SecurityGroupEgress=[
-                # Bedrock, ECR, Secrets Manager, S3 and LangSmith are on 443, but the
-                # external Redis listens on whatever port the secret says.
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=0,
-                    ToPort=65535,
-                    CidrIp="0.0.0.0/0",
-                    Description="AWS APIs and LangSmith over HTTPS, and the external Redis on its own port",
-                )
-            ],
+            SecurityGroupEgress=_service_egress(p),
         )
     )
     alb_sg = t.add_resource(
@@ -361,24 +409,151 @@ def _create_security_groups(t: Template) -> tuple[ec2.SecurityGroup, ec2.Securit
     return alb_sg, service_sg
 
 
-def _create_load_balancer(t: Template, alb_sg: ec2.SecurityGroup) -> elb.LoadBalancer:
-    # No deletion protection: destroy must be able to delete this stack, the ALB
-    # holds no state, and prod stacks carry termination protection instead.
+def _service_egress(p: dict) -> list[ec2.SecurityGroupRule]:
+    """HTTPS and the Redis port, nothing else.
+
+    Both to 0.0.0.0/0: the AWS endpoints the tasks call (Bedrock, ECR, Secrets Manager, CloudWatch Logs,
+    S3) answer on public addresses that AWS changes (ip-ranges.json lists thousands of prefixes, far over a
+    security group's rule limit) and the VPC has no interface endpoints; LangSmith publishes no address
+    range; the Redis host is external, named in the secret, its address free to change. S3's gateway
+    endpoint prefix list would narrow S3 alone, which 443 to anywhere allows anyway. DNS needs no rule: a
+    security group never filters the VPC's own resolver.
+    """
+    return [
+        ec2.SecurityGroupRule(
+            IpProtocol="tcp",
+            FromPort=HTTPS_PORT,
+            ToPort=HTTPS_PORT,
+            CidrIp="0.0.0.0/0",
+            Description="AWS APIs (Bedrock, ECR, Secrets Manager, Logs, S3) and LangSmith over HTTPS",
+        ),
+        ec2.SecurityGroupRule(
+            IpProtocol="tcp",
+            FromPort=Ref(p["redis_port"]),
+            ToPort=Ref(p["redis_port"]),
+            CidrIp="0.0.0.0/0",
+            Description="The external Redis on its port (redis_port)",
+        ),
+    ]
+
+
+def _create_access_log_bucket(t: Template, p: dict) -> WaitConditionHandle:
+    """The ALB's access-log bucket, when alb_access_logs is on; returns what the ALB must wait for.
+
+    Retained on delete: `destroy` cannot delete a bucket that holds objects, and the logs are the record of
+    who sent what. The next create of the stack adopts it again (the deployer imports retained resources
+    with a fixed name); until then its lifecycle keeps expiring what it holds.
+    """
+    t.add_condition(ALB_ACCESS_LOGS, Equals(Ref(p["alb_access_logs"]), "true"))
+    t.add_mapping(ELB_LOG_DELIVERY_MAP, {
+        region: {ELB_LOG_DELIVERY_KEY: principal} for region, principal in sorted(ELB_LOG_DELIVERY.items())
+    })
+    principal = FindInMap(ELB_LOG_DELIVERY_MAP, Ref("AWS::Region"), ELB_LOG_DELIVERY_KEY)
+    t.add_condition(ELB_DELIVERS_AS_SERVICE, Equals(principal, ELB_LOG_DELIVERY_SERVICE))
+    bucket = t.add_resource(
+        buckets.Bucket(
+            "AlbLogsBucket",
+            Condition=ALB_ACCESS_LOGS,
+            DeletionPolicy="Retain",
+            UpdateReplacePolicy="Retain",
+            BucketName=naming.resource_name_sub("alb_logs_bucket"),
+            # SSE-S3: the only encryption ALB access logging supports.
+            BucketEncryption=buckets.BucketEncryption(ServerSideEncryptionConfiguration=[
+                buckets.ServerSideEncryptionRule(
+                    ServerSideEncryptionByDefault=buckets.ServerSideEncryptionByDefault(SSEAlgorithm="AES256"),
+                ),
+            ]),
+            PublicAccessBlockConfiguration=buckets.PublicAccessBlockConfiguration(
+                BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True,
+            ),
+            OwnershipControls=buckets.OwnershipControls(
+                Rules=[buckets.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
+            ),
+            LifecycleConfiguration=buckets.LifecycleConfiguration(Rules=[
+                buckets.LifecycleRule(
+                    Id="expire-access-logs",
+                    Status="Enabled",
+                    ExpirationInDays=Ref(p["alb_logs_expiry_days"]),
+                    AbortIncompleteMultipartUpload=buckets.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
+                ),
+            ]),
+            Metadata=checkov_skip(
+                ("CKV_AWS_18", "this bucket is itself the access log (of the ALB); logging its reads would need "
+                               "a third bucket, and CloudTrail data events audit them"),
+                ("CKV_AWS_21", "ELB only adds log files, never rewrites one; versions would only keep expired "
+                               "logs past alb_logs_expiry_days"),
+            ),
+        )
+    )
+    delivery_principal = If(
+        ELB_DELIVERS_AS_SERVICE,
+        {"Service": principal},
+        {"AWS": Sub("arn:${AWS::Partition}:iam::${ElbAccount}:root", ElbAccount=principal)},
+    )
+    policy = t.add_resource(
+        buckets.BucketPolicy(
+            "AlbLogsBucketPolicy",
+            Condition=ALB_ACCESS_LOGS,
+            Bucket=Ref(bucket),
+            PolicyDocument={
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "AllowElbLogDelivery",
+                        "Effect": "Allow",
+                        "Principal": delivery_principal,
+                        "Action": "s3:PutObject",
+                        # ELB writes under AWSLogs/<this account>/ (no prefix configured).
+                        "Resource": Sub("${AlbLogsBucket.Arn}/AWSLogs/${AWS::AccountId}/*"),
+                    },
+                    {
+                        "Sid": "DenyInsecureTransport",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [GetAtt(bucket, "Arn"), Sub("${AlbLogsBucket.Arn}/*")],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    },
+                ],
+            },
+        )
+    )
+    # ELB checks it may write to the bucket when logging is turned on, so the ALB waits for the policy.
+    # DependsOn cannot name a conditional resource: this handle's Metadata carries the reference instead.
+    return t.add_resource(
+        WaitConditionHandle("AccessLogsReady", Metadata={"AlbLogsBucketPolicy": If(ALB_ACCESS_LOGS, Ref(policy), "")})
+    )
+
+
+def _create_load_balancer(
+    t: Template, p: dict, alb_sg: ec2.SecurityGroup, access_logs_ready: WaitConditionHandle
+) -> elb.LoadBalancer:
+    # Deletion protection (alb_deletion_protection): destroy turns it off before it deletes the stack, as it
+    # does termination protection.
     return t.add_resource(
         elb.LoadBalancer(
             "LoadBalancer",
+            DependsOn=[access_logs_ready.title],
             Type="application",
             Scheme="internet-facing",
             Subnets=Split(",", naming.import_value(contract.PUBLIC_SUBNET_IDS)),
             SecurityGroups=[Ref(alb_sg)],
             LoadBalancerAttributes=[
                 elb.LoadBalancerAttributes(Key="routing.http.drop_invalid_header_fields.enabled", Value="true"),
+                elb.LoadBalancerAttributes(Key="deletion_protection.enabled", Value=Ref(p["alb_deletion_protection"])),
+                # Set either way: an attribute left out of the template keeps its last value on update.
+                elb.LoadBalancerAttributes(Key="access_logs.s3.enabled", Value=Ref(p["alb_access_logs"])),
+                If(
+                    ALB_ACCESS_LOGS,
+                    elb.LoadBalancerAttributes(Key="access_logs.s3.bucket", Value=Ref("AlbLogsBucket")),
+                    Ref("AWS::NoValue"),
+                ),
             ],
             Metadata=checkov_skip(
                 (
                     "CKV_AWS_91",
-                    "No access-log bucket: WAF metrics and sampled requests plus the container log "
-                    "cover the requests; a log bucket with the ELB delivery policy is a later, separate decision",
+                    "access_logs.s3.enabled is the alb_access_logs parameter (on in prod, off in dev), "
+                    "a value checkov cannot resolve",
                 ),
             ),
         )

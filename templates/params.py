@@ -153,6 +153,12 @@ SCHEMA: tuple[Param, ...] = (
     Param("domain_name", str, "", "DNS name that points at the ALB and that certificate_arn covers",
           stacks=(contract.COMPUTE,), pattern=r"(([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})?",
           pattern_help="empty or a DNS name such as api.example.com"),
+    Param("alb_access_logs", bool, True, "ALB access logs to a bucket of their own (off: no bucket)",
+          stacks=(contract.COMPUTE,)),
+    Param("alb_logs_expiry_days", int, 90, "Days before an ALB access log expires from its bucket",
+          stacks=(contract.COMPUTE,), min=1, max=3650),
+    Param("alb_deletion_protection", bool, True, "ALB deletion protection (destroy turns it off first)",
+          stacks=(contract.COMPUTE,)),
     Param("bedrock_model_id", str, "anthropic.claude-3-haiku-20240307-v1:0", "Bedrock model the API invokes",
           stacks=(contract.COMPUTE,), pattern=r"[a-z0-9-]+\.[A-Za-z0-9.:-]+",
           pattern_help="a Bedrock model id such as anthropic.claude-3-haiku-20240307-v1:0"),
@@ -161,6 +167,10 @@ SCHEMA: tuple[Param, ...] = (
           min=1, max=604800),
     Param("cache_ttl_benefits", int, 86400, "Seconds the benefits catalogue stays cached",
           stacks=(contract.COMPUTE,), min=1, max=604800),
+    Param("redis_ssl", bool, True, "The API reaches Redis over TLS, verifying its certificate (REDIS_SSL)",
+          stacks=(contract.COMPUTE,)),
+    Param("redis_port", int, 6379, "Redis port the tasks may reach (egress rule); the secret's REDIS_PORT must match",
+          stacks=(contract.COMPUTE,), min=1, max=65535),
     Param("langchain_tracing_v2", bool, True, "LangSmith tracing", stacks=(contract.COMPUTE,)),
     Param("langchain_endpoint", str, "https://api.smith.langchain.com", "LangSmith endpoint",
           stacks=(contract.COMPUTE,), pattern=r"https://[A-Za-z0-9.-]+(:\d+)?(/\S*)?", pattern_help="an https:// URL"),
@@ -168,6 +178,10 @@ SCHEMA: tuple[Param, ...] = (
           pattern=r"[A-Za-z0-9_.-]{1,100}", pattern_help="letters, digits, _ . - (up to 100)"),
     Param("waf_rate_limit", int, 2000, "Requests per IP in 5 minutes before WAF blocks it",
           stacks=(contract.WAF,), min=10, max=2000000000),
+    Param("waf_query_rate_limit", int, 100, "POST /v1/query requests per IP in 5 minutes before WAF blocks it",
+          stacks=(contract.WAF,), min=10, max=2000000000),
+    Param("waf_log_retention_days", int, 30, "Retention of the WAF log group (blocked and counted requests)",
+          stacks=(contract.WAF,), allowed=LOG_RETENTION_DAYS),
     Param("github_repo", str, "", "GitHub repository (ORG/REPO, exact case) whose workflow may deploy; "
           "required by the github-oidc stack", stacks=(contract.CI_ACCESS,),
           pattern=r"([A-Za-z0-9-]+/[A-Za-z0-9_.-]+)?", pattern_help="ORG/REPO as GitHub spells it"),
@@ -273,6 +287,12 @@ def _check_combinations(values: dict) -> None:
         raise ParamError(
             f"min_capacity={values['min_capacity']} is greater than max_capacity={values['max_capacity']}; "
             "allowed: min_capacity <= max_capacity"
+        )
+    if values["waf_query_rate_limit"] > values["waf_rate_limit"]:
+        # Every query also counts toward the general per-IP rule: a looser query limit could never fire.
+        raise ParamError(
+            f"waf_query_rate_limit={values['waf_query_rate_limit']} is greater than "
+            f"waf_rate_limit={values['waf_rate_limit']}; allowed: waf_query_rate_limit <= waf_rate_limit"
         )
     longest, binding = contract.longest_project_name(values["region"])
     project = values["project_name"]

@@ -49,7 +49,9 @@ def resolve(node, active: dict[str, bool]):
                 out[key] = value
         return out
     if isinstance(node, list):
-        return [resolve(item, active) for item in node if item != {"Ref": "AWS::NoValue"}]
+        # Resolved first: an Fn::If item may choose AWS::NoValue, which drops the item.
+        items = [resolve(item, active) for item in node]
+        return [item for item in items if item != {"Ref": "AWS::NoValue"}]
     return node
 
 

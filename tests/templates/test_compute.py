@@ -41,6 +41,7 @@ ENV_VARS = {
     "LANGCHAIN_TRACING_V2",
     "LANGCHAIN_ENDPOINT",
     "LANGCHAIN_PROJECT",
+    "REDIS_SSL",
 }
 SECRET_KEYS = ("LANGCHAIN_API_KEY", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD")
 
@@ -67,14 +68,18 @@ def props(res: dict, logical_id: str) -> dict:
     return res[logical_id]["Properties"]
 
 
+# The other conditions as in prod in us-east-1: access logs on, delivered by the region's ELB account.
+PROD_CONDITIONS = {"AlbAccessLogsOn": True, "ElbDeliversLogsAsService": False}
+
+
 def resolve(node, has_certificate: bool):
     """The template as CloudFormation sees it for one value of HasCertificate."""
-    return cfn.resolve(node, {"HasCertificate": has_certificate})
+    return cfn.resolve(node, {**PROD_CONDITIONS, "HasCertificate": has_certificate})
 
 
 def created(res: dict, has_certificate: bool) -> dict:
     """The resources CloudFormation creates for one value of HasCertificate, resolved."""
-    return cfn.select(res, {"HasCertificate": has_certificate})
+    return cfn.select(res, {**PROD_CONDITIONS, "HasCertificate": has_certificate})
 
 
 def container(res: dict) -> dict:
@@ -201,7 +206,7 @@ def test_container_image_port_and_logs(res):
     assert log["Options"]["awslogs-group"] == ref("ContainerLogGroup")
 
 
-def test_container_environment_is_the_nine_seed_variables(res):
+def test_container_environment_is_the_seed_variables_and_redis_tls(res):
     env = {e["Name"]: e["Value"] for e in container(res)["Environment"]}
     assert set(env) == ENV_VARS
     assert env["AWS_DEFAULT_REGION"] == ref("AWS::Region")
@@ -213,6 +218,13 @@ def test_container_environment_is_the_nine_seed_variables(res):
     assert env["LANGCHAIN_TRACING_V2"] == ref("LangchainTracingV2")
     assert env["LANGCHAIN_ENDPOINT"] == ref("LangchainEndpoint")
     assert env["LANGCHAIN_PROJECT"] == ref("LangchainProject")
+    assert env["REDIS_SSL"] == ref("RedisSsl")
+
+
+def test_redis_tls_is_on_in_prod_and_off_in_dev():
+    assert (params.load_params("prod")["redis_ssl"], params.load_params("dev")["redis_ssl"]) == (True, False)
+    # The app's own default is plain TCP (a local redis-server): the contract says why they differ.
+    assert "REDIS_SSL" in contract.LOCAL_DEFAULTS_DIFFER
 
 
 def test_container_secrets_each_read_their_json_key(res):
@@ -338,8 +350,18 @@ def test_egress_is_explicit_and_the_alb_only_reaches_the_tasks(res):
             "Description": alb_egress[0]["Description"],
         }
     ]
-    assert props(res, "ServiceSecurityGroup")["SecurityGroupEgress"]
     assert not of_type(res, "AWS::EC2::SecurityGroupEgress")
+
+
+def test_tasks_reach_out_only_over_https_and_to_the_redis_port(res):
+    egress = props(res, "ServiceSecurityGroup")["SecurityGroupEgress"]
+    assert [(r["IpProtocol"], r["FromPort"], r["ToPort"], r["CidrIp"]) for r in egress] == [
+        ("tcp", 443, 443, "0.0.0.0/0"),
+        ("tcp", ref("RedisPort"), ref("RedisPort"), "0.0.0.0/0"),
+    ]
+    assert all(r["Description"] for r in egress)
+    port = params.BY_KEY["redis_port"]
+    assert (port.default, port.min, port.max) == (6379, 1, 65535)
 
 
 def test_alb_is_public_and_drops_invalid_headers(res):
@@ -348,8 +370,115 @@ def test_alb_is_public_and_drops_invalid_headers(res):
     assert alb["Type"] == "application"
     assert alb["Subnets"] == {"Fn::Split": [",", imported("PublicSubnetIds")]}
     assert alb["SecurityGroups"] == [ref("LoadBalancerSecurityGroup")]
-    attributes = {a["Key"]: a["Value"] for a in alb["LoadBalancerAttributes"]}
+    attributes = {a["Key"]: a["Value"] for a in resolve(alb["LoadBalancerAttributes"], False)}
     assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+
+
+def test_alb_deletion_protection_follows_its_parameter_on_in_prod_off_in_dev(res):
+    attributes = {a["Key"]: a["Value"] for a in resolve(props(res, "LoadBalancer")["LoadBalancerAttributes"], False)}
+    assert attributes["deletion_protection.enabled"] == ref("AlbDeletionProtection")
+    assert params.load_params("prod")["alb_deletion_protection"] is True
+    assert params.load_params("dev")["alb_deletion_protection"] is False
+
+
+# --- ALB access logs ---------------------------------------------------------------------------------------
+
+
+def access_log_resources(tpl: dict, on: bool) -> dict:
+    return cfn.select(tpl["Resources"], {**PROD_CONDITIONS, "HasCertificate": False, "AlbAccessLogsOn": on})
+
+
+def test_access_logs_condition_is_the_parameter(tpl):
+    assert tpl["Conditions"]["AlbAccessLogsOn"] == {"Fn::Equals": [ref("AlbAccessLogs"), "true"]}
+    assert params.load_params("prod")["alb_access_logs"] is True
+    assert params.load_params("dev")["alb_access_logs"] is False
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_alb_writes_access_logs_to_its_bucket_only_when_on(tpl, on):
+    live = access_log_resources(tpl, on)
+    assert ("AlbLogsBucket" in live, "AlbLogsBucketPolicy" in live) == (on, on)
+    attributes = {a["Key"]: a["Value"] for a in live["LoadBalancer"]["Properties"]["LoadBalancerAttributes"]}
+    # Set either way: turning logs off on an existing ALB must switch them off, not leave the last value.
+    assert attributes["access_logs.s3.enabled"] == ref("AlbAccessLogs")
+    assert attributes.get("access_logs.s3.bucket") == (ref("AlbLogsBucket") if on else None)
+    # ELB checks it may write when logging is turned on: the ALB waits for the bucket policy.
+    assert live["LoadBalancer"]["DependsOn"] == ["AccessLogsReady"]
+    assert live["AccessLogsReady"]["Metadata"] == {"AlbLogsBucketPolicy": ref("AlbLogsBucketPolicy") if on else ""}
+
+
+def test_access_log_bucket_is_private_sse_s3_and_expires_logs(res):
+    bucket = res["AlbLogsBucket"]
+    assert bucket["Condition"] == "AlbAccessLogsOn"
+    props_ = bucket["Properties"]
+    assert props_["BucketName"] == {"Fn::Sub": "${ProjectName}-alb-logs-${AWS::AccountId}-${AWS::Region}"}
+    assert props_["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    # SSE-S3: ALB access logging refuses a bucket encrypted with KMS.
+    (rule,) = props_["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule == {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    assert props_["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    (lifecycle,) = props_["LifecycleConfiguration"]["Rules"]
+    assert lifecycle["Status"] == "Enabled"
+    assert lifecycle["ExpirationInDays"] == ref("AlbLogsExpiryDays")
+    assert lifecycle["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+
+
+def test_access_log_bucket_outlives_destroy_and_replacement(res):
+    # destroy cannot delete a bucket that holds objects; retained, the next create adopts it again.
+    assert (res["AlbLogsBucket"]["DeletionPolicy"], res["AlbLogsBucket"]["UpdateReplacePolicy"]) == ("Retain",) * 2
+
+
+def test_access_log_bucket_policy_lets_elb_write_its_logs_and_denies_plain_http(res):
+    policy = res["AlbLogsBucketPolicy"]
+    assert policy["Condition"] == "AlbAccessLogsOn"
+    assert policy["Properties"]["Bucket"] == ref("AlbLogsBucket")
+    write, deny = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert (write["Effect"], write["Action"]) == ("Allow", "s3:PutObject")
+    assert write["Resource"] == {"Fn::Sub": "${AlbLogsBucket.Arn}/AWSLogs/${AWS::AccountId}/*"}
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*" and deny["Action"] == "s3:*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Resource"] == [{"Fn::GetAtt": ["AlbLogsBucket", "Arn"]}, {"Fn::Sub": "${AlbLogsBucket.Arn}/*"}]
+
+
+def delivery_principal(tpl: dict, region: str) -> dict:
+    """The bucket policy's writer in ``region``: the mapping looked up, the condition evaluated, Fn::If chosen."""
+    mapping = tpl["Mappings"]["ElbLogDelivery"]
+    value = mapping[region]["Principal"]
+    lookup = {"Fn::FindInMap": ["ElbLogDelivery", ref("AWS::Region"), "Principal"]}
+    (condition,) = [name for name, expr in tpl["Conditions"].items() if lookup in expr.get("Fn::Equals", [])]
+    left, right = tpl["Conditions"][condition]["Fn::Equals"]
+    as_service = (value == right) if left == lookup else (value == left)
+    write = tpl["Resources"]["AlbLogsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    principal = cfn.resolve(write["Principal"], {condition: as_service})
+    (kind, expr), = principal.items()
+    if kind == "AWS":
+        text, variables = expr["Fn::Sub"]
+        assert variables == {"ElbAccount": lookup}
+        return {kind: text.replace("${ElbAccount}", value)}
+    assert expr == lookup
+    return {kind: value}
+
+
+@pytest.mark.parametrize(("region", "principal"), [
+    # Regions available before August 2022: that region's Elastic Load Balancing account.
+    ("us-east-1", {"AWS": "arn:${AWS::Partition}:iam::127311923021:root"}),
+    ("eu-west-1", {"AWS": "arn:${AWS::Partition}:iam::156460612806:root"}),
+    # Regions opened since: the log delivery service principal.
+    ("eu-south-2", {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}),
+    ("mx-central-1", {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}),
+])
+def test_log_writer_depends_on_the_region(tpl, region, principal):
+    assert delivery_principal(tpl, region) == principal
+
+
+def test_log_writer_mapping_covers_every_region_botocore_knows():
+    # A region missing from the mapping fails the whole compute stack (Fn::FindInMap is evaluated either way).
+    from botocore.loaders import Loader
+
+    partitions = {p["partition"]: p["regions"] for p in Loader().load_data("endpoints")["partitions"]}
+    known = {region for name in ("aws", "aws-us-gov", "aws-cn") for region in partitions[name]}
+    assert known - set(compute.ELB_LOG_DELIVERY) == set()
 
 
 def test_target_group_health_check_and_short_deregistration(res):

@@ -40,6 +40,9 @@ def test_overrides_are_typed():
     ("min_capacity=5", "min_capacity=5 is greater than max_capacity=3"),
     ("nat_gateways=3", "nat_gateways=3 is not allowed; allowed: 0, 1, 2"),
     ("waf_rate_limit=5", "waf_rate_limit=5 is not allowed; allowed: an integer from 10 to 2000000000"),
+    ("waf_query_rate_limit=9", "waf_query_rate_limit=9 is not allowed; allowed: an integer from 10 to 2000000000"),
+    ("waf_query_rate_limit=2001", "waf_query_rate_limit=2001 is greater than waf_rate_limit=2000"),
+    ("waf_log_retention_days=10", "waf_log_retention_days=10 is not allowed; allowed: 1, 3, 5, 7, 14, 30"),
     ("cache_enabled=maybe", "cache_enabled=maybe is a string, expected boolean (true or false)"),
     ("project_name=Comafi", "project_name=Comafi is not allowed"),
     ("project_name=" + "a" * 31, "project_name='" + "a" * 31 + "' is 31 characters; allowed: at most 30"),
@@ -61,6 +64,12 @@ def test_certificate_needs_the_domain_it_covers():
         "api.example.com")
     with pytest.raises(ParamError, match="domain_name=https://api.example.com is not allowed"):
         load_params("prod", ["domain_name=https://api.example.com"])
+
+
+def test_query_limit_may_equal_but_not_exceed_the_general_limit():
+    assert load_params("prod", ["waf_query_rate_limit=2000"])["waf_query_rate_limit"] == 2000
+    with pytest.raises(ParamError, match=r"allowed: waf_query_rate_limit <= waf_rate_limit$"):
+        load_params("prod", ["waf_rate_limit=50"])
 
 
 def test_256_cpu_with_4096_memory_is_refused():
@@ -110,6 +119,7 @@ def test_cfn_parameters_carry_the_schema_constraints():
     assert compute["LogRetentionDays"]["AllowedValues"][:5] == ["1", "3", "5", "7", "14"]
     waf = {name: p.to_dict() for name, p in declared["waf"].items()}
     assert (waf["WafRateLimit"]["MinValue"], waf["WafRateLimit"]["MaxValue"]) == (10, 2000000000)
+    assert (waf["WafQueryRateLimit"]["MinValue"], waf["WafQueryRateLimit"]["MaxValue"]) == (10, 2000000000)
     # A stack declares exactly the schema keys that name it.
     for key, parameters in declared.items():
         assert set(parameters) == {p.cfn_name for p in params.stack_parameters(key)}, key
