@@ -10,7 +10,7 @@ from troposphere import Output, Ref, Template
 from troposphere import wafv2 as waf
 
 import contract
-from templates import naming, params
+from templates import alarms, naming, params
 
 RATE_WINDOW_SECONDS = 300
 
@@ -21,6 +21,8 @@ MANAGED_RULE_GROUPS = (
     "AWSManagedRulesKnownBadInputsRuleSet",
     "AWSManagedRulesAmazonIpReputationList",
 )
+# Every rule's name, which is also its CloudWatch metric name (the compute dashboard graphs each one).
+RULE_NAMES = (RATE_RULE, *MANAGED_RULE_GROUPS)
 
 
 def build() -> Template:
@@ -29,8 +31,14 @@ def build() -> Template:
 
     web_acl = _create_web_acl(t, p)
     _associate_with_load_balancer(t, web_acl)
+    blocked = alarms.create_blocked_requests_alarm(
+        t, p, web_acl.VisibilityConfig.MetricName, naming.import_value(contract.ALARM_TOPIC_ARN)
+    )
 
     t.add_output(Output(contract.WEB_ACL_ARN, Description="ARN of the WebACL on the ALB", Value=web_acl.GetAtt("Arn")))
+    (blocked_output,) = contract.ROLLBACK_TRIGGER_OUTPUTS[contract.WAF]
+    t.add_output(Output(blocked_output, Description="Blocked-requests alarm the deployer passes as waf's rollback "
+                        "trigger", Value=blocked.GetAtt("Arn")))
     return t
 
 
