@@ -73,24 +73,26 @@ CLUSTER_NAME = "ClusterName"
 SERVICE_NAME = "ServiceName"
 CONTAINER_LOG_GROUP_NAME = "ContainerLogGroupName"
 TARGET_GROUP_ARN = "TargetGroupArn"
+ALARM_TOPIC_ARN = "AlarmTopicArn"  # compute: the SNS topic every alarm notifies (the waf stack's alarm too)
 
 EXPORTS: dict[str, tuple[str, ...]] = {
     NETWORK: (VPC_ID, PUBLIC_SUBNET_IDS, APP_SUBNET_IDS, APP_ASSIGN_PUBLIC_IP),
     DATA: (SECRET_ARN, UNHANDLED_BUCKET_NAME, UNHANDLED_BUCKET_ARN, REPOSITORY_NAME, REPOSITORY_URI, REPOSITORY_ARN),
     COMPUTE: (ALB_ARN, ALB_DNS_NAME, API_URL, CLUSTER_NAME, SERVICE_NAME, CONTAINER_LOG_GROUP_NAME,
-              TARGET_GROUP_ARN),
+              TARGET_GROUP_ARN, ALARM_TOPIC_ARN),
 }
 
 # Outputs that are not exported (nothing imports them; operators and the deployer read them).
 WEB_ACL_ARN = "WebAclArn"
-ALARM_TOPIC_ARN = "AlarmTopicArn"  # compute: the SNS topic every alarm notifies
 DASHBOARD_URL = "DashboardUrl"  # compute: the CloudWatch dashboard (`deploy.py ENV outputs` shows it)
 # The alarms deploy.py passes as CloudFormation rollback triggers when it updates a stack: outputs holding
 # alarm ARNs, read from the stack as deployed before the update (so the update that first creates them
 # passes none: a trigger naming an alarm that does not exist yet fails the operation).
+RELEASE_HEALTH_ALARM_ARN = "ReleaseHealthAlarmArn"  # compute: composite of 5xx rate, unhealthy hosts, latency
+BLOCKED_REQUESTS_ALARM_ARN = "BlockedRequestsAlarmArn"  # waf: requests blocked by the WebACL spike
 ROLLBACK_TRIGGER_OUTPUTS: dict[str, tuple[str, ...]] = {
-    COMPUTE: ("ReleaseHealthAlarmArn",),
-    WAF: ("BlockedRequestsAlarmArn",),
+    COMPUTE: (RELEASE_HEALTH_ALARM_ARN,),
+    WAF: (BLOCKED_REQUESTS_ALARM_ARN,),
 }
 
 # The CI access stack's outputs. deploy.py reads EXECUTION_ROLE_OUTPUT to change

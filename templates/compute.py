@@ -15,10 +15,12 @@ from troposphere import (
     If,
     Join,
     Not,
+    Output,
     Ref,
     Split,
     Sub,
     Template,
+    cloudwatch,
     ec2,
     ecs,
     iam,
@@ -30,7 +32,7 @@ from troposphere import s3 as buckets
 from troposphere.cloudformation import WaitConditionHandle
 
 import contract
-from templates import naming, params
+from templates import alarms, naming, params, waf
 from templates.metadata import checkov_skip
 
 HAS_CERTIFICATE = "HasCertificate"
@@ -141,10 +143,28 @@ def build() -> Template:
     target_group = _create_target_group(t)
     listeners_ready = _add_listeners(t, p, load_balancer, target_group)
 
-    service = _create_service(t, cluster, task_definition, service_sg, target_group, listeners_ready)
+    # The release safety net (templates/alarms.py): the ALB's alarms exist before the service, whose
+    # deployments they watch; the service's own alarms and the dashboard name the service.
+    topic = alarms.create_topic(t, p)
+    release_alarms = alarms.create_release_alarms(t, p, topic, load_balancer, target_group)
+    service = _create_service(
+        t, cluster, task_definition, service_sg, target_group, listeners_ready, release_alarms.deployment
+    )
     _add_auto_scaling(t, p, cluster, service, load_balancer, target_group)
+    service_alarms = alarms.create_service_alarms(t, p, topic, cluster, service)
+    release_health = alarms.create_release_health(t, topic, release_alarms)
+    dashboard = alarms.create_dashboard(
+        t, [release_health, *release_alarms.all, *service_alarms], waf.RULE_NAMES,
+        cluster, service, load_balancer, target_group,
+    )
 
-    _add_outputs(t, cluster, service, log_group, load_balancer, target_group)
+    _add_outputs(t, cluster, service, log_group, load_balancer, target_group, topic)
+    t.add_output(Output(contract.DASHBOARD_URL, Description="CloudWatch dashboard of the service",
+                        Value=alarms.dashboard_url(dashboard)))
+    (release_health_output,) = contract.ROLLBACK_TRIGGER_OUTPUTS[contract.COMPUTE]
+    t.add_output(Output(release_health_output,
+                        Description="Composite alarm the deployer passes as compute's rollback trigger",
+                        Value=GetAtt(release_health, "Arn")))
     return t
 
 
@@ -642,6 +662,7 @@ def _create_service(
     service_sg: ec2.SecurityGroup,
     target_group: elb.TargetGroup,
     listeners_ready: WaitConditionHandle,
+    deployment_alarms: list[cloudwatch.Alarm],
 ) -> ecs.Service:
     # No DesiredCount: CloudFormation then starts the service at 1 task and never
     # touches the count again, so auto scaling owns it and a template update does
@@ -659,6 +680,11 @@ def _create_service(
                 MinimumHealthyPercent=100,
                 MaximumPercent=200,
                 DeploymentCircuitBreaker=ecs.DeploymentCircuitBreaker(Enable=True, Rollback=True),
+                # The circuit breaker catches tasks that fail to start or fail health checks; these alarms
+                # catch a release that starts fine but fails its users, and ECS rolls the deployment back.
+                Alarms=ecs.DeploymentAlarms(
+                    AlarmNames=[Ref(alarm) for alarm in deployment_alarms], Enable=True, Rollback=True
+                ),
             ),
             HealthCheckGracePeriodSeconds=HEALTH_CHECK_GRACE_SECONDS,
             NetworkConfiguration=ecs.NetworkConfiguration(
@@ -750,6 +776,7 @@ def _add_outputs(
     log_group: logs.LogGroup,
     load_balancer: elb.LoadBalancer,
     target_group: elb.TargetGroup,
+    topic,
 ) -> None:
     dns_name = GetAtt(load_balancer, "DNSName")
     outputs = {
@@ -767,5 +794,6 @@ def _add_outputs(
         contract.SERVICE_NAME: (GetAtt(service, "Name"), "ECS service name"),
         contract.CONTAINER_LOG_GROUP_NAME: (Ref(log_group), "CloudWatch log group of the API container"),
         contract.TARGET_GROUP_ARN: (Ref(target_group), "ALB target group of the API tasks"),
+        contract.ALARM_TOPIC_ARN: (Ref(topic), "SNS topic every alarm notifies (the waf stack's too)"),
     }
     naming.add_exports(t, contract.COMPUTE, outputs)

@@ -176,12 +176,33 @@ SCHEMA: tuple[Param, ...] = (
           stacks=(contract.COMPUTE,), pattern=r"https://[A-Za-z0-9.-]+(:\d+)?(/\S*)?", pattern_help="an https:// URL"),
     Param("langchain_project", str, "ia-comafi", "LangSmith project name", stacks=(contract.COMPUTE,),
           pattern=r"[A-Za-z0-9_.-]{1,100}", pattern_help="letters, digits, _ . - (up to 100)"),
+    # Release safety net (templates/alarms.py). The ALB alarms look at 1-minute periods.
+    Param("alarm_email", str, "", "E-mail address subscribed to the alarm topic; empty subscribes nobody",
+          stacks=(contract.COMPUTE,), pattern=r"([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63})?",
+          pattern_help="empty or an e-mail address"),
+    Param("alarm_5xx_rate_percent", int, 5, "5xx responses (ALB and targets) as a percentage of requests "
+          "that, three minutes running, is an alarm", stacks=(contract.COMPUTE,), min=1, max=100),
+    Param("alarm_min_requests", int, 10, "Requests in a minute below which the 5xx-rate and latency alarms "
+          "judge nothing (too few to be a rate)", stacks=(contract.COMPUTE,), min=1, max=1000000),
+    Param("alarm_latency_p95_ms", int, 5000, "Target response time p95 (ms) that, three minutes running, is "
+          "an alarm", stacks=(contract.COMPUTE,), min=100, max=60000),
+    Param("alarm_unhealthy_minutes", int, 3, "Consecutive minutes with an unhealthy target before the alarm",
+          stacks=(contract.COMPUTE,), min=1, max=60),
+    Param("alarm_cpu_percent", int, 85, "Service CPU utilization (%) that, five minutes running, is an alarm",
+          stacks=(contract.COMPUTE,), min=1, max=100),
+    Param("alarm_memory_percent", int, 85, "Service memory utilization (%) that, five minutes running, is an "
+          "alarm", stacks=(contract.COMPUTE,), min=1, max=100),
+    # No stack: deploy.py reads it for the change set's RollbackConfiguration.
+    Param("rollback_monitoring_minutes", int, 5, "Minutes CloudFormation watches the rollback-trigger alarms "
+          "after updating compute or waf (0: only during the update)", min=0, max=180),
     Param("waf_rate_limit", int, 2000, "Requests per IP in 5 minutes before WAF blocks it",
           stacks=(contract.WAF,), min=10, max=2000000000),
     Param("waf_query_rate_limit", int, 100, "POST /v1/query requests per IP in 5 minutes before WAF blocks it",
           stacks=(contract.WAF,), min=10, max=2000000000),
     Param("waf_log_retention_days", int, 30, "Retention of the WAF log group (blocked and counted requests)",
           stacks=(contract.WAF,), allowed=LOG_RETENTION_DAYS),
+    Param("alarm_waf_blocked_requests", int, 1000, "Requests WAF blocks in 5 minutes (all rules) that is an "
+          "alarm", stacks=(contract.WAF,), min=1, max=2000000000),
     Param("github_repo", str, "", "GitHub repository (ORG/REPO, exact case) whose workflow may deploy; "
           "required by the github-oidc stack", stacks=(contract.CI_ACCESS,),
           pattern=r"([A-Za-z0-9-]+/[A-Za-z0-9_.-]+)?", pattern_help="ORG/REPO as GitHub spells it"),

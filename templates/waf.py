@@ -14,7 +14,7 @@ from troposphere import Output, Ref, Sub, Template, logs
 from troposphere import wafv2 as waf
 
 import contract
-from templates import naming, params
+from templates import alarms, naming, params
 from templates.metadata import checkov_skip
 
 RATE_WINDOW_SECONDS = 300
@@ -34,6 +34,8 @@ REDACTED_HEADERS = ("authorization", "cookie")
 # or drop by the action taken: allowed requests are the bulk and are in the ALB access logs already.
 LOGGED_ACTIONS = ("BLOCK", "COUNT")
 LOG_GROUP_ARN = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${LogGroup}"
+# Every rule's name, which is also its CloudWatch metric name (the compute dashboard graphs each one).
+RULE_NAMES = (QUERY_RATE_RULE, RATE_RULE, *MANAGED_RULE_GROUPS)
 
 
 def build() -> Template:
@@ -44,8 +46,14 @@ def build() -> Template:
     web_acl = _create_web_acl(t, p)
     _associate_with_load_balancer(t, web_acl)
     _add_logging(t, p, web_acl)
+    blocked = alarms.create_blocked_requests_alarm(
+        t, p, web_acl.VisibilityConfig.MetricName, naming.import_value(contract.ALARM_TOPIC_ARN)
+    )
 
     t.add_output(Output(contract.WEB_ACL_ARN, Description="ARN of the WebACL on the ALB", Value=web_acl.GetAtt("Arn")))
+    (blocked_output,) = contract.ROLLBACK_TRIGGER_OUTPUTS[contract.WAF]
+    t.add_output(Output(blocked_output, Description="Blocked-requests alarm the deployer passes as waf's rollback "
+                        "trigger", Value=blocked.GetAtt("Arn")))
     return t
 
 

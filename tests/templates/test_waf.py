@@ -117,9 +117,10 @@ def test_acl_is_associated_with_the_imported_alb(tpl):
     }
 
 
-def test_imports_only_the_alb_arn_and_exports_nothing(tpl):
-    imports = [node["Fn::ImportValue"] for node in walk(tpl) if isinstance(node, dict) and "Fn::ImportValue" in node]
-    assert imports == [{"Fn::Sub": "${ProjectName}-AlbArn"}]
+def test_imports_only_the_alb_and_alarm_topic_arns_and_exports_nothing(tpl):
+    imports = {node["Fn::ImportValue"]["Fn::Sub"]
+               for node in walk(tpl) if isinstance(node, dict) and "Fn::ImportValue" in node}
+    assert imports == {"${ProjectName}-AlbArn", "${ProjectName}-AlarmTopicArn"}
     assert not [o for o in tpl.get("Outputs", {}).values() if "Export" in o]
 
 
