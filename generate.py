@@ -2,15 +2,22 @@
 """Render every stack's template and each environment's parameter files, then lint.
 
     python generate.py [ENV] [-p key=value ...] [--out DIR] [--no-lint]
+    python generate.py --diagram
+
 
 Writes OUT/{stack}.yaml (the same for every environment) and
 OUT/{env}/{stack}.parameters.json (the CLI/console parameter format).
 Lint findings are cached in OUT/.lint-cache.json by template bytes.
 Exit 0 clean, 1 on lint findings, 2 on bad input.
+--diagram writes docs/architecture.{dot,mmd,svg} and the README's Mermaid block instead
+(templates/diagram.py; the SVG needs Graphviz's `dot`: exit 1 without it).
 """
 
 import argparse
 import json
+import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +27,12 @@ from templates.lint import lint_templates
 
 # Findings of templates linted before, keyed by their bytes (templates/lint.py).
 LINT_CACHE = ".lint-cache.json"
+ROOT = Path(__file__).resolve().parent
+DOCS = ROOT / "docs"
+README = ROOT / "README.md"
+# The README's diagram: a ```mermaid block between these lines, rewritten by --diagram.
+DIAGRAM_BEGIN = "<!-- diagram: python generate.py --diagram writes this block from docs/architecture.mmd -->"
+DIAGRAM_END = "<!-- diagram end -->"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -29,6 +42,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="override a parameter (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("out"), help="output directory (default out/)")
     parser.add_argument("--no-lint", action="store_true", help="skip cfn-lint")
+    parser.add_argument("--diagram", action="store_true",
+                        help="write docs/architecture.{dot,mmd,svg} and the README's diagram instead")
     return parser.parse_args(argv)
 
 
@@ -42,6 +57,38 @@ def parameter_file(stack: str, values: params.Params) -> str:
     return json.dumps(pairs, indent=2) + "\n"
 
 
+def readme_with_diagram(readme: str, mmd: str) -> str:
+    block = f"{DIAGRAM_BEGIN}\n```mermaid\n{mmd}```\n{DIAGRAM_END}"
+    pattern = re.escape(DIAGRAM_BEGIN) + r".*?" + re.escape(DIAGRAM_END)
+    if not re.search(pattern, readme, flags=re.S):
+        raise ValueError(f"README.md has no diagram block (a line {DIAGRAM_BEGIN!r} ... {DIAGRAM_END!r})")
+    return re.sub(pattern, lambda _: block, readme, count=1, flags=re.S)
+
+
+def write_diagram(built: dict) -> int:
+    from templates import diagram
+
+    rendered = {stack: json.loads(template.to_json()) for stack, template in built.items()}
+    dot_path, mmd_path, svg_path = (DOCS / f"architecture.{ext}" for ext in ("dot", "mmd", "svg"))
+    mmd = diagram.mermaid(rendered)
+    write(dot_path, diagram.dot(rendered))
+    write(mmd_path, mmd)
+    README.write_text(readme_with_diagram(README.read_text(), mmd))
+    print(f"wrote {dot_path.relative_to(ROOT)}, {mmd_path.relative_to(ROOT)} and README.md's diagram")
+    dot = shutil.which("dot")
+    if not dot:
+        print("generate.py: error: Graphviz's dot is not installed (apt-get install graphviz, or bash "
+              "scripts/setup.sh); docs/architecture.svg not written", file=sys.stderr)
+        return 1
+    done = subprocess.run([dot, "-Tsvg", "-o", str(svg_path), str(dot_path)], capture_output=True, text=True,
+                          timeout=120)
+    if done.returncode:
+        print(f"generate.py: error: dot failed: {done.stderr.strip()}", file=sys.stderr)
+        return 1
+    print(f"wrote {svg_path.relative_to(ROOT)}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     try:
@@ -51,6 +98,8 @@ def main(argv: list[str]) -> int:
         return 2
 
     built = templates.build_all()
+    if args.diagram:
+        return write_diagram(built)
     bodies = {stack: templates.render(template) for stack, template in built.items()}
     for stack, body in bodies.items():
         write(args.out / f"{stack}.yaml", body)

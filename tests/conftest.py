@@ -1,5 +1,15 @@
+import os
+import sys
+from pathlib import Path
+
 import boto3
 import pytest
+
+# Run as `.venv/bin/python -m pytest` (no activated virtualenv), the tools it installed (uvicorn, hadolint)
+# are found beside the interpreter, as an activated virtualenv would find them.
+_BIN = str(Path(sys.executable).parent)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
 
 def pytest_addoption(parser):

@@ -1,0 +1,180 @@
+"""`deploy.py ENV cost`: the monthly estimate from params and the rendered templates (no AWS call)."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import re
+
+import pytest
+
+from deployer.verbs import cost
+from templates.params import load_params
+from tests.tools import ROOT
+
+TODAY = datetime.date(2026, 11, 30)
+# The seed's README: "**Total** | **~$68-77**".
+SEED_RANGE = (68, 77)
+
+
+def _estimate(env: str = "prod", *overrides: str, **kwargs) -> cost.Estimate:
+    return cost.estimate(load_params(env, list(overrides)), today=TODAY, **kwargs)
+
+
+def _by_item(est: cost.Estimate) -> dict[tuple[str, str], cost.Line]:
+    return {(line.stack, line.item): line for line in est.lines}
+
+
+def test_seed_defaults_land_in_the_seeds_range_once_the_differences_the_readme_explains_are_taken_out():
+    est = _estimate()
+    seed_lines = [line for line in est.lines if line.seed_row]
+    # The seed priced every task as Spot; the compute stack keeps one on-demand task as its base.
+    as_the_seed = sum(
+        line.quantity * cost._price(_spot_key(line)) if _spot_key(line) else line.monthly for line in seed_lines
+    )
+    assert SEED_RANGE[0] <= as_the_seed <= SEED_RANGE[1], as_the_seed
+    assert est.total > SEED_RANGE[1]  # what the seed forgot is real money: the README says how much
+
+    cost_section = _readme_section("Cost")
+    for line in est.lines:
+        if line.seed_row is None or _spot_key(line):
+            label = line.item.split(" (")[0]
+            assert label in cost_section, f"README's Cost section does not explain {label!r}"
+
+
+def _spot_key(line: cost.Line) -> str | None:
+    if line.item.startswith("Fargate vCPU on-demand"):
+        return "fargate_spot_vcpu_hour"
+    if line.item.startswith("Fargate GB on-demand"):
+        return "fargate_spot_gb_hour"
+    return None
+
+
+def _readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    match = re.search(rf"^## {title}.*?(?=^## )", text, flags=re.M | re.S)
+    assert match, f"README has no '## {title}' section"
+    return match.group(0)
+
+
+def test_no_nat_removes_the_nat_lines_and_pays_for_every_tasks_public_address():
+    with_nat, without = _estimate(), _estimate("prod", "nat_gateways=0")
+    assert any("NAT" in line.item for line in with_nat.lines)
+    assert not any("NAT" in line.item for line in without.lines)
+    (task_ips,) = [line for line in without.lines if line.item.startswith("task public IPv4")]
+    tasks = without.assumptions["average_tasks"]
+    assert task_ips.quantity == pytest.approx(tasks * 730)
+    assert task_ips.unit_price == cost._price("public_ipv4_hour")
+    assert not any(line.item.startswith("task public IPv4") for line in with_nat.lines)
+    # Nothing else moves.
+    rest = {k: v for k, v in _by_item(without).items() if k[1] != task_ips.item}
+    assert rest == {k: v for k, v in _by_item(with_nat).items() if "NAT" not in k[1]}
+
+
+def test_two_nat_gateways_pay_two_gateways_and_two_addresses():
+    lines = _by_item(_estimate("prod", "nat_gateways=2"))
+    assert lines[("network", "NAT gateway hours")].quantity == 2 * 730
+    assert lines[("network", "NAT public IPv4 (Elastic IP)")].quantity == 2 * 730
+
+
+def test_doubling_max_capacity_changes_only_the_lines_that_scale_with_tasks():
+    for overrides in ((), ("nat_gateways=0",)):
+        before = _by_item(_estimate("prod", *overrides))
+        after = _by_item(_estimate("prod", *overrides, "max_capacity=6"))
+        changed = {item for (_, item) in set(before) ^ set(after)}
+        changed |= {item for key, line in before.items() if key in after and after[key] != line for item in [key[1]]}
+        scaling = {item for item in changed if item.startswith(("Fargate ", "task public IPv4"))}
+        assert changed == scaling and scaling, changed
+    # min 1, max 3 -> 6: tasks on average go from 1 + 0.1 x 2 to 1 + 0.1 x 5.
+    assert _estimate("prod", "max_capacity=6").assumptions["average_tasks"] == pytest.approx(1.5)
+
+
+def test_the_capacity_split_follows_the_services_strategy():
+    params = load_params("prod")
+    (_, service), = cost._Context("compute", params).resources("AWS::ECS::Service")
+    strategy = service["CapacityProviderStrategy"]
+    assert cost.capacity_split(1, strategy) == (1, 0)  # the on-demand base first
+    assert cost.capacity_split(4, strategy) == pytest.approx((2, 2))  # then 2 Spot : 1 on-demand
+    cheaper = [{**item, "Base": 0} for item in strategy]
+    assert cost.capacity_split(3, cheaper) == pytest.approx((1, 2))
+
+
+def test_waf_rules_alarms_and_dashboards_are_counted_from_the_templates(monkeypatch):
+    rendered = cost._rendered
+    waf_rules = len(rendered("waf")["Resources"]["WebAcl"]["Properties"]["Rules"])
+    assert _by_item(_estimate())[("waf", "WAF rules and managed rule groups")].quantity == waf_rules
+
+    def with_alarms(stack):
+        template = copy.deepcopy(rendered(stack))
+        if stack == "compute":
+            alarm = {"Type": "AWS::CloudWatch::Alarm", "Properties": {}}
+            template["Resources"]["FirstAlarm"] = alarm
+            template["Resources"]["SecondAlarm"] = alarm
+            # Created only with a certificate (HasCertificate is false in prod.yaml): not counted.
+            template["Resources"]["HttpsAlarm"] = {**alarm, "Condition": "HasCertificate"}
+            template["Resources"]["Dashboard"] = {"Type": "AWS::CloudWatch::Dashboard", "Properties": {}}
+        return template
+
+    monkeypatch.setattr(cost, "_rendered", with_alarms)
+    lines = _by_item(_estimate())
+    assert lines[("compute", "CloudWatch alarms")].quantity == 2
+    assert lines[("compute", "CloudWatch alarms")].monthly == pytest.approx(2 * cost._price("alarm_month"))
+    assert lines[("compute", "CloudWatch dashboards")].quantity == 1
+
+
+def test_log_storage_follows_each_groups_retention():
+    short, long = _by_item(_estimate("prod", "log_retention_days=7")), _by_item(_estimate("prod",
+                                                                                        "log_retention_days=30"))
+    (stored_7,) = [v for (s, item), v in short.items() if item.startswith("logs stored (ContainerLogGroup")]
+    (stored_30,) = [v for (s, item), v in long.items() if item.startswith("logs stored (ContainerLogGroup")]
+    assert stored_30.quantity == pytest.approx(stored_7.quantity * 30 / 7)
+    assert not any("FlowLogGroup" in item for (_, item) in _by_item(_estimate("prod", "flow_logs=false")))
+
+
+def test_old_prices_and_another_region_warn():
+    params = load_params("prod")
+    assert cost.estimate(params, today=TODAY).warnings == ()
+    (stale,) = cost.estimate(params, today=datetime.date(2027, 12, 31)).warnings
+    assert "396 days ago" in stale and "prices.yaml" in stale
+    (region,) = _estimate("prod", "region=eu-west-1").warnings
+    assert "us-east-1" in region and "eu-west-1" in region
+    table = cost.render_table(cost.estimate(params, today=datetime.date(2027, 12, 31)))
+    assert table[-1] == f"warning: {stale}"
+
+
+def test_prices_file_names_its_region_source_and_date_for_every_price():
+    prices = cost.load_prices()
+    assert prices["region"] == "us-east-1"
+    datetime.date.fromisoformat(prices["read"])
+    for key, entry in prices["prices"].items():
+        assert entry["price"] > 0 and entry["unit"], key
+        assert entry["source"].startswith("https://aws.amazon.com/"), key
+        assert entry["verified"], key
+
+
+def test_table_shows_every_stack_subtotal_total_and_assumptions():
+    est = _estimate()
+    table = cost.render_table(est)
+    assert table[0].split()[:2] == ["stack", "item"]
+    for stack, lines in est.by_stack().items():
+        subtotal = sum(line.monthly for line in lines)
+        assert any(row.startswith(stack) and "subtotal" in row and row.endswith(f"${subtotal:,.2f}") for row in table)
+    assert any(row.startswith("total") and row.endswith(f"${est.total:,.2f}") for row in table)
+    assumptions = next(row for row in table if row.startswith("assumptions: "))
+    assert "hours_per_month=730" in assumptions and "average_tasks=1.2" in assumptions
+    assert "spot_share_of_tasks=" in assumptions
+
+
+def test_json_shape_adds_up_and_is_deterministic():
+    data = cost.to_json(_estimate())
+    assert set(data) == {"env", "region", "currency", "prices", "stacks", "total", "assumptions", "warnings"}
+    assert data["prices"] == {"region": "us-east-1", "read": cost.load_prices()["read"], "file": "prices.yaml"}
+    for stack in data["stacks"].values():
+        for line in stack["lines"]:
+            assert set(line) == {"item", "quantity", "unit", "unit_price", "monthly", "seed_row"}
+        assert stack["subtotal"] == pytest.approx(sum(line["monthly"] for line in stack["lines"]), abs=1e-3)
+    assert data["total"] == pytest.approx(sum(s["subtotal"] for s in data["stacks"].values()), abs=0.01)
+    text = json.dumps(data, sort_keys=True)
+    assert text == json.dumps(cost.to_json(_estimate()), sort_keys=True)
+    assert cost.render_table(_estimate()) == cost.render_table(_estimate())
