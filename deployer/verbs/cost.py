@@ -173,6 +173,11 @@ class _Context:
         ]
 
 
+def _alarm_metrics(props: dict) -> int:
+    metrics = props.get("Metrics")
+    return sum(1 for m in metrics if "MetricStat" in m) if metrics else 1
+
+
 def _refs(node) -> set[str]:
     if isinstance(node, dict):
         if set(node) == {"Ref"}:
@@ -281,9 +286,17 @@ def estimate(params: schema.Params, assumptions: Assumptions | None = None,
         keys = ctx.resources("AWS::KMS::Key")
         if keys:
             add(stack, "KMS keys", len(keys), "kms_key_month", None)
-        alarms = ctx.resources("AWS::CloudWatch::Alarm")
-        if alarms:
-            add(stack, "CloudWatch alarms", len(alarms), "alarm_month", None)
+        # CloudWatch bills an alarm per metric it watches: a metric-math alarm costs one per metric in its
+        # expression. Target tracking creates two alarms of its own per policy (scale out, scale in).
+        alarm_metrics = sum(_alarm_metrics(props) for _, props in ctx.resources("AWS::CloudWatch::Alarm"))
+        tracking = [props for _, props in ctx.resources("AWS::ApplicationAutoScaling::ScalingPolicy")
+                    if props.get("PolicyType") == "TargetTrackingScaling"]
+        alarm_metrics += 2 * len(tracking)
+        if alarm_metrics:
+            add(stack, "CloudWatch alarm metrics (incl. target tracking's)", alarm_metrics, "alarm_month", None)
+        composite = ctx.resources("AWS::CloudWatch::CompositeAlarm")
+        if composite:
+            add(stack, "CloudWatch composite alarms", len(composite), "composite_alarm_month", None)
         dashboards = ctx.resources("AWS::CloudWatch::Dashboard")
         if dashboards:
             add(stack, "CloudWatch dashboards", len(dashboards), "dashboard_month", None)

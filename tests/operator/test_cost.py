@@ -102,6 +102,9 @@ def test_the_capacity_split_follows_the_services_strategy():
 
 def test_waf_rules_alarms_and_dashboards_are_counted_from_the_templates(monkeypatch):
     rendered = cost._rendered
+    before = _by_item(_estimate())
+    alarms = ("compute", "CloudWatch alarm metrics (incl. target tracking's)")
+    dashboards = ("compute", "CloudWatch dashboards")
     waf_rules = len(rendered("waf")["Resources"]["WebAcl"]["Properties"]["Rules"])
     assert _by_item(_estimate())[("waf", "WAF rules and managed rule groups")].quantity == waf_rules
 
@@ -113,14 +116,14 @@ def test_waf_rules_alarms_and_dashboards_are_counted_from_the_templates(monkeypa
             template["Resources"]["SecondAlarm"] = alarm
             # Created only with a certificate (HasCertificate is false in prod.yaml): not counted.
             template["Resources"]["HttpsAlarm"] = {**alarm, "Condition": "HasCertificate"}
-            template["Resources"]["Dashboard"] = {"Type": "AWS::CloudWatch::Dashboard", "Properties": {}}
+            template["Resources"]["ExtraDashboard"] = {"Type": "AWS::CloudWatch::Dashboard", "Properties": {}}
         return template
 
     monkeypatch.setattr(cost, "_rendered", with_alarms)
     lines = _by_item(_estimate())
-    assert lines[("compute", "CloudWatch alarms")].quantity == 2
-    assert lines[("compute", "CloudWatch alarms")].monthly == pytest.approx(2 * cost._price("alarm_month"))
-    assert lines[("compute", "CloudWatch dashboards")].quantity == 1
+    assert lines[alarms].quantity == before[alarms].quantity + 2
+    assert lines[alarms].monthly == pytest.approx((before[alarms].quantity + 2) * cost._price("alarm_month"))
+    assert lines[dashboards].quantity == before[dashboards].quantity + 1
 
 
 def test_log_storage_follows_each_groups_retention():
