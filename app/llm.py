@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
-from fastapi import Request
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
@@ -111,15 +110,6 @@ class ModelHolder:
             if self._model is None:
                 self._model = build_bedrock_model(self._settings)
             return self._model
-
-
-async def get_model(request: Request) -> BaseChatModel:
-    """FastAPI dependency: the chat model. Tests override it with a fake.
-
-    async on purpose: FastAPI runs a plain ``def`` dependency in the thread
-    pool, a hop that cost more than the whole cached answer.
-    """
-    return request.app.state.model_holder.get()
 
 
 def build_messages(question: str, benefits: tuple[Benefit, ...], today: date) -> list[Any]:

@@ -22,8 +22,11 @@ error_log = logging.getLogger("app.error")
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:=-]{1,128}$")
 MAX_BODY_BYTES = 64 * 1024
-_OK = b'{"status":"ok"}'
-_OK_HEADERS = ((b"content-type", b"application/json"), (b"content-length", str(len(_OK)).encode()))
+HEALTH_OK_BODY = b'{"status":"ok"}'
+_OK_HEADERS = (
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(HEALTH_OK_BODY)).encode()),
+)
 
 
 def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
@@ -62,7 +65,7 @@ class RequestContextMiddleware:
                 # logging or a request id (the route stays for the OpenAPI schema).
                 # Fresh dicts each time: an outer layer may add headers to them.
                 await send({"type": "http.response.start", "status": 200, "headers": list(_OK_HEADERS)})
-                await send({"type": "http.response.body", "body": _OK})
+                await send({"type": "http.response.body", "body": HEALTH_OK_BODY})
             else:
                 await self.app(scope, receive, send)
             return

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -62,7 +60,3 @@ class Settings(BaseSettings):
     def cache_configured(self) -> bool:
         return self.cache_enabled and self.redis_host is not None
 
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()

@@ -16,7 +16,6 @@ from fastapi.testclient import TestClient
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from moto import mock_aws
 
-from app.llm import get_model
 from app.main import create_app
 from app.settings import Settings
 from tests.tools import free_port, require_tool
@@ -175,9 +174,7 @@ def make_client(
     with contextlib.ExitStack() as stack:
 
         def _make(settings: Settings | None = None, model: Any = None) -> TestClient:
-            app = create_app(settings or make_settings())
-            chosen = model if model is not None else fake_model
-            app.dependency_overrides[get_model] = lambda: chosen
+            app = create_app(settings or make_settings(), model=model if model is not None else fake_model)
             return stack.enter_context(TestClient(app, raise_server_exceptions=False))
 
         yield _make
