@@ -250,6 +250,7 @@ def main() -> int:
             "REDIS_HOST": "127.0.0.1",
             "REDIS_PORT": str(redis_port),
             "REDIS_PASSWORD": "bench",
+            "REDIS_SSL": "false",
             "CACHE_ENABLED": "true",
             "CACHE_TTL_DEFAULT": "3600",
             "AWS_DEFAULT_REGION": "us-east-1",
