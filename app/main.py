@@ -58,6 +58,10 @@ def create_app(
         version="1.0.0",
         description="Responde preguntas sobre los beneficios de las tarjetas de Banco Comafi.",
         lifespan=lifespan,
+        # The schema and its pages only where a setting asks for them (a local run, a test).
+        openapi_url="/openapi.json" if settings.api_docs else None,
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
     )
     app.state.services = services
     app.add_middleware(RequestContextMiddleware)
@@ -80,8 +84,9 @@ async def _on_model_unavailable(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ModelUnavailable)
     return json_response(
         {
-            "detail": "El asistente no está disponible en este momento. Intente nuevamente en unos segundos.",
+            "detail": exc.message,
             "reason": exc.reason,
+            "retry_after": exc.retry_after,
             "request_id": request_id_var.get(),
         },
         503,

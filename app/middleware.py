@@ -55,6 +55,41 @@ class RequestContextMiddleware:
     def __init__(self, app: Any) -> None:
         self.app = app
 
+    @staticmethod
+    async def _bounded_body(scope: dict[str, Any], receive: Any) -> Any:
+        """Read the whole body, counting the bytes actually received (a chunked body has no
+        Content-Length to trust): None when it passes MAX_BODY_BYTES, else a ``receive`` that
+        hands the app the body read here and then the client's own messages."""
+        if scope["method"] in ("GET", "HEAD"):
+            return receive
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return None  # refused before reading a byte
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                first: dict[str, Any] | None = message  # the client went away: the app sees it
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                break
+
+        async def replay() -> dict[str, Any]:
+            nonlocal first
+            if first is not None:
+                message, first = first, None
+                return message
+            return await receive()
+
+        return replay
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -85,8 +120,8 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            length = _header(scope, b"content-length")
-            if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            receive = await self._bounded_body(scope, receive)
+            if receive is None:
                 await _send_json(
                     send_with_id,
                     413,

@@ -59,6 +59,8 @@ class ErrorResponse(BaseModel):
     detail: Any
     message: str | None = None
     request_id: str | None = None
+    reason: str | None = Field(default=None, description="503: model_busy, model_timeout o model_unavailable")
+    retry_after: int | None = Field(default=None, description="503: segundos a esperar (también en Retry-After)")
 
 
 # ---------------------------------------------------------------- helpers

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from app.catalogue import Catalogue, normalise, today_in_argentina
 from app.deps import Services, ServicesDep
-from app.llm import build_messages, classify, parse_answer
+from app.llm import NOT_JSON_REASON, build_messages, classify, parse_answer
 from app.logs import request_id_var
 from app.schemas import ErrorResponse, QueryRequest, QueryResponse, json_response
 from app.unhandled import new_record
@@ -81,17 +81,24 @@ async def query(body: QueryRequest, background: BackgroundTasks, services: Servi
             raise
         log.warning(
             "model_unavailable",
-            extra={"reason": unavailable.reason, "retry_after": unavailable.retry_after, "error": repr(exc)},
+            extra={
+                "reason": unavailable.reason,
+                "cause": unavailable.cause,
+                "retry_after": unavailable.retry_after,
+                "error": repr(exc),
+            },
         )
         raise unavailable from None
 
     parsed = parse_answer(reply.content, selection.benefits)
     if not parsed.resolved:
+        if parsed.reason == NOT_JSON_REASON:
+            log.warning("model_reply_not_json", extra={"reply_chars": len(str(reply.content))})
         _record_unhandled(
             services,
             background,
             question,
-            "model_cannot_answer",
+            parsed.reason,
             offered_benefit_ids=[b.id for b in selection.benefits],
         )
         return json_response({"answer": CANNOT_ANSWER_TEXT, "benefit_ids": [], "cached": False, "resolved": False})

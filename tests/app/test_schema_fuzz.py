@@ -15,7 +15,7 @@ from .conftest import CARREFOUR_ANSWER, CountingFakeModel
 
 @pytest.fixture
 def api_schema(make_settings, redis_db, aws):
-    app = create_app(make_settings(), model=CountingFakeModel(responses=[CARREFOUR_ANSWER]))
+    app = create_app(make_settings(api_docs=True), model=CountingFakeModel(responses=[CARREFOUR_ANSWER]))
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
