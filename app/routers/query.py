@@ -30,6 +30,8 @@ CANNOT_ANSWER_TEXT = (
     "Registramos tu pregunta para mejorar el servicio."
 )
 
+_CACHED_SUFFIX = b',"cached":true}'
+
 router = APIRouter(tags=["consultas"])
 
 
@@ -59,13 +61,15 @@ async def query(body: QueryRequest, background: BackgroundTasks, services: Servi
     question = body.question
     today = today_in_argentina()
     key_text = normalise(question)
-    if Catalogue.mentions_relative_day(question):
+    if Catalogue.mentions_relative_day(key_text, normalised=True):
         key_text += f"|{today.isoformat()}"  # "hoy" changes meaning at midnight
     key = services.answer_prefix + hashlib.sha256(key_text.encode()).hexdigest()
 
     hit = await cache.get(key)
-    if hit is not None:
-        return json_response({**orjson.loads(hit), "cached": True})
+    if hit is not None and hit.endswith(b"}"):
+        # The cached bytes are the object this route wrote (below): the answer goes out as
+        # they are, with the flag appended, not decoded and encoded again.
+        return Response(hit[:-1] + _CACHED_SUFFIX, media_type="application/json")
 
     selection = catalogue.select(question, settings.max_benefits_in_prompt, today)
     if not selection.benefits:
