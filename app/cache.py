@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import ssl
 import time
 
 import redis.asyncio as aioredis
@@ -16,6 +18,27 @@ from app.settings import Settings
 log = logging.getLogger("app.cache")
 
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def _tls_options(settings: Settings) -> dict[str, object]:
+    """TLS that verifies the server's certificate and name (redis-py's defaults, spelled out
+    so a change of theirs cannot turn verification off here)."""
+    if not settings.redis_ssl:
+        return {"ssl": False}
+    ca_bundle = settings.redis_ca_bundle
+    if ca_bundle is None:
+        paths = ssl.get_default_verify_paths()
+        if not any(p and os.path.exists(p) for p in (paths.cafile, paths.capath)):
+            import certifi  # a system without a trust store (a bare image): Mozilla's, through certifi
+
+            ca_bundle = certifi.where()
+    return {
+        "ssl": True,
+        "ssl_cert_reqs": "required",
+        "ssl_check_hostname": True,
+        "ssl_ca_certs": ca_bundle,
+        "ssl_min_version": ssl.TLSVersion.TLSv1_2,
+    }
 
 
 class Cache:
@@ -38,7 +61,7 @@ class Cache:
                 host=settings.redis_host or "localhost",
                 port=settings.redis_port,
                 password=settings.redis_password.get_secret_value() if settings.redis_password else None,
-                ssl=settings.redis_ssl,
+                **_tls_options(settings),
                 socket_timeout=settings.redis_timeout_seconds,
                 socket_connect_timeout=settings.redis_timeout_seconds,
                 max_connections=64,

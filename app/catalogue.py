@@ -266,8 +266,8 @@ class Catalogue:
         return Selection(tuple(b for _, b in scored[:limit]), unique_days, tuple(cards))
 
     @staticmethod
-    def mentions_relative_day(question: str) -> bool:
-        text = f" {normalise(question)} "
+    def mentions_relative_day(question: str, normalised: bool = False) -> bool:
+        text = f" {question if normalised else normalise(question)} "
         return any(_has_phrase(text, w) for w in RELATIVE_DAY_WORDS)
 
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
-from fastapi import Request
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
@@ -48,13 +47,32 @@ TRANSIENT_CODES = {
 DEFAULT_RETRY_AFTER = 30
 
 
-class ModelUnavailable(Exception):
-    """The model could not be reached or refused for now; the API answers 503."""
+BUSY, TIMEOUT, UNAVAILABLE = "model_busy", "model_timeout", "model_unavailable"
+# What a client reads in a 503: what happened and what to do, never an internal name.
+PUBLIC_MESSAGES = {
+    BUSY: "El asistente está recibiendo demasiadas consultas. Intente nuevamente en {seconds} segundos.",
+    TIMEOUT: "El asistente tardó demasiado en responder. Intente nuevamente en {seconds} segundos.",
+    UNAVAILABLE: "El asistente no está disponible en este momento. Intente nuevamente en {seconds} segundos; "
+                 "si el problema sigue, avise al banco indicando el request_id.",
+}
+_BUSY_CODES = {"ThrottlingException", "TooManyRequestsException", "ServiceQuotaExceededException"}
 
-    def __init__(self, reason: str, retry_after: int) -> None:
-        super().__init__(reason)
+
+class ModelUnavailable(Exception):
+    """The model could not be reached or refused for now; the API answers 503.
+
+    ``reason`` is one of the public kinds above (the body says it); ``cause`` names the
+    failure for the log only (``bedrock:AccessDeniedException``)."""
+
+    def __init__(self, reason: str, retry_after: int, cause: str = "") -> None:
+        super().__init__(cause or reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.cause = cause or reason
+
+    @property
+    def message(self) -> str:
+        return PUBLIC_MESSAGES[self.reason].format(seconds=self.retry_after)
 
 
 def classify(exc: BaseException) -> ModelUnavailable | None:
@@ -63,14 +81,15 @@ def classify(exc: BaseException) -> ModelUnavailable | None:
         return exc
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "ClientError")
-        return ModelUnavailable(f"bedrock:{code}", TRANSIENT_CODES.get(code, DEFAULT_RETRY_AFTER))
+        kind = BUSY if code in _BUSY_CODES else TIMEOUT if code == "ModelTimeoutException" else UNAVAILABLE
+        return ModelUnavailable(kind, TRANSIENT_CODES.get(code, DEFAULT_RETRY_AFTER), f"bedrock:{code}")
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-        return ModelUnavailable("model_timeout", 5)
+        return ModelUnavailable(TIMEOUT, 5, "model_timeout")
     if isinstance(exc, BotoCoreError):
         # Connection errors, read/connect timeouts, missing credentials.
-        return ModelUnavailable(f"bedrock:{type(exc).__name__}", 10)
+        return ModelUnavailable(UNAVAILABLE, 10, f"bedrock:{type(exc).__name__}")
     if isinstance(exc, (ConnectionError, OSError)):
-        return ModelUnavailable(f"connection:{type(exc).__name__}", 10)
+        return ModelUnavailable(UNAVAILABLE, 10, f"connection:{type(exc).__name__}")
     return None
 
 
@@ -113,15 +132,6 @@ class ModelHolder:
             return self._model
 
 
-async def get_model(request: Request) -> BaseChatModel:
-    """FastAPI dependency: the chat model. Tests override it with a fake.
-
-    async on purpose: FastAPI runs a plain ``def`` dependency in the thread
-    pool, a hop that cost more than the whole cached answer.
-    """
-    return request.app.state.model_holder.get()
-
-
 def build_messages(question: str, benefits: tuple[Benefit, ...], today: date) -> list[Any]:
     system = SYSTEM_PROMPT.format(
         weekday=WEEK[today.weekday()].value,
@@ -132,14 +142,20 @@ def build_messages(question: str, benefits: tuple[Benefit, ...], today: date) ->
     return [SystemMessage(content=system), HumanMessage(content=question)]
 
 
+CANNOT_ANSWER_REASON = "model_cannot_answer"
+NOT_JSON_REASON = "model_reply_not_json"
+
+
 @dataclass(frozen=True)
 class ModelAnswer:
     answer: str
     benefit_ids: list[str]
     resolved: bool
+    reason: str = ""  # why not resolved: CANNOT_ANSWER_REASON or NOT_JSON_REASON
 
 
-_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+# The one wrapping tolerated: a Markdown code fence around the object.
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.DOTALL)
 
 
 def _text_of(content: Any) -> str:
@@ -151,25 +167,25 @@ def _text_of(content: Any) -> str:
 
 
 def parse_answer(content: Any, offered: tuple[Benefit, ...]) -> ModelAnswer:
-    """Read the model's JSON; tolerate prose around it or no JSON at all."""
+    """The model's reply, only if it is the JSON object the prompt asks for. Anything else
+    (prose, prose around JSON, another shape) is unresolved: it is neither shown nor cached,
+    since a reply that ignored the format may as well have ignored the rules."""
     text = _text_of(content).strip()
-    offered_ids = [b.id for b in offered]
-    answer, ids = text, None
-    match = _JSON_OBJECT.search(text)
-    if match:
-        try:
-            data = orjson.loads(match.group(0))
-        except orjson.JSONDecodeError:
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("respuesta"), str):
-            answer = data["respuesta"].strip()
-            raw_ids = data.get("beneficios")
-            if isinstance(raw_ids, list):
-                ids = [i for i in offered_ids if i in {str(x) for x in raw_ids}]
+    fenced = _FENCE.fullmatch(text)
+    try:
+        data = orjson.loads(fenced.group(1) if fenced else text)
+    except orjson.JSONDecodeError:
+        data = None
+    if not (isinstance(data, dict) and isinstance(data.get("respuesta"), str)
+            and isinstance(data.get("beneficios"), list)):
+        return ModelAnswer(answer="", benefit_ids=[], resolved=False, reason=NOT_JSON_REASON)
+    answer = data["respuesta"].strip()
     if not answer or CANNOT_ANSWER in answer:
-        return ModelAnswer(answer="", benefit_ids=[], resolved=False)
+        return ModelAnswer(answer="", benefit_ids=[], resolved=False, reason=CANNOT_ANSWER_REASON)
+    named = {str(x) for x in data["beneficios"]}
+    ids = [b.id for b in offered if b.id in named]
     if not ids:
-        # No usable list: the benefits whose id or merchant the answer names, else all offered.
+        # No usable id: the benefits whose id or merchant the answer names, else all offered.
         lowered = answer.casefold()
-        ids = [b.id for b in offered if b.id in lowered or b.merchant.casefold() in lowered] or offered_ids
+        ids = [b.id for b in offered if b.id in lowered or b.merchant.casefold() in lowered] or [b.id for b in offered]
     return ModelAnswer(answer=answer, benefit_ids=ids, resolved=True)

@@ -22,8 +22,11 @@ error_log = logging.getLogger("app.error")
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:=-]{1,128}$")
 MAX_BODY_BYTES = 64 * 1024
-_OK = b'{"status":"ok"}'
-_OK_HEADERS = ((b"content-type", b"application/json"), (b"content-length", str(len(_OK)).encode()))
+HEALTH_OK_BODY = b'{"status":"ok"}'
+_OK_HEADERS = (
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(HEALTH_OK_BODY)).encode()),
+)
 
 
 def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
@@ -52,6 +55,41 @@ class RequestContextMiddleware:
     def __init__(self, app: Any) -> None:
         self.app = app
 
+    @staticmethod
+    async def _bounded_body(scope: dict[str, Any], receive: Any) -> Any:
+        """Read the whole body, counting the bytes actually received (a chunked body has no
+        Content-Length to trust): None when it passes MAX_BODY_BYTES, else a ``receive`` that
+        hands the app the body read here and then the client's own messages."""
+        if scope["method"] in ("GET", "HEAD"):
+            return receive
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return None  # refused before reading a byte
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                first: dict[str, Any] | None = message  # the client went away: the app sees it
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                break
+
+        async def replay() -> dict[str, Any]:
+            nonlocal first
+            if first is not None:
+                message, first = first, None
+                return message
+            return await receive()
+
+        return replay
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -62,7 +100,7 @@ class RequestContextMiddleware:
                 # logging or a request id (the route stays for the OpenAPI schema).
                 # Fresh dicts each time: an outer layer may add headers to them.
                 await send({"type": "http.response.start", "status": 200, "headers": list(_OK_HEADERS)})
-                await send({"type": "http.response.body", "body": _OK})
+                await send({"type": "http.response.body", "body": HEALTH_OK_BODY})
             else:
                 await self.app(scope, receive, send)
             return
@@ -82,8 +120,8 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            length = _header(scope, b"content-length")
-            if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            receive = await self._bounded_body(scope, receive)
+            if receive is None:
                 await _send_json(
                     send_with_id,
                     413,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -26,15 +24,21 @@ class Settings(BaseSettings):
     s3_bucket_unhandled: str | None = None
     # LangChain reads these four from the environment by itself (LangSmith
     # tracing); they are here only so /health can say whether tracing is on.
+    # Defaults as in the task definition, except tracing (contract.LOCAL_DEFAULTS_DIFFER).
     langchain_tracing_v2: bool = False
-    langchain_endpoint: str | None = None
-    langchain_project: str | None = None
+    langchain_endpoint: str | None = "https://api.smith.langchain.com"
+    langchain_project: str | None = "ia-comafi"
     langchain_api_key: SecretStr | None = None
 
     redis_host: str | None = None
     redis_port: int = Field(default=6379, gt=0, lt=65536)
     redis_password: SecretStr | None = None
-    redis_ssl: bool = False
+    # TLS with certificate verification (the task's REDIS_SSL; the Redis host is outside
+    # the VPC). On by default, as in prod: a plaintext local Redis needs REDIS_SSL=false.
+    redis_ssl: bool = True
+    # PEM file of the CAs that may sign the Redis server's certificate; unset: the
+    # system's trust store (the image's ca-certificates), else certifi's.
+    redis_ca_bundle: str | None = None
     redis_timeout_seconds: float = Field(default=0.5, gt=0)
     # After a Redis failure, requests skip Redis for this long before trying
     # again, so an outage does not add a timeout to every request.
@@ -43,8 +47,11 @@ class Settings(BaseSettings):
     model_timeout_seconds: float = Field(default=25.0, gt=0)
     model_max_tokens: int = Field(default=600, gt=0)
     max_benefits_in_prompt: int = Field(default=8, gt=0)
+    # /docs, /redoc and /openapi.json: off in the task (the schema is public otherwise).
+    api_docs: bool = False
 
-    @field_validator("redis_host", "s3_bucket_unhandled", "langchain_endpoint", "langchain_project", mode="before")
+    @field_validator("redis_host", "s3_bucket_unhandled", "langchain_endpoint", "langchain_project",
+                     "redis_ca_bundle", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -62,7 +69,3 @@ class Settings(BaseSettings):
     def cache_configured(self) -> bool:
         return self.cache_enabled and self.redis_host is not None
 
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()

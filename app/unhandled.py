@@ -12,16 +12,21 @@ import boto3
 import orjson
 from botocore.config import Config
 
+from app.redact import redact
 from app.settings import Settings
 
 log = logging.getLogger("app.unhandled")
 
 
 def new_record(question: str, reason: str, request_id: str | None, **details: Any) -> dict[str, Any]:
+    """The record of an unresolved question, personal data already replaced: it is what goes
+    to S3 (kept for months) and, when S3 fails, to the log; the raw question goes nowhere."""
     now = datetime.now(UTC)
+    question, removed = redact(question)
     return {
         "id": uuid.uuid4().hex,
         "question": question,
+        "redacted": removed,  # how many of each kind were replaced, e.g. {"DNI": 1, "EMAIL": 1}
         "time": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "reason": reason,
         "request_id": request_id,

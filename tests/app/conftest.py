@@ -6,17 +6,18 @@ import contextlib
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 import redis
+import trustme
 from fastapi.testclient import TestClient
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from moto import mock_aws
 
-from app.llm import get_model
 from app.main import create_app
 from app.settings import Settings
 from tests.tools import free_port, require_tool
@@ -33,13 +34,26 @@ CARREFOUR_ANSWER = (
 class RedisServer:
     """A real redis-server on 127.0.0.1, in a temp dir, that tests can stop and start."""
 
-    def __init__(self, binary: str, workdir: Path) -> None:
+    def __init__(self, binary: str, workdir: Path, tls: TlsFiles | None = None) -> None:
         self.binary = binary
         self.workdir = workdir
         self.host = "127.0.0.1"
         self.port = free_port()
         self.password = REDIS_PASSWORD
+        self.tls = tls  # listen with TLS only (no plaintext port)
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def _listen(self) -> list[str]:
+        if self.tls is None:
+            return ["--port", str(self.port)]
+        return [
+            "--port", "0",
+            "--tls-port", str(self.port),
+            "--tls-cert-file", str(self.tls.cert),
+            "--tls-key-file", str(self.tls.key),
+            "--tls-ca-cert-file", str(self.tls.ca),
+            "--tls-auth-clients", "no",
+        ]
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -47,8 +61,7 @@ class RedisServer:
                 self.binary,
                 "--bind",
                 self.host,
-                "--port",
-                str(self.port),
+                *self._listen(),
                 "--dir",
                 str(self.workdir),
                 "--save",
@@ -84,7 +97,40 @@ class RedisServer:
         return self.proc is not None and self.proc.poll() is None
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host=self.host, port=self.port, password=self.password, socket_timeout=2)
+        tls: dict[str, Any] = {"ssl": True, "ssl_ca_certs": str(self.tls.ca)} if self.tls else {}
+        return redis.Redis(host=self.host, port=self.port, password=self.password, socket_timeout=2, **tls)
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca: Path  # the CA that signed the server's certificate (PEM)
+    cert: Path
+    key: Path
+    other_ca: Path  # a CA that signed nothing of this server's
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A test CA, a server certificate it signs for 127.0.0.1, and an unrelated CA."""
+    where = tmp_path_factory.mktemp("tls")
+    ca, other = trustme.CA(), trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    files = TlsFiles(where / "ca.pem", where / "server.pem", where / "server.key", where / "other-ca.pem")
+    ca.cert_pem.write_to_path(str(files.ca))
+    other.cert_pem.write_to_path(str(files.other_ca))
+    server.cert_chain_pems[0].write_to_path(str(files.cert))
+    server.private_key_pem.write_to_path(str(files.key))
+    return files
+
+
+@pytest.fixture(scope="session")
+def tls_redis_server(tmp_path_factory: pytest.TempPathFactory, tls_files: TlsFiles) -> Iterator[RedisServer]:
+    """A real redis-server that speaks only TLS, with the test CA's certificate."""
+    binary = require_tool("redis-server")
+    server = RedisServer(binary, tmp_path_factory.mktemp("redis-tls"), tls=tls_files)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -135,6 +181,7 @@ def make_settings(redis_server: RedisServer) -> Callable[..., Settings]:
             "redis_host": redis_server.host,
             "redis_port": redis_server.port,
             "redis_password": redis_server.password,
+            "redis_ssl": False,
             "redis_retry_seconds": 0.2,
             "redis_timeout_seconds": 0.5,
         }
@@ -175,9 +222,7 @@ def make_client(
     with contextlib.ExitStack() as stack:
 
         def _make(settings: Settings | None = None, model: Any = None) -> TestClient:
-            app = create_app(settings or make_settings())
-            chosen = model if model is not None else fake_model
-            app.dependency_overrides[get_model] = lambda: chosen
+            app = create_app(settings or make_settings(), model=model if model is not None else fake_model)
             return stack.enter_context(TestClient(app, raise_server_exceptions=False))
 
         yield _make

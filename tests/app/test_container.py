@@ -85,6 +85,7 @@ def test_cmd_serves_the_health_check(redis_server, tmp_path):
         "REDIS_PORT": str(redis_server.port),
         "REDIS_PASSWORD": redis_server.password,
         "CACHE_ENABLED": "true",
+        "REDIS_SSL": "false",
     }
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:

@@ -186,25 +186,36 @@ THROTTLED = ClientError(
 @pytest.mark.parametrize(
     ("error", "reason"),
     [
-        (THROTTLED, "bedrock:ThrottlingException"),
+        (THROTTLED, "model_busy"),
         (
             ClientError({"Error": {"Code": "ServiceUnavailableException", "Message": "down"}}, "Converse"),
-            "bedrock:ServiceUnavailableException",
+            "model_unavailable",
         ),
         (
             ClientError({"Error": {"Code": "ModelNotReadyException", "Message": "warming"}}, "Converse"),
-            "bedrock:ModelNotReadyException",
+            "model_unavailable",
+        ),
+        (
+            ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no access"}}, "Converse"),
+            "model_unavailable",
         ),
     ],
 )
-def test_bedrock_outage_is_503_with_retry_after(make_client, fake_model, redis_db, aws, error, reason):
+def test_bedrock_outage_is_503_with_retry_after(make_client, fake_model, redis_db, aws, caplog, error, reason):
     fake_model.error = error
     client = make_client()
-    r = client.post("/v1/query", json={"question": QUESTION})
+    with caplog.at_level(logging.WARNING):
+        r = client.post("/v1/query", json={"question": QUESTION})
     assert r.status_code == 503
     assert int(r.headers["retry-after"]) > 0
     body = r.json()
-    assert body["reason"] == reason
+    assert body["reason"] == reason and body["retry_after"] == int(r.headers["retry-after"])
+    # Words a client can act on; the exception's name only in the log.
+    assert f"Intente nuevamente en {body['retry_after']} segundos" in body["detail"]
+    code = error.response["Error"]["Code"]
+    assert code not in r.text and "bedrock" not in r.text
+    [logged] = [rec for rec in caplog.records if rec.getMessage() == "model_unavailable"]
+    assert logged.cause == f"bedrock:{code}"
     assert "Traceback" not in r.text and "botocore" not in r.text
     assert body["request_id"] == r.headers["x-request-id"]
     # Nothing is cached from a failure: the next try calls the model again.
@@ -218,7 +229,7 @@ def test_bedrock_connection_error_is_503(make_client, fake_model, redis_db, aws)
     fake_model.error = EndpointConnectionError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com")
     r = make_client().post("/v1/query", json={"question": QUESTION})
     assert r.status_code == 503 and "retry-after" in r.headers
-    assert r.json()["reason"] == "bedrock:EndpointConnectionError"
+    assert r.json()["reason"] == "model_unavailable" and "EndpointConnectionError" not in r.text
 
 
 def test_model_timeout_is_503(make_client, make_settings, fake_model, redis_db, aws):
@@ -227,7 +238,7 @@ def test_model_timeout_is_503(make_client, make_settings, fake_model, redis_db, 
     started = time.monotonic()
     r = client.post("/v1/query", json={"question": QUESTION})
     assert r.status_code == 503 and r.headers["retry-after"]
-    assert r.json()["reason"] == "model_timeout"
+    assert r.json()["reason"] == "model_timeout" and "tardó demasiado" in r.json()["detail"]
     assert time.monotonic() - started < 0.9
 
 
@@ -237,3 +248,36 @@ def test_unexpected_error_is_500_json_without_traceback(make_client, fake_model,
     assert r.status_code == 500
     assert r.json()["request_id"] == r.headers["x-request-id"]
     assert "Traceback" not in r.text and "bug in the model wrapper" not in r.text
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Los miércoles tenés 25% de reintegro en Carrefour.",  # prose, no JSON
+        'Claro: {"respuesta": "25% en Carrefour", "beneficios": ["carrefour-miercoles"]} ¡Saludos!',  # prose around
+        '{"answer": "25% en Carrefour"}',  # another shape
+        '{"respuesta": "25% en Carrefour"}',  # no list of benefits
+        '["25% en Carrefour"]',
+    ],
+)
+def test_model_reply_that_is_not_the_expected_json_is_unresolved_and_not_cached(make_client, redis_db, aws, reply):
+    from .conftest import CountingFakeModel
+
+    model = CountingFakeModel(responses=[reply])
+    client = make_client(model=model)
+    for _ in range(2):
+        r = client.post("/v1/query", json={"question": QUESTION})
+        assert r.status_code == 200
+        assert r.json()["resolved"] is False and r.json()["benefit_ids"] == []
+        assert "25%" not in r.json()["answer"]
+    assert model.calls == 2 and answer_keys(redis_db) == []
+    records = _objects(aws)
+    assert [rec["reason"] for rec in records] == ["model_reply_not_json"] * 2
+
+
+def test_model_reply_in_a_code_fence_is_accepted(make_client, redis_db, aws):
+    from .conftest import CountingFakeModel
+
+    client = make_client(model=CountingFakeModel(responses=[f"```json\n{CARREFOUR_ANSWER}\n```"]))
+    r = client.post("/v1/query", json={"question": QUESTION})
+    assert r.json()["resolved"] is True and r.json()["benefit_ids"] == ["carrefour-miercoles"]

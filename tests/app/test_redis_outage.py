@@ -62,7 +62,7 @@ def test_outage_adds_no_per_request_delay(make_client, make_settings, fake_model
         for _ in range(20):
             assert client.get("/v1/benefits").status_code == 200
         assert (time.perf_counter() - started) / 20 < 0.05
-        assert client.app.state.cache.status == "down"
+        assert client.app.state.services.cache.status == "down"
     finally:
         redis_server.start()
 

@@ -8,7 +8,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from app.llm import get_model
 from app.main import create_app
 
 from .conftest import CARREFOUR_ANSWER, CountingFakeModel
@@ -16,9 +15,7 @@ from .conftest import CARREFOUR_ANSWER, CountingFakeModel
 
 @pytest.fixture
 def api_schema(make_settings, redis_db, aws):
-    app = create_app(make_settings())
-    model = CountingFakeModel(responses=[CARREFOUR_ANSWER])
-    app.dependency_overrides[get_model] = lambda: model
+    app = create_app(make_settings(api_docs=True), model=CountingFakeModel(responses=[CARREFOUR_ANSWER]))
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
