@@ -191,9 +191,6 @@ GENERATED_SECRET_KEY = next(k for k, v in SECRET_KEYS.items() if v is None)
 LOCAL_DEFAULTS_DIFFER: dict[str, str] = {
     "LANGCHAIN_TRACING_V2": "the task traces to LangSmith (the seed's value, params default true); a local run "
                             "has no LangSmith key, so the app defaults to false",
-    "REDIS_SSL": "the cloud's Redis is external and reached across the internet, so the task speaks TLS (params "
-                 "default true, false in dev); a local run talks to a redis-server on localhost without TLS, so the "
-                 "app defaults to false",
 }
 
 # ---- WAF rule metrics ----
