@@ -74,7 +74,7 @@ def resolve(node, has_certificate: bool):
 
 def created(res: dict, has_certificate: bool) -> dict:
     """The resources CloudFormation creates for one value of HasCertificate, resolved."""
-    return cfn.select(res, {"HasCertificate": has_certificate})
+    return cfn.select(res, {"HasCertificate": has_certificate, "HasPermissionsBoundary": False})
 
 
 def container(res: dict) -> dict:
@@ -102,7 +102,9 @@ def _r(value) -> str:
 
 
 def test_parameters_are_exactly_the_compute_schema(tpl):
-    assert set(tpl["Parameters"]) == {p.cfn_name for p in params.stack_parameters("compute")}
+    # Plus the permissions boundary deploy.py passes (templates/boundary.py), which no one sets in params.
+    assert set(tpl["Parameters"]) == {p.cfn_name for p in params.stack_parameters("compute")} | {
+        contract.PERMISSIONS_BOUNDARY_PARAMETER}
     assert tpl["Parameters"]["FargateCpu"]["AllowedValues"] == ["256", "512", "1024", "2048", "4096"]
     assert tpl["Parameters"]["LogRetentionDays"]["AllowedValues"] == [str(d) for d in params.LOG_RETENTION_DAYS]
 
