@@ -1,5 +1,8 @@
 # ia-comafi benefits API (FastAPI + uvicorn) for ECS Fargate, 0.5 vCPU / 1 GB.
-FROM python:3.12-slim-bookworm
+# Base image pinned by digest: python:3.12.7-slim-bookworm (the multi-arch index digest that tag had when
+# pinned, as published in public Dockerfiles; not pulled here). Refresh and verify it together with the tag:
+#   docker buildx imagetools inspect python:3.12-slim-bookworm --format '{{json .Manifest.Digest}}'
+FROM python:3.12.7-slim-bookworm@sha256:032c52613401895aa3d418a4c563d2d05f993bc3ecc065c8f4e2280978acd249
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

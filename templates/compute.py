@@ -32,7 +32,7 @@ from troposphere import s3 as buckets
 from troposphere.cloudformation import WaitConditionHandle
 
 import contract
-from templates import alarms, naming, params, waf
+from templates import alarms, boundary, naming, params, waf
 from templates.metadata import checkov_skip
 
 HAS_CERTIFICATE = "HasCertificate"
@@ -121,6 +121,7 @@ TMP_VOLUME = "tmp"
 def build() -> Template:
     t = Template(Description="ia-comafi compute: the benefits API on ECS Fargate behind a public ALB")
     p = params.add_parameters(t, contract.COMPUTE)
+    boundary.add_parameter(t)
     t.add_condition(HAS_CERTIFICATE, Not(Equals(Ref(p["certificate_arn"]), "")))
     _add_fargate_size_rules(t, p)
     t.add_rule("DomainNameWithCertificate", {
@@ -258,6 +259,7 @@ def _create_execution_role(t: Template) -> iam.Role:
     return t.add_resource(
         iam.Role(
             "TaskExecutionRole",
+            PermissionsBoundary=boundary.role_boundary(),
             AssumeRolePolicyDocument=_ecs_tasks_trust(),
             ManagedPolicyArns=[
                 Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")
@@ -273,6 +275,7 @@ def _create_task_role(t: Template, p: dict) -> iam.Role:
     return t.add_resource(
         iam.Role(
             "TaskRole",
+            PermissionsBoundary=boundary.role_boundary(),
             AssumeRolePolicyDocument=_ecs_tasks_trust(
                 StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
                 ArnLike("aws:SourceArn", Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:*")),

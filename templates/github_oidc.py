@@ -4,17 +4,29 @@ Deployed once, by an admin (``deploy.py prod --stacks github-oidc``). It holds:
 
 - the GitHub OIDC identity provider, or a reference to the account's existing
   one (an account holds one provider per URL): ``oidc_provider_arn``;
-- ``{project}-github-deploy``: the role the workflow assumes. Only the
-  repository's deploy branch and its GitHub environment can assume it, and it
-  can run change sets on this project's four stacks (never this one), pass one
-  role to CloudFormation, push to the project's ECR repository and restart its
-  ECS service. It creates no infrastructure itself;
+- ``{project}-github-build``: the build job's role. Only jobs on the deploy
+  branch can assume it, and it can only push images to the project's ECR
+  repository;
+- ``{project}-github-deploy``: the deploy job's role. Only jobs in the GitHub
+  environment can assume it (so the environment's protection rules gate every
+  deploy), and it can run change sets on this project's four stacks (never
+  this one), pass one role to CloudFormation, read the project's images and
+  alarms and restart its ECS service. It creates no infrastructure itself, and
+  cannot turn termination protection off: CloudFormation refuses DeleteStack
+  on a protected stack;
 - ``{project}-cfn-execution``: the role CloudFormation uses (deploy.py passes
-  it as ``RoleARN``) to create what the four stacks declare, and only that.
+  it as ``RoleARN``) to create what the four stacks declare, and only that;
+- ``{project}-boundary``: the permissions boundary every role of the app
+  stacks carries. The execution role can create or change a role only with
+  it, and nothing can remove it, so whatever a template says, a role CI
+  creates can do at most what the boundary allows.
 
 The seed created the provider by hand and gave CI ``AdministratorAccess``.
-Every ``Resource: "*"`` below is one where AWS offers nothing narrower; each
-says so where it appears.
+Condition keys and resource types below are the IAM Service Authorization
+Reference's (https://docs.aws.amazon.com/service-authorization/latest/reference/);
+tests/templates/test_escalation_audit.py checks every statement against its
+copy in parliament. Every ``Resource: "*"`` is an action that reference lists
+with no resource type; each says so where it appears.
 """
 
 from __future__ import annotations
@@ -38,24 +50,33 @@ GITHUB_THUMBPRINTS = ("6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8
 
 # CloudFormation calls that name no stack, or list the whole account: AWS
 # authorizes them only on Resource "*". deploy.py uses ListExports/ListImports
-# (export guard), DescribeStacks without a name (list) and ValidateTemplate.
-CFN_ACCOUNT_WIDE_ACTIONS = ("DescribeStacks", "ListExports", "ListImports", "ListStacks", "ValidateTemplate")
+# (export guard), DescribeStacks without a name (list), ValidateTemplate and
+# the drift detection's status (by detection id).
+CFN_ACCOUNT_WIDE_ACTIONS = (
+    "DescribeStackDriftDetectionStatus", "DescribeStacks", "ListExports", "ListImports", "ListStacks",
+    "ValidateTemplate",
+)
 
-# What deploy.py does to a stack of this project: change sets, events, the
-# deployed template, termination protection, and deleting a stack left in
-# ROLLBACK_COMPLETE by a failed create.
+# What deploy.py does to a stack of this project: change sets (authorized on
+# the stack, whatever the change set is called), events, the deployed
+# template, the data stack's stack policy, drift, and deleting a stack left in
+# ROLLBACK_COMPLETE, IMPORT_ROLLBACK_COMPLETE or REVIEW_IN_PROGRESS.
+# Not UpdateTerminationProtection: CloudFormation refuses DeleteStack on a
+# protected stack, so without it CI cannot delete prod.
 CFN_STACK_ACTIONS = (
     "CreateChangeSet", "DeleteChangeSet", "DeleteStack", "DescribeChangeSet", "DescribeStackEvents",
-    "DescribeStackResources", "DescribeStacks", "ExecuteChangeSet", "GetTemplate", "ListChangeSets",
-    "ListStackResources", "UpdateTerminationProtection",
+    "DescribeStackResourceDrifts", "DescribeStackResources", "DescribeStacks", "DetectStackDrift",
+    "DetectStackResourceDrift", "ExecuteChangeSet", "GetTemplate", "ListChangeSets", "ListStackResources",
+    "SetStackPolicy",
 )
 
-ECR_PUSH_PULL_ACTIONS = (
+# The build job: push an image (and skip the build when the tag is there).
+ECR_PUSH_ACTIONS = (
     "BatchCheckLayerAvailability", "BatchGetImage", "CompleteLayerUpload", "DescribeImages",
-    "DescribeRepositories", "GetDownloadUrlForLayer", "InitiateLayerUpload", "ListImages", "PutImage",
-    "UploadLayerPart",
+    "GetDownloadUrlForLayer", "InitiateLayerUpload", "PutImage", "UploadLayerPart",
 )
-
+# The deploy job: is the tag there, what did the scan find, which tags are newest (rollback).
+ECR_READ_ACTIONS = ("DescribeImageScanFindings", "DescribeImages", "DescribeRepositories", "ListImages")
 
 # Services CloudFormation hands the project's roles to: ECS tasks (compute) and
 # VPC Flow Logs (network).
@@ -66,6 +87,14 @@ SERVICE_LINKED_ROLE_SERVICES = (
 )
 # The one managed policy the stacks attach (compute's task execution role).
 ATTACHABLE_MANAGED_POLICIES = ("service-role/AmazonECSTaskExecutionRolePolicy",)
+
+# The IAM calls that create or change what a role may do. Each supports the
+# iam:PermissionsBoundary condition key (Service Authorization Reference, IAM):
+# the execution role may make them only on a role that carries the boundary.
+IAM_BOUNDED_ROLE_ACTIONS = (
+    "AttachRolePolicy", "CreateRole", "DeleteRolePolicy", "DetachRolePolicy", "PutRolePermissionsBoundary",
+    "PutRolePolicy",
+)
 
 _PROJECT = "${" + contract.PROJECT_PARAMETER + "}"
 _PROJECT_VALUE = Sub(_PROJECT)
@@ -88,7 +117,7 @@ def _arn(service: str, resource: str, region: bool = True, account: bool = True)
 
 
 def _actions(prefix: str, names) -> list[pol.Action]:
-    return [pol.Action(prefix, name) for name in sorted(names)]
+    return [pol.Action(prefix, name) for name in sorted(set(names))]
 
 
 def _allow(sid: str, prefix: str, names, resources, condition: pol.Condition | None = None) -> pol.Statement:
@@ -104,8 +133,13 @@ def _deployable_stacks() -> list[str]:
 def _stack_role_arns() -> list[Sub]:
     # The stacks' roles are unnamed, so CloudFormation names them
     # "{stack name}-{logical id}-{suffix}": the stack prefixes bound them, and
-    # leave out this stack's two roles.
+    # leave out this stack's roles.
     return [_arn("iam", f"role/{contract.stack_name(_PROJECT, key)}-*", region=False) for key in _deployable_stacks()]
+
+
+def boundary_arn() -> Sub:
+    """The permissions boundary's ARN, known before the policy exists (IAM conditions compare strings)."""
+    return _arn("iam", f"policy/{_pattern('permissions_boundary')}", region=False)
 
 
 def _owned(tag_key: str) -> pol.Condition:
@@ -117,8 +151,8 @@ def _requested(tag_key: str) -> pol.Condition:
 
 
 def build() -> Template:
-    t = Template(Description="ia-comafi github-oidc: GitHub Actions OIDC provider, CI deploy role and the "
-                             "CloudFormation execution role")
+    t = Template(Description="ia-comafi github-oidc: GitHub Actions OIDC provider, CI build and deploy roles, "
+                             "the CloudFormation execution role and the app roles' permissions boundary")
     p = params.add_parameters(t, STACK_KEY)
     t.add_condition("CreateProvider", Equals(Ref(p["oidc_provider_arn"]), ""))
     t.add_rule("GithubRepoIsSet", {
@@ -138,62 +172,88 @@ def build() -> Template:
     ))
     provider_arn = If("CreateProvider", Ref(provider), Ref(p["oidc_provider_arn"]))
 
+    boundary = t.add_resource(iam_res.ManagedPolicy(
+        "PermissionsBoundary",
+        ManagedPolicyName=naming.resource_name_sub("permissions_boundary"),
+        Description="The most any role of this project's app stacks may do",
+        PolicyDocument=permissions_boundary_policy(),
+    ))
     execution_role = _execution_role(t)
-    deploy_role = _deploy_role(t, p, provider_arn, execution_role)
+    build_role = _github_role(t, "GithubBuildRole", "build_role", "GitHub Actions build job: pushes the API image",
+                              provider_arn, build_subject("${GithubRepo}", "${GithubBranch}"), _build_policy())
+    deploy_role = _github_role(t, "GithubDeployRole", "oidc_deploy_role",
+                               "GitHub Actions deploy job: change sets on this project's stacks, its service",
+                               provider_arn, deploy_subject("${GithubRepo}", "${GithubEnvironment}"),
+                               _deploy_policy(execution_role))
 
     t.add_output(Output(contract.DEPLOY_ROLE_OUTPUT, Value=GetAtt(deploy_role, "Arn"),
-                        Description="Role the workflow assumes: the repository secret AWS_DEPLOY_ROLE_ARN"))
+                        Description="Role the deploy job assumes: the repository secret AWS_DEPLOY_ROLE_ARN"))
+    t.add_output(Output(contract.BUILD_ROLE_OUTPUT, Value=GetAtt(build_role, "Arn"),
+                        Description="Role the build job assumes: the repository secret AWS_BUILD_ROLE_ARN"))
     t.add_output(Output(contract.EXECUTION_ROLE_OUTPUT, Value=GetAtt(execution_role, "Arn"),
                         Description="Role deploy.py passes to CloudFormation (RoleARN)"))
+    t.add_output(Output(contract.PERMISSIONS_BOUNDARY_OUTPUT, Value=Ref(boundary),
+                        Description="deploy.py passes it to the app stacks as their "
+                                    f"{contract.PERMISSIONS_BOUNDARY_PARAMETER} parameter"))
     t.add_output(Output(contract.OIDC_PROVIDER_OUTPUT, Value=provider_arn,
-                        Description="GitHub OIDC provider the role trusts"))
+                        Description="GitHub OIDC provider the roles trust"))
     return t
 
 
-# -- the CI role ---------------------------------------------------------------------------------------------
+# -- the CI roles --------------------------------------------------------------------------------------------
 
 
-def trusted_subjects(repo: str, branch: str, environment: str) -> list[str]:
-    """The OIDC ``sub`` claims that may assume the deploy role: jobs on the deploy branch
-    (build, health-check) and jobs in the deploy environment (deploy)."""
-    return [f"repo:{repo}:ref:refs/heads/{branch}", f"repo:{repo}:environment:{environment}"]
+def build_subject(repo: str, branch: str) -> str:
+    """The OIDC ``sub`` of a job on the deploy branch with no environment: the build job."""
+    return f"repo:{repo}:ref:refs/heads/{branch}"
 
 
-def _deploy_role(t: Template, p: dict, provider_arn, execution_role: iam_res.Role) -> iam_res.Role:
-    subjects = [
-        Sub(s) for s in trusted_subjects("${GithubRepo}", "${GithubBranch}", "${GithubEnvironment}")
-    ]
+def deploy_subject(repo: str, environment: str) -> str:
+    """The OIDC ``sub`` of a job in the deploy environment: the deploy job, once the environment's rules pass."""
+    return f"repo:{repo}:environment:{environment}"
+
+
+def _github_role(t: Template, title: str, name_kind: str, description: str, provider_arn, subject: str,
+                 policy: pol.PolicyDocument) -> iam_res.Role:
     trust = pol.PolicyDocument(Version="2012-10-17", Statement=[pol.Statement(
-        Sid="GithubDeployBranchAndEnvironment",
+        Sid="GithubJob",
         Effect=pol.Allow,
         Principal=pol.Principal("Federated", provider_arn),
         Action=[pol.Action("sts", "AssumeRoleWithWebIdentity")],
         Condition=pol.Condition(pol.StringEquals({
             f"{GITHUB_OIDC_HOST}:aud": OIDC_AUDIENCE,
-            f"{GITHUB_OIDC_HOST}:sub": subjects,
+            f"{GITHUB_OIDC_HOST}:sub": Sub(subject),
         })),
     )])
     return t.add_resource(iam_res.Role(
-        "GithubDeployRole",
-        RoleName=naming.resource_name_sub("oidc_deploy_role"),
-        Description="GitHub Actions deploys: change sets on this project's stacks, its image, its service",
+        title,
+        RoleName=naming.resource_name_sub(name_kind),
+        Description=description,
         AssumeRolePolicyDocument=trust,
         MaxSessionDuration=3600,
-        Policies=[iam_res.Policy(PolicyName="deploy", PolicyDocument=_deploy_policy(execution_role))],
+        Policies=[iam_res.Policy(PolicyName=name_kind.replace("_", "-"), PolicyDocument=policy)],
     ))
+
+
+def _repository_arn() -> Sub:
+    return _arn("ecr", f"repository/{_pattern('repository')}")
+
+
+def _build_policy() -> pol.PolicyDocument:
+    return pol.PolicyDocument(Version="2012-10-17", Statement=[
+        # A registry login token: the reference lists no resource type for GetAuthorizationToken.
+        _allow("EcrLogin", "ecr", ["GetAuthorizationToken"], ["*"]),
+        _allow("EcrPushProjectRepository", "ecr", ECR_PUSH_ACTIONS, [_repository_arn()]),
+    ])
 
 
 def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
     stacks = _deployable_stacks()
     stack_arns = [_arn("cloudformation", f"stack/{contract.stack_name(_PROJECT, key)}/*") for key in stacks]
-    # CloudFormation authorizes change-set calls on the stack; the change set's
-    # own ARN carries the deployer's name (contract.CHANGE_SET_PREFIX), not the stack's.
-    change_set_arns = [_arn("cloudformation", f"changeSet/{contract.CHANGE_SET_PREFIX}*/*")]
     cluster = _pattern("cluster")
     service_arn = _arn("ecs", f"service/{cluster}/{_pattern('service')}")
     statements = [
-        _allow("ProjectStacks", "cloudformation", set(CFN_STACK_ACTIONS) - {"CreateChangeSet"},
-               stack_arns + change_set_arns),
+        _allow("ProjectStacks", "cloudformation", set(CFN_STACK_ACTIONS) - {"CreateChangeSet"}, stack_arns),
         # A change set on a project stack runs as the execution role, never as this one.
         _allow("ProjectChangeSetsRunAsExecutionRole", "cloudformation", ["CreateChangeSet"], stack_arns,
                pol.Condition(pol.StringEquals("cloudformation:RoleArn", GetAtt(execution_role, "Arn")))),
@@ -201,12 +261,13 @@ def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
         _allow("AccountWideCloudFormationReads", "cloudformation", CFN_ACCOUNT_WIDE_ACTIONS, ["*"]),
         _allow("PassExecutionRoleToCloudFormation", "iam", ["PassRole"], [GetAtt(execution_role, "Arn")],
                pol.Condition(pol.StringEquals("iam:PassedToService", "cloudformation.amazonaws.com"))),
-        # A registry login token: ECR has no resource to scope it to.
-        _allow("EcrLogin", "ecr", ["GetAuthorizationToken"], ["*"]),
-        _allow("EcrPushPullProjectRepository", "ecr", ECR_PUSH_PULL_ACTIONS,
-               [_arn("ecr", f"repository/{_pattern('repository')}")]),
+        # The pre-flight: the tag exists and its scan found nothing critical; rollback lists the newest tags.
+        _allow("ReadProjectImages", "ecr", ECR_READ_ACTIONS, [_repository_arn()]),
         _allow("RestartAndStatusOfProjectService", "ecs", ["DescribeServices", "UpdateService"], [service_arn]),
         _allow("StatusOfProjectCluster", "ecs", ["DescribeClusters"], [_arn("ecs", f"cluster/{cluster}")]),
+        # The rollback triggers and status: the project's alarms only.
+        _allow("ProjectAlarms", "cloudwatch", ["DescribeAlarms"],
+               [_arn("cloudwatch", f"alarm:{_pattern('alarm_prefix')}*")]),
         # After a destroy, deploy.py looks for the retained bucket and secret to adopt them again
         # (deployer/adoption.py): HeadBucket is authorized as s3:ListBucket. Names only, never values.
         _allow("FindRetainedBucket", "s3", ["ListBucket"],
@@ -222,6 +283,49 @@ def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
                [_arn("s3", f"{_pattern('deploy_artifacts')}/*", region=False, account=False)]),
     ]
     return pol.PolicyDocument(Version="2012-10-17", Statement=statements)
+
+
+# -- the permissions boundary ---------------------------------------------------------------------------------
+
+
+def permissions_boundary_policy() -> pol.PolicyDocument:
+    """What the flow-log role, the task execution role and the task role need, on this project's resources;
+    and never IAM, Organizations, another role, or a way out of the boundary."""
+    flow_logs = _arn("logs", f"log-group:{_pattern('flow_log_group')}")
+    container_logs = _arn("logs", f"log-group:{_pattern('container_log_group')}")
+    log_groups = [flow_logs, container_logs] + [Sub(f"{g.data['Fn::Sub']}:*") for g in (flow_logs, container_logs)]
+    bucket = _arn("s3", _pattern("unhandled_bucket"), region=False, account=False)
+    own_roles = _stack_role_arns()
+    return pol.PolicyDocument(Version="2012-10-17", Statement=[
+        # network's flow-log role.
+        _allow("FlowLogsAndContainerLogs", "logs", ["CreateLogStream", "DescribeLogStreams", "PutLogEvents"],
+               log_groups),
+        # compute's task execution role (its AWS managed policy, cut down to this project): pull the image,
+        # read the secret. GetAuthorizationToken: the reference lists no resource type for it.
+        _allow("PullImageLogin", "ecr", ["GetAuthorizationToken"], ["*"]),
+        _allow("PullImage", "ecr", ["BatchCheckLayerAvailability", "BatchGetImage", "GetDownloadUrlForLayer"],
+               [_repository_arn()]),
+        _allow("ReadAppSecret", "secretsmanager", ["GetSecretValue"],
+               [_arn("secretsmanager", f"secret:{_pattern('secret')}-??????")]),
+        # compute's task role: the model (any foundation model: the id is a compute parameter) and the bucket.
+        _allow("InvokeModel", "bedrock", ["InvokeModel", "InvokeModelWithResponseStream"],
+               [_arn("bedrock", "foundation-model/*", account=False)]),
+        _allow("StoreUnhandledQueries", "s3", ["PutObject"], [Sub(f"{bucket.data['Fn::Sub']}/unhandled/*")]),
+        pol.Statement(Sid="NeverIamOrOrganizations", Effect=pol.Deny,
+                      Action=[pol.Action("iam", "*"), pol.Action("organizations", "*")], Resource=["*"]),
+        # A role of the app stacks may not become another role (or leave the boundary through one).
+        pol.Statement(Sid="NeverAssumeRolesOutsideTheProject", Effect=pol.Deny,
+                      Action=[pol.Action("sts", "AssumeRole"), pol.Action("sts", "AssumeRoleWithSAML"),
+                              pol.Action("sts", "AssumeRoleWithWebIdentity")],
+                      NotResource=own_roles),
+        # Redundant with the IAM deny above, and kept explicit: the boundary is never removed, replaced or
+        # rewritten by a role it bounds.
+        pol.Statement(Sid="NeverLeaveTheBoundary", Effect=pol.Deny,
+                      Action=[pol.Action("iam", a) for a in (
+                          "CreatePolicyVersion", "DeletePolicy", "DeletePolicyVersion", "DeleteRolePermissionsBoundary",
+                          "PutRolePermissionsBoundary", "SetDefaultPolicyVersion")],
+                      Resource=[boundary_arn()] + own_roles),
+    ])
 
 
 # -- the CloudFormation execution role ------------------------------------------------------------------------
@@ -256,29 +360,39 @@ _EC2_DESCRIBE = (
     "DescribeAccountAttributes", "DescribeAddresses", "DescribeAddressesAttribute", "DescribeAvailabilityZones",
     "DescribeFlowLogs", "DescribeInternetGateways", "DescribeNatGateways", "DescribeNetworkAcls",
     "DescribeNetworkInterfaces", "DescribePrefixLists", "DescribeRouteTables", "DescribeSecurityGroupRules",
-    "DescribeSecurityGroups", "DescribeSubnets", "DescribeTags", "DescribeVpcAttribute", "DescribeVpcEndpoints",
+    "DescribeSecurityGroups", "DescribeSubnets", "DescribeTags", "DescribeVpcEndpoints",
     "DescribeVpcEndpointServices", "DescribeVpcs",
 )
-# Creating: the new resource has no ARN to name yet, and a resource's tags may
-# arrive after its create call, so neither a name nor aws:RequestTag can bound
-# these safely. The attributes are set as part of the VPC's and subnets' create.
-_EC2_CREATE = (
-    "AllocateAddress", "AssociateRouteTable", "AttachInternetGateway", "AuthorizeSecurityGroupEgress",
-    "AuthorizeSecurityGroupIngress", "CreateFlowLogs", "CreateInternetGateway", "CreateNatGateway", "CreateRoute",
-    "CreateRouteTable", "CreateSecurityGroup", "CreateSubnet", "CreateVpc", "CreateVpcEndpoint",
-    "ModifySubnetAttribute", "ModifyVpcAttribute",
-)
-# Changing or deleting what exists: only resources tagged with this project
-# (CloudFormation copies the stack's Project tag onto every resource it tags).
+# Creating: the new resource must carry the project's tag in the request
+# (aws:RequestTag on the new resource's type), and whatever it goes into (a
+# VPC, a subnet...) must already carry it (aws:ResourceTag). Each action's
+# resource types are the reference's; CloudFormation tags these types on
+# create (their registry schemas say tagOnCreate).
+_EC2_CREATE = {
+    # action: (types of the resource it creates, types of the resources it goes into)
+    "AllocateAddress": (("elastic-ip",), ()),
+    "CreateFlowLogs": (("vpc-flow-log",), ("vpc", "subnet", "network-interface")),
+    "CreateInternetGateway": (("internet-gateway",), ()),
+    "CreateNatGateway": (("natgateway",), ("subnet", "elastic-ip")),
+    "CreateRouteTable": (("route-table",), ("vpc",)),
+    "CreateSecurityGroup": (("security-group",), ("vpc",)),
+    "CreateSubnet": (("subnet",), ("vpc",)),
+    "CreateVpc": (("vpc",), ()),
+    "CreateVpcEndpoint": (("vpc-endpoint",), ("vpc", "route-table", "subnet", "security-group")),
+}
+# Changing or deleting what exists, wiring it together included: only
+# resources tagged with this project (CloudFormation copies the stack's
+# Project tag onto every resource it tags).
 _EC2_OWNED = (
-    "DeleteFlowLogs", "DeleteInternetGateway", "DeleteNatGateway", "DeleteRoute", "DeleteRouteTable",
-    "DeleteSecurityGroup", "DeleteSubnet", "DeleteTags", "DeleteVpc", "DeleteVpcEndpoints",
-    "DetachInternetGateway", "DisassociateRouteTable", "ModifyVpcEndpoint", "ReleaseAddress", "ReplaceRoute",
-    "ReplaceRouteTableAssociation", "RevokeSecurityGroupEgress", "RevokeSecurityGroupIngress",
+    "AssociateRouteTable", "AttachInternetGateway", "AuthorizeSecurityGroupEgress", "AuthorizeSecurityGroupIngress",
+    "CreateRoute", "DeleteFlowLogs", "DeleteInternetGateway", "DeleteNatGateway", "DeleteRoute", "DeleteRouteTable",
+    "DeleteSecurityGroup", "DeleteSubnet", "DeleteTags", "DeleteVpc", "DeleteVpcEndpoints", "DetachInternetGateway",
+    "DisassociateRouteTable", "ModifySubnetAttribute", "ModifyVpcAttribute", "ModifyVpcEndpoint", "ReleaseAddress",
+    "ReplaceRoute", "ReplaceRouteTableAssociation", "RevokeSecurityGroupEgress", "RevokeSecurityGroupIngress",
     "UpdateSecurityGroupRuleDescriptionsEgress", "UpdateSecurityGroupRuleDescriptionsIngress",
 )
 
-# The bucket's create, update and delete, plus every configuration its read
+# The buckets' create, update and delete, plus every configuration the read
 # handler looks at (an IMPORT of the retained bucket reads them all).
 _S3_BUCKET = (
     "CreateBucket", "DeleteBucket", "DeleteBucketPolicy", "GetAccelerateConfiguration", "GetAnalyticsConfiguration",
@@ -305,10 +419,10 @@ _LOG_GROUP = (
     "CreateLogGroup", "DeleteLogGroup", "DeleteRetentionPolicy", "ListTagsForResource", "ListTagsLogGroup",
     "PutRetentionPolicy", "TagLogGroup", "TagResource", "UntagLogGroup", "UntagResource",
 )
-_IAM_ROLE = (
-    "CreateRole", "DeleteRole", "DeleteRolePolicy", "GetRole", "GetRolePolicy", "ListAttachedRolePolicies",
-    "ListInstanceProfilesForRole", "ListRolePolicies", "ListRoleTags", "PutRolePolicy", "TagRole", "UntagRole",
-    "UpdateAssumeRolePolicy", "UpdateRole", "UpdateRoleDescription",
+# What CloudFormation does to a role that cannot widen it: read, tag, delete, describe.
+_IAM_ROLE_UNBOUNDED = (
+    "DeleteRole", "GetRole", "GetRolePolicy", "ListAttachedRolePolicies", "ListInstanceProfilesForRole",
+    "ListRolePolicies", "ListRoleTags", "TagRole", "UntagRole", "UpdateRole", "UpdateRoleDescription",
 )
 _ECS_CLUSTER = (
     "CreateCluster", "DeleteCluster", "DescribeClusters", "ListTagsForResource", "PutClusterCapacityProviders",
@@ -323,59 +437,84 @@ _ELB_DESCRIBE = (
     "DescribeLoadBalancerAttributes", "DescribeLoadBalancers", "DescribeRules", "DescribeSSLPolicies",
     "DescribeTags", "DescribeTargetGroupAttributes", "DescribeTargetGroups", "DescribeTargetHealth",
 )
-# Load balancer and target group names are CloudFormation's (truncated stack
-# name plus a suffix), so these are bounded to the account and region.
-_ELB_CREATE = (
-    "AddListenerCertificates", "AddTags", "CreateListener", "CreateLoadBalancer", "CreateRule",
-    "CreateTargetGroup", "DeleteListener", "DeleteRule", "ModifyListener", "ModifyListenerAttributes",
-    "ModifyRule", "RemoveListenerCertificates", "SetRulePriorities",
+_ELB_CREATE = ("CreateLoadBalancer", "CreateTargetGroup")
+# Listeners carry no tags (their CloudFormation schema: taggable false) and
+# the load balancer's name is CloudFormation's, so a listener's ARN names
+# nothing of this project: creating one needs the load balancer's tag, the
+# rest are bounded to the account and region only (threat model, README).
+_ELB_LISTENER = (
+    "AddListenerCertificates", "DeleteListener", "ModifyListener", "ModifyListenerAttributes",
+    "RemoveListenerCertificates",
 )
 _ELB_OWNED = (
     "DeleteLoadBalancer", "DeleteTargetGroup", "ModifyLoadBalancerAttributes", "ModifyTargetGroup",
     "ModifyTargetGroupAttributes", "RemoveTags", "SetIpAddressType", "SetSecurityGroups", "SetSubnets",
-    "SetWebAcl",
 )
-_SCALING = (
-    "DeleteScalingPolicy", "DeregisterScalableTarget", "ListTagsForResource", "PutScalingPolicy",
-    "RegisterScalableTarget", "TagResource", "UntagResource",
-)
+_SCALING = ("DeleteScalingPolicy", "DeregisterScalableTarget", "PutScalingPolicy", "RegisterScalableTarget")
 _SCALING_DESCRIBE = ("DescribeScalableTargets", "DescribeScalingActivities", "DescribeScalingPolicies")
 _WAF = (
-    "AssociateWebACL", "CreateWebACL", "DeleteWebACL", "DisassociateWebACL", "GetWebACL", "GetWebACLForResource",
-    "ListResourcesForWebACL", "ListTagsForResource", "TagResource", "UntagResource", "UpdateWebACL",
+    "CreateWebACL", "DeleteWebACL", "GetLoggingConfiguration", "GetWebACL", "ListResourcesForWebACL",
+    "ListTagsForResource", "TagResource", "UntagResource", "UpdateWebACL",
 )
+_ALARMS = ("DeleteAlarms", "DescribeAlarms", "ListTagsForResource", "PutCompositeAlarm", "PutMetricAlarm",
+           "TagResource", "UntagResource")
+_TOPIC = ("CreateTopic", "DeleteTopic", "GetTopicAttributes", "ListSubscriptionsByTopic", "ListTagsForResource",
+          "SetTopicAttributes", "TagResource", "UntagResource")
+_KEY = ("DescribeKey", "EnableKeyRotation", "GetKeyPolicy", "GetKeyRotationStatus", "ListResourceTags",
+        "PutKeyPolicy", "ScheduleKeyDeletion", "TagResource", "UntagResource", "UpdateKeyDescription")
+_ALIAS = ("CreateAlias", "DeleteAlias", "UpdateAlias")
+
+
+def _ec2(resource_type: str) -> Sub:
+    return _arn("ec2", f"{resource_type}/*")
+
 
 def _execution_policies() -> list[tuple[str, list[pol.Statement], tuple]]:
     """(logical id, statements, checkov exceptions) of each managed policy of the execution role."""
     tag = _project_tag_key()
     cluster = _pattern("cluster")
-    log_groups = [_pattern("container_log_group"), _pattern("flow_log_group")]
+    log_groups = [_pattern("container_log_group"), _pattern("flow_log_group"), _pattern("waf_log_group")]
     log_group_arns = [_arn("logs", f"log-group:{g}") for g in log_groups] + \
         [_arn("logs", f"log-group:{g}:*") for g in log_groups]
+    waf_log_group = _arn("logs", f"log-group:{_pattern('waf_log_group')}")
     roles = _stack_role_arns()
+    bounded = pol.StringEquals("iam:PermissionsBoundary", boundary_arn())
     elb = lambda resource: _arn("elasticloadbalancing", resource)  # noqa: E731
+    load_balancers = elb("loadbalancer/app/*/*")
+    web_acl = _arn("wafv2", f"regional/webacl/{_pattern('web_acl')}/*")
+    keys = _arn("kms", "key/*")
+    topic = _arn("sns", _pattern("alarm_topic"))
 
     network = [
-        # EC2 describe calls support no resource-level permissions.
+        # EC2 describe calls: the reference lists no resource type for them.
         _allow("Ec2Describe", "ec2", _EC2_DESCRIBE, ["*"]),
-        _allow("Ec2Create", "ec2", _EC2_CREATE, ["*"]),
-        _allow("Ec2ChangeOwned", "ec2", _EC2_OWNED, ["*"], _owned(tag)),
-        # Tags on a new resource carry the project's tag; tags on an existing one need it already.
-        _allow("Ec2TagNew", "ec2", ["CreateTags"], ["*"], _requested(tag)),
-        _allow("Ec2TagOwned", "ec2", ["CreateTags"], ["*"], _owned(tag)),
-        # The flow logs' group (network) and the container's (compute), by name.
+        _allow("Ec2DescribeVpcAttribute", "ec2", ["DescribeVpcAttribute"], [_ec2("vpc")]),
+        _allow("Ec2CreateTagged", "ec2", _EC2_CREATE,
+               [_ec2(kind) for kind in sorted({k for new, _ in _EC2_CREATE.values() for k in new})], _requested(tag)),
+        _allow("Ec2CreateIntoOwned", "ec2", [a for a, (_, into) in _EC2_CREATE.items() if into],
+               [_ec2(kind) for kind in sorted({k for _, into in _EC2_CREATE.values() for k in into})], _owned(tag)),
+        _allow("Ec2ChangeOwned", "ec2", _EC2_OWNED, [_arn("ec2", "*")], _owned(tag)),
+        # Tags only as part of one of those creates: never onto a resource that exists.
+        _allow("Ec2TagOnCreate", "ec2", ["CreateTags"], [_arn("ec2", "*")],
+               pol.Condition(pol.StringEquals("ec2:CreateAction", sorted(_EC2_CREATE)))),
+        # The flow logs' group (network), the container's (compute) and WAF's (waf), by name.
         _allow("LogGroups", "logs", _LOG_GROUP, log_group_arns),
-        _allow("LogGroupsDescribe", "logs", ["DescribeLogGroups"], [_arn("logs", "log-group:*")]),
+        # DescribeLogGroups (CloudFormation's read of a log group, WAF logging's check of its destination) and
+        # the log delivery WAF logging sets up: the reference lists no resource type for these.
+        _allow("LogsAccountWide", "logs", ["CreateLogDelivery", "DeleteLogDelivery", "DescribeLogGroups",
+                                           "DescribeResourcePolicies", "GetLogDelivery", "ListLogDeliveries",
+                                           "PutResourcePolicy", "UpdateLogDelivery"], ["*"]),
     ]
     network_skips = (
-        ("CKV_AWS_111", "EC2 create calls cannot be bounded by a name that does not exist yet; changes and "
-                        "deletes are bounded by the Project tag instead"),
+        ("CKV_AWS_111", "LogsAccountWide: the reference lists no resource type for CreateLogDelivery, "
+                        "DeleteLogDelivery, UpdateLogDelivery and PutResourcePolicy; AWS authorizes them on * only"),
     )
 
     data = [
-        _allow("UnhandledBucket", "s3", _S3_BUCKET,
-               [_arn("s3", _pattern("unhandled_bucket"), region=False, account=False)]),
-        _allow("Repository", "ecr", _ECR_REPOSITORY, [_arn("ecr", f"repository/{_pattern('repository')}")]),
+        _allow("Buckets", "s3", _S3_BUCKET,
+               [_arn("s3", _pattern(kind), region=False, account=False)
+                for kind in ("unhandled_bucket", "alb_logs_bucket")]),
+        _allow("Repository", "ecr", _ECR_REPOSITORY, [_repository_arn()]),
         _allow("AppSecret", "secretsmanager", _SECRET, [_arn("secretsmanager", f"secret:{_pattern('secret')}-??????")]),
         # GenerateSecretString: a random password is not a resource.
         _allow("SecretPassword", "secretsmanager", ["GetRandomPassword"], ["*"]),
@@ -384,49 +523,100 @@ def _execution_policies() -> list[tuple[str, list[pol.Statement], tuple]]:
     compute = [
         _allow("Cluster", "ecs", _ECS_CLUSTER, [_arn("ecs", f"cluster/{cluster}")]),
         _allow("Service", "ecs", _ECS_SERVICE, [_arn("ecs", f"service/{cluster}/{_pattern('service')}")]),
-        # Task definitions: register/deregister/describe take no resource.
-        _allow("TaskDefinitions", "ecs", ["DeregisterTaskDefinition", "DescribeTaskDefinition",
-                                          "RegisterTaskDefinition"], ["*"]),
-        _allow("TaskDefinitionTags", "ecs", ["ListTagsForResource", "TagResource", "UntagResource"],
+        _allow("TaskDefinitions", "ecs", ["ListTagsForResource", "RegisterTaskDefinition", "TagResource",
+                                          "UntagResource"],
                [_arn("ecs", f"task-definition/{_pattern('service')}:*")]),
+        # Deregister and describe: the reference lists no resource type for them.
+        _allow("TaskDefinitionsAccountWide", "ecs", ["DeregisterTaskDefinition", "DescribeTaskDefinition"], ["*"]),
         _allow("LoadBalancingDescribe", "elasticloadbalancing", _ELB_DESCRIBE, ["*"]),
-        _allow("LoadBalancingCreate", "elasticloadbalancing", _ELB_CREATE,
-               [elb("loadbalancer/app/*/*"), elb("targetgroup/*/*"), elb("listener/app/*/*/*"),
-                elb("listener-rule/app/*/*/*/*")]),
+        _allow("LoadBalancingCreateTagged", "elasticloadbalancing", _ELB_CREATE,
+               [load_balancers, elb("targetgroup/*/*")], _requested(tag)),
+        _allow("LoadBalancingTagOnCreate", "elasticloadbalancing", ["AddTags"],
+               [load_balancers, elb("targetgroup/*/*")],
+               pol.Condition(pol.StringEquals("elasticloadbalancing:CreateAction", list(_ELB_CREATE)))),
+        _allow("ListenersOfOwnedLoadBalancers", "elasticloadbalancing", ["CreateListener"], [load_balancers],
+               _owned(tag)),
+        _allow("Listeners", "elasticloadbalancing", _ELB_LISTENER, [elb("listener/app/*/*/*")]),
         _allow("LoadBalancingChangeOwned", "elasticloadbalancing", _ELB_OWNED,
-               [elb("loadbalancer/app/*/*"), elb("targetgroup/*/*")], _owned(tag)),
+               [load_balancers, elb("targetgroup/*/*")], _owned(tag)),
+        # Associating the web ACL: the reference lists no resource type for SetWebAcl.
+        _allow("LoadBalancingSetWebAcl", "elasticloadbalancing", ["SetWebAcl"], ["*"]),
+        # Scalable targets' ARNs are random ids: the reference's one key is the namespace.
         _allow("ScalableTarget", "application-autoscaling", _SCALING,
+               [_arn("application-autoscaling", "scalable-target/*")],
+               pol.Condition(pol.StringEquals("application-autoscaling:service-namespace", "ecs"))),
+        _allow("ScalableTargetTags", "application-autoscaling", ["TagResource"],
+               [_arn("application-autoscaling", "scalable-target/*")], _requested(tag)),
+        _allow("ScalableTargetTagsRead", "application-autoscaling", ["ListTagsForResource"],
                [_arn("application-autoscaling", "scalable-target/*")]),
         _allow("ScalingDescribe", "application-autoscaling", _SCALING_DESCRIBE, ["*"]),
         # Target tracking creates and deletes its alarms as the caller.
-        _allow("TargetTrackingAlarms", "cloudwatch", ["DeleteAlarms", "PutMetricAlarm"],
+        _allow("TargetTrackingAlarms", "cloudwatch", ["DeleteAlarms", "DescribeAlarms", "PutMetricAlarm"],
                [_arn("cloudwatch", f"alarm:TargetTracking-service/{cluster}/*")]),
-        _allow("AlarmsDescribe", "cloudwatch", ["DescribeAlarms"], ["*"]),
     ]
     compute_skips = (
-        ("CKV_AWS_111", "ECS task definitions accept no resource; load balancers and target groups are named by "
-                        "CloudFormation, so creates are bounded to the account and region and changes by tag"),
+        ("CKV_AWS_111", "LoadBalancingSetWebAcl and TaskDefinitionsAccountWide: the reference lists no resource "
+                        "type for SetWebAcl and DeregisterTaskDefinition; AWS authorizes them on * only"),
+    )
+
+    observability = [
+        _allow("ProjectAlarms", "cloudwatch", _ALARMS, [_arn("cloudwatch", f"alarm:{_pattern('alarm_prefix')}*")]),
+        _allow("ProjectDashboard", "cloudwatch", ["DeleteDashboards", "GetDashboard", "PutDashboard"],
+               [_arn("cloudwatch", f"dashboard/{_pattern('dashboard')}", region=False)]),
+        _allow("AlarmTopic", "sns", _TOPIC, [topic]),
+        # The topic's one subscription is an email address (never an endpoint that would run code on it).
+        _allow("AlarmTopicEmailSubscription", "sns", ["Subscribe"], [topic],
+               pol.Condition(pol.StringEquals("sns:Protocol", "email"))),
+        # Subscriptions have no resource type in the reference: these are account-wide.
+        _allow("Subscriptions", "sns", ["GetSubscriptionAttributes", "SetSubscriptionAttributes", "Unsubscribe"],
+               ["*"]),
+        # The reference lists no resource type for CreateKey and ListAliases: the key must carry the tag.
+        _allow("AlarmKeyCreateTagged", "kms", ["CreateKey"], ["*"], _requested(tag)),
+        _allow("AlarmKeyAliases", "kms", ["ListAliases"], ["*"]),
+        _allow("AlarmKeyOwned", "kms", _KEY + _ALIAS, [keys], _owned(tag)),
+        _allow("AlarmKeyAlias", "kms", _ALIAS, [_arn("kms", _pattern("alarm_key_alias"))]),
+    ]
+    observability_skips = (
+        ("CKV_AWS_111", "Subscriptions and AlarmKeyCreateTagged: the reference lists no resource type for "
+                        "SetSubscriptionAttributes, Unsubscribe and CreateKey; CreateKey requires the Project tag "
+                        "in the request (aws:RequestTag)"),
     )
 
     identity = [
-        _allow("StackRoles", "iam", _IAM_ROLE, roles),
+        # A role of the stacks is created, and its policies or boundary changed, only if it carries the boundary.
+        _allow("StackRolesWithBoundary", "iam", set(IAM_BOUNDED_ROLE_ACTIONS) - {"AttachRolePolicy",
+                                                                                   "DetachRolePolicy"},
+               roles, pol.Condition(bounded)),
         _allow("StackRolesManagedPolicy", "iam", ["AttachRolePolicy", "DetachRolePolicy"], roles,
-               pol.Condition(pol.ArnEquals("iam:PolicyARN", [
+               pol.Condition([bounded, pol.ArnEquals("iam:PolicyARN", [
                    Sub(f"arn:${{AWS::Partition}}:iam::aws:policy/{name}") for name in ATTACHABLE_MANAGED_POLICIES
-               ]))),
+               ])])),
+        # UpdateAssumeRolePolicy supports no condition key (the reference): the stacks' roles by name, and a
+        # rewritten trust yields at most a bounded role (threat model, README).
+        _allow("StackRolesTrust", "iam", ["UpdateAssumeRolePolicy"], roles),
+        _allow("StackRolesReadTagDelete", "iam", _IAM_ROLE_UNBOUNDED, roles),
         _allow("PassStackRoles", "iam", ["PassRole"], roles,
                pol.Condition(pol.StringEquals("iam:PassedToService", list(ROLE_CONSUMERS)))),
         _allow("ServiceLinkedRoles", "iam", ["CreateServiceLinkedRole"],
                [_arn("iam", "role/aws-service-role/*", region=False)],
                pol.Condition(pol.StringEquals("iam:AWSServiceName", list(SERVICE_LINKED_ROLE_SERVICES)))),
-        _allow("WebAcl", "wafv2", _WAF,
-               [_arn("wafv2", f"regional/webacl/{_pattern('web_acl')}/*"),
-                _arn("wafv2", "regional/managedruleset/*/*"),
-                elb("loadbalancer/app/*/*")]),
+        _allow("WebAcl", "wafv2", _WAF, [web_acl]),
+        # The web ACL's rules name AWS managed rule groups: creating or updating it authorizes those too
+        # (they are read, never changed).
+        _allow("ManagedRuleSets", "wafv2", ["CreateWebACL", "UpdateWebACL"],
+               [_arn("wafv2", "regional/managedruleset/*/*")]),
+        # WAF's actions accept no tag condition (the reference): the ALB side is any ALB of the account.
+        _allow("WebAclAssociation", "wafv2", ["AssociateWebACL", "DisassociateWebACL", "GetWebACLForResource"],
+               [web_acl, load_balancers]),
+        _allow("WebAclLogging", "wafv2", ["PutLoggingConfiguration"], [web_acl],
+               pol.Condition(pol.ArnLike("wafv2:LogDestinationResource", [waf_log_group, Sub(
+                   f"{waf_log_group.data['Fn::Sub']}:*")]))),
+        _allow("WebAclLoggingOff", "wafv2", ["DeleteLoggingConfiguration"], [web_acl]),
     ]
     return [
         ("NetworkAndLogsDeployPolicy", network, network_skips),
         ("DataDeployPolicy", data, ()),
         ("ComputeDeployPolicy", compute, compute_skips),
+        ("ObservabilityDeployPolicy", observability, observability_skips),
         ("IdentityAndWafDeployPolicy", identity, ()),
     ]

@@ -30,7 +30,7 @@ from troposphere import (
 from troposphere import logs as cwlogs
 
 import contract
-from templates import naming, params
+from templates import boundary, naming, params
 from templates.metadata import checkov_skip
 
 VPC_CIDR = "10.0.0.0/16"
@@ -45,6 +45,7 @@ SUBNETS = {
 def build() -> Template:
     t = Template(Description="ia-comafi network: VPC, subnets, NAT, S3 endpoint, flow logs")
     p = params.add_parameters(t, contract.NETWORK)
+    boundary.add_parameter(t)
     _add_conditions(t, p)
     vpc = t.add_resource(
         ec2.VPC("Vpc", CidrBlock=VPC_CIDR, EnableDnsHostnames=True, EnableDnsSupport=True, Tags=_name_tag("vpc"))
@@ -155,13 +156,15 @@ def _add_flow_logs(t: Template, p: dict, vpc: ec2.VPC) -> None:
     role = t.add_resource(iam.Role(
         "FlowLogRole",
         Condition="FlowLogsEnabled",
+        PermissionsBoundary=boundary.role_boundary(),
         AssumeRolePolicyDocument=PolicyDocument(Statement=[Statement(
             Effect=Allow,
             Principal=Principal("Service", "vpc-flow-logs.amazonaws.com"),
             Action=[AssumeRole],
             Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))),
         )]),
-        Policies=[iam.Policy(PolicyName="write-flow-logs", PolicyDocument=PolicyDocument(Statement=[
+        Policies=[iam.Policy(PolicyName="write-flow-logs", PolicyDocument=PolicyDocument(
+            Version="2012-10-17", Statement=[
             Statement(
                 Effect=Allow,
                 Action=[logs.CreateLogStream, logs.PutLogEvents, logs.DescribeLogStreams],

@@ -68,10 +68,17 @@ def test_deploy_runs_on_push_to_master_and_by_hand(deploy):
     assert set(deploy["on"]) == {"push", "workflow_dispatch"}
 
 
-def test_deploy_may_request_an_oidc_token_and_read_the_code_only(deploy):
-    assert deploy["permissions"] == {"id-token": "write", "contents": "read"}
-    for job in deploy["jobs"].values():
-        assert "permissions" not in job
+# The job that assumes each role, the secret holding its ARN, and the OIDC subject it presents.
+ROLE_JOBS = {"build": "AWS_BUILD_ROLE_ARN", "deploy": "AWS_DEPLOY_ROLE_ARN"}
+
+
+def test_only_the_jobs_that_assume_a_role_may_request_an_oidc_token(deploy):
+    assert deploy["permissions"] == {"contents": "read"}
+    for name, job in deploy["jobs"].items():
+        if name in ROLE_JOBS:
+            assert job["permissions"] == {"contents": "read", "id-token": "write"}, name
+        else:
+            assert "permissions" not in job, name
 
 
 def test_two_deploys_never_overlap(deploy):
@@ -89,15 +96,39 @@ def test_jobs_run_build_then_deploy_then_health_check(deploy):
     assert jobs["deploy"]["environment"] == "prod"
 
 
-def test_every_aws_job_assumes_the_role_by_oidc_from_the_secret(deploy):
+def test_each_aws_job_assumes_its_own_role_by_oidc_from_its_secret(deploy):
     for name, job in deploy["jobs"].items():
-        (step,) = [s for s in _steps(job) if _uses(s) == OIDC_ACTION]
-        assert step["with"]["role-to-assume"] == "${{ secrets.AWS_DEPLOY_ROLE_ARN }}", name
+        steps = [s for s in _steps(job) if _uses(s) == OIDC_ACTION]
+        if name not in ROLE_JOBS:
+            assert steps == [], name
+            continue
+        (step,) = steps
+        assert step["with"]["role-to-assume"] == f"${{{{ secrets.{ROLE_JOBS[name]} }}}}", name
         assert step["with"]["aws-region"], name
         assert not {"aws-access-key-id", "aws-secret-access-key"} & step["with"].keys(), name
     assert "AWS_SECRET_ACCESS_KEY" not in DEPLOY.read_text()
     secrets = set(re.findall(r"secrets\.([A-Za-z0-9_]+)", DEPLOY.read_text()))
-    assert secrets == {"AWS_DEPLOY_ROLE_ARN"}
+    assert secrets == set(ROLE_JOBS.values())
+
+
+def test_workflow_trust_policies_and_readme_agree_on_who_assumes_which_role(deploy):
+    """The build job has no environment, so it presents the branch subject, which only the build role
+    trusts; the deploy job runs in the environment, whose subject only the deploy role trusts."""
+    from templates import github_oidc
+
+    prod = params.load_params("prod")
+    repo, branch, environment = "ORG/REPO", prod["github_branch"], prod["github_environment"]
+    assert deploy["on"]["push"]["branches"] == [branch]
+    assert "environment" not in deploy["jobs"]["build"]
+    assert deploy["jobs"]["deploy"]["environment"] == environment
+    subjects = {"build": github_oidc.build_subject(repo, branch),
+                "deploy": github_oidc.deploy_subject(repo, environment)}
+    readme = (ROOT / "README.md").read_text()
+    for job, secret in ROLE_JOBS.items():
+        kind = "build_role" if job == "build" else "oidc_deploy_role"
+        (row,) = [line for line in readme.splitlines() if line.startswith(f"| `{job}`")]
+        assert f"`{subjects[job]}`" in row and secret in row, row
+        assert contract.resource_name(kind, prod.project) in row, row
 
 
 def test_build_logs_in_to_ecr_and_pushes_the_short_sha_and_latest(deploy):
@@ -139,9 +170,9 @@ def test_deploy_lints_then_deploys_the_built_tag(deploy):
     python = [s for s in _steps(job) if _uses(s) == "actions/setup-python"][0]
     assert str(python["with"]["python-version"]) in ("3.11", "${{ env.PYTHON_VERSION }}")
     assert deploy["env"]["PYTHON_VERSION"] == "3.11"
-    install = _run_index(job, r"pip install -r requirements\.txt")
+    install = _run_index(job, r"pip install --require-hashes -r requirements\.lock")
     generate = _run_index(job, r"python generate\.py")
-    deploy_step = _run_index(job, r"python deploy\.py")
+    deploy_step = _run_index(job, r"python deploy\.py .*--image-tag")
     assert install < generate < deploy_step
     assert "--no-lint" not in _steps(job)[generate]["run"]
     step = _steps(job)[deploy_step]
@@ -151,10 +182,27 @@ def test_deploy_lints_then_deploys_the_built_tag(deploy):
     assert "--yes" in argv
 
 
-def test_health_check_polls_the_api_with_a_bound(deploy):
+def test_jobs_that_hold_aws_credentials_install_only_the_hashed_lock(deploy):
+    for name in ROLE_JOBS:
+        runs = [s.get("run", "") for s in _steps(deploy["jobs"][name])]
+        installs = [r for r in runs if "pip install" in r]
+        assert installs == ["pip install --require-hashes -r requirements.lock"], name
+    lock = (ROOT / "requirements.lock").read_text()
+    pinned = re.findall(r"^([A-Za-z0-9_.-]+)==\S+ \\$", lock, flags=re.M)
+    assert pinned and all(f"{name}==" in lock for name in ("boto3", "troposphere", "awacs", "cfn-lint"))
+    assert lock.count("--hash=sha256:") >= len(pinned)
+
+
+def test_health_check_polls_the_url_the_deploy_job_read_with_a_bound_and_no_role(deploy):
     job = deploy["jobs"]["health-check"]
-    argv = shlex.split(_steps(job)[_run_index(job, r"deploy\.py")]["run"])
-    assert argv[argv.index("health") + 1:] == ["--timeout", "300"]
+    assert "deploy" in _needs(job)
+    (step,) = _steps(job)
+    assert step["env"]["API_URL"] == "${{ needs.deploy.outputs.api-url }}"
+    assert "deadline=$((SECONDS + 300))" in step["run"]
+    deploy_job = deploy["jobs"]["deploy"]
+    assert deploy_job["outputs"]["api-url"] == "${{ steps.url.outputs.api-url }}"
+    (url_step,) = [s for s in _steps(deploy_job) if s.get("id") == "url"]
+    assert "outputs --json" in url_step["run"] and "contract.API_URL" in url_step["run"]
 
 
 def _deploy_py_commands(doc: dict) -> list[list[str]]:
@@ -169,6 +217,7 @@ def _deploy_py_commands(doc: dict) -> list[list[str]]:
             for line in step.get("run", "").splitlines():
                 if "deploy.py" in line:
                     argv = shlex.split(line)
+                    argv = argv[:next((i for i, a in enumerate(argv) if a in {">", "|", ">>"}), len(argv))]
                     found.append([expand(a) for a in argv[argv.index("deploy.py") + 1:]])
     return found
 

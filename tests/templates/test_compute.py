@@ -72,7 +72,8 @@ def props(res: dict, logical_id: str) -> dict:
 
 
 # The other conditions as in prod in us-east-1: access logs on, delivered by the region's ELB account.
-PROD_CONDITIONS = {"AlbAccessLogsOn": True, "ElbDeliversLogsAsService": False, "HasAlarmEmail": False}
+PROD_CONDITIONS = {"AlbAccessLogsOn": True, "ElbDeliversLogsAsService": False, "HasAlarmEmail": False,
+                   "HasPermissionsBoundary": False}
 
 
 def resolve(node, has_certificate: bool):
@@ -110,7 +111,9 @@ def _r(value) -> str:
 
 
 def test_parameters_are_exactly_the_compute_schema(tpl):
-    assert set(tpl["Parameters"]) == {p.cfn_name for p in params.stack_parameters("compute")}
+    # Plus the permissions boundary deploy.py passes (templates/boundary.py), which no one sets in params.
+    assert set(tpl["Parameters"]) == {p.cfn_name for p in params.stack_parameters("compute")} | {
+        contract.PERMISSIONS_BOUNDARY_PARAMETER}
     assert tpl["Parameters"]["FargateCpu"]["AllowedValues"] == ["256", "512", "1024", "2048", "4096"]
     assert tpl["Parameters"]["LogRetentionDays"]["AllowedValues"] == [str(d) for d in params.LOG_RETENTION_DAYS]
 

@@ -39,10 +39,18 @@ DEPLOY_PY_ACTIONS = {
     "cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet", "cloudformation:ExecuteChangeSet",
     "cloudformation:DeleteChangeSet", "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents",
     "cloudformation:GetTemplate", "cloudformation:ListExports", "cloudformation:ListImports",
-    "cloudformation:UpdateTerminationProtection", "cloudformation:DeleteStack", "cloudformation:ListStackResources",
-    "ecr:DescribeImages", "ecr:GetAuthorizationToken", "ecr:PutImage", "ecs:UpdateService", "ecs:DescribeServices",
+    "cloudformation:DeleteStack", "cloudformation:ListStackResources", "cloudformation:SetStackPolicy",
+    "cloudformation:DetectStackDrift", "cloudformation:DescribeStackDriftDetectionStatus",
+    "cloudformation:DescribeStackResourceDrifts", "cloudwatch:DescribeAlarms",
+    "ecr:DescribeImages", "ecr:DescribeImageScanFindings", "ecs:UpdateService", "ecs:DescribeServices",
     "iam:PassRole",
 }
+# What the workflow's build job calls as the build role (docker login, push, "is the tag there").
+BUILD_ACTIONS = {
+    "ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:DescribeImages",
+}
+BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/{PROJECT}-boundary"
 
 
 def _sub(text: str, extra: dict) -> str:
@@ -73,6 +81,8 @@ def _resolved(doc: dict, values: dict = VALUES) -> dict:
         "CfnExecutionRole": f"{PROJECT}-cfn-execution",
         "CfnExecutionRole.Arn": EXECUTION_ROLE_ARN,
         "GithubDeployRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-github-deploy",
+        "GithubBuildRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-github-build",
+        "PermissionsBoundary": BOUNDARY_ARN,
     }
     resources = {
         name: _fill(resolve(res, active), values, attrs)
@@ -107,13 +117,18 @@ def _execution_statements(res) -> list[dict]:
         statement
         for resource in res.values()
         if resource["Type"] == "AWS::IAM::ManagedPolicy"
-        and resource["Properties"]["Roles"] == [f"{PROJECT}-cfn-execution"]
+        and resource["Properties"].get("Roles") == [f"{PROJECT}-cfn-execution"]
         for statement in resource["Properties"]["PolicyDocument"]["Statement"]
     ]
 
 
+def _build_statements(res) -> list[dict]:
+    (policy,) = res["GithubBuildRole"]["Properties"]["Policies"]
+    return policy["PolicyDocument"]["Statement"]
+
+
 def _all_statements(res) -> list[dict]:
-    return _deploy_statements(res) + _execution_statements(res)
+    return _deploy_statements(res) + _build_statements(res) + _execution_statements(res)
 
 
 def _allowed_on(statements, action: str) -> list[dict]:
@@ -123,29 +138,55 @@ def _allowed_on(statements, action: str) -> list[dict]:
 # -- who may assume the CI role --------------------------------------------------------------------------
 
 
-def test_trust_policy_names_the_exact_subjects_and_audience(res):
-    trust = res["GithubDeployRole"]["Properties"]["AssumeRolePolicyDocument"]
-    (statement,) = trust["Statement"]
+def _trust(res, role: str) -> dict:
+    (statement,) = res[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == ["sts:AssumeRoleWithWebIdentity"]
     assert statement["Principal"] == {"Federated": PROVIDER_ARN}
-    # StringEquals only: no StringLike wildcard ("repo:ORG/REPO:*" was the seed's).
-    assert statement["Condition"] == {
-        "StringEquals": {
-            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-            "token.actions.githubusercontent.com:sub": [
-                f"repo:{REPO}:ref:refs/heads/master",
-                f"repo:{REPO}:environment:prod",
-            ],
-        }
-    }
+    return statement["Condition"]
+
+
+def test_only_jobs_in_the_deploy_environment_assume_the_deploy_role(res):
+    # StringEquals only: no StringLike wildcard ("repo:ORG/REPO:*" was the seed's); and not the branch
+    # subject, so the environment's protection rules gate every job holding this role.
+    assert _trust(res, "GithubDeployRole") == {"StringEquals": {
+        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+        "token.actions.githubusercontent.com:sub": f"repo:{REPO}:environment:prod",
+    }}
+
+
+def test_only_jobs_on_the_deploy_branch_assume_the_build_role(res):
+    assert _trust(res, "GithubBuildRole") == {"StringEquals": {
+        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+        "token.actions.githubusercontent.com:sub": f"repo:{REPO}:ref:refs/heads/master",
+    }}
 
 
 def test_trust_follows_the_branch_and_environment_parameters(doc):
     values = {**VALUES, "GithubBranch": "main", "GithubEnvironment": "production"}
-    trust = _resolved(doc, values)["Resources"]["GithubDeployRole"]["Properties"]["AssumeRolePolicyDocument"]
-    subjects = trust["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
-    assert subjects == [f"repo:{REPO}:ref:refs/heads/main", f"repo:{REPO}:environment:production"]
+    resolved = _resolved(doc, values)["Resources"]
+    key = "token.actions.githubusercontent.com:sub"
+    assert _trust(resolved, "GithubDeployRole")["StringEquals"][key] == f"repo:{REPO}:environment:production"
+    assert _trust(resolved, "GithubBuildRole")["StringEquals"][key] == f"repo:{REPO}:ref:refs/heads/main"
+
+
+def test_build_role_can_only_push_to_the_project_repository(res):
+    statements = _build_statements(res)
+    assert {a for s in statements for a in s["Action"]} >= BUILD_ACTIONS
+    repository = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{contract.resource_name('repository', PROJECT)}"
+    for statement in statements:
+        assert all(a.startswith("ecr:") for a in statement["Action"]), statement["Sid"]
+        assert statement["Resource"] in (["*"], [repository]), statement["Sid"]
+        if statement["Resource"] == ["*"]:
+            assert statement["Action"] == ["ecr:GetAuthorizationToken"]
+
+
+def test_deploy_role_cannot_turn_termination_protection_off_or_push_images(res):
+    actions = {a for s in _deploy_statements(res) for a in s["Action"]}
+    # CloudFormation refuses DeleteStack on a protected stack: without this, CI cannot delete prod.
+    assert "cloudformation:UpdateTerminationProtection" not in actions
+    assert "cloudformation:DeleteStack" in actions  # recovering ROLLBACK_COMPLETE / REVIEW_IN_PROGRESS stacks
+    assert not {"ecr:PutImage", "ecr:InitiateLayerUpload"} & actions
 
 
 def test_provider_is_created_for_github_with_the_sts_audience(res):
@@ -159,8 +200,9 @@ def test_an_existing_provider_is_reused_by_arn(doc):
     existing = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
     resolved = _resolved(doc, {**VALUES, "OidcProviderArn": existing})
     assert "GithubOidcProvider" not in resolved["Resources"]
-    trust = resolved["Resources"]["GithubDeployRole"]["Properties"]["AssumeRolePolicyDocument"]
-    assert trust["Statement"][0]["Principal"] == {"Federated": existing}
+    for role in ("GithubDeployRole", "GithubBuildRole"):
+        trust = resolved["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]
+        assert trust["Statement"][0]["Principal"] == {"Federated": existing}
     assert resolved["Outputs"]["OidcProviderArn"]["Value"] == existing
 
 
@@ -248,7 +290,7 @@ def test_cloudformation_statements_name_only_project_stacks_except_the_account_w
 
 def test_ecr_statements_name_only_the_project_repository(res):
     repository = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{contract.resource_name('repository', PROJECT)}"
-    for statement in _deploy_statements(res) + _execution_statements(res):
+    for statement in _all_statements(res):
         actions = [a for a in statement["Action"] if a.startswith("ecr:")]
         if not actions:
             continue
@@ -279,24 +321,48 @@ def test_ci_role_cannot_read_secrets_or_touch_iam_beyond_passing_one_role(res):
 def test_star_resources_only_where_aws_offers_nothing_narrower(res):
     """Every action granted on Resource "*", pinned: a new one must be argued for here."""
     star = {a for s in _all_statements(res) if s["Resource"] == ["*"] for a in s["Action"]}
-    ec2 = {f"ec2:{a}" for a in github_oidc._EC2_DESCRIBE + github_oidc._EC2_CREATE + github_oidc._EC2_OWNED}
-    expected = {f"cloudformation:{a}" for a in github_oidc.CFN_ACCOUNT_WIDE_ACTIONS} | ec2 | {
-        "ec2:CreateTags",  # conditioned on the Project tag
+    expected = {f"cloudformation:{a}" for a in github_oidc.CFN_ACCOUNT_WIDE_ACTIONS} | {
+        *(f"ec2:{a}" for a in github_oidc._EC2_DESCRIBE),
         "ecr:GetAuthorizationToken",
         "secretsmanager:GetRandomPassword",
-        "ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition",
+        "ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition",
         *(f"elasticloadbalancing:{a}" for a in github_oidc._ELB_DESCRIBE),
+        "elasticloadbalancing:SetWebAcl",
         *(f"application-autoscaling:{a}" for a in github_oidc._SCALING_DESCRIBE),
-        "cloudwatch:DescribeAlarms",
+        "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies",
+        "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery",
+        "sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes", "sns:Unsubscribe",
+        "kms:CreateKey", "kms:ListAliases",
     }
     assert star == expected
-    # Of those, only reads and creates go unconditioned; EC2 changes need the project's tag.
-    for statement in _all_statements(res):
-        if statement["Resource"] == ["*"] and any(a.split(":")[1].startswith(("Delete", "Release", "Detach",
-                                                                                  "Disassociate", "Revoke",
-                                                                                  "Replace"))
-                                                for a in statement["Action"]):
-            assert statement["Condition"] == {"StringEquals": {"aws:ResourceTag/Project": PROJECT}}, statement["Sid"]
+    # Of those, the one create is conditioned on the Project tag in the request.
+    (create_key,) = _allowed_on(_execution_statements(res), "kms:CreateKey")
+    assert create_key["Condition"] == {"StringEquals": {"aws:RequestTag/Project": PROJECT}}
+
+
+@pytest.mark.parametrize("action", ["elasticloadbalancing:SetWebAcl", "logs:DescribeLogGroups"])
+def test_actions_aws_authorizes_only_on_star_are_granted_on_star(res, action):
+    # The Service Authorization Reference lists no resource type for them: an ARN there is AccessDenied.
+    (statement,) = _allowed_on(_execution_statements(res), action)
+    assert statement["Resource"] == ["*"]
+
+
+def test_tags_only_as_part_of_a_create(res):
+    (ec2,) = _allowed_on(_execution_statements(res), "ec2:CreateTags")
+    assert set(ec2["Condition"]["StringEquals"]["ec2:CreateAction"]) == set(github_oidc._EC2_CREATE)
+    (elb,) = _allowed_on(_execution_statements(res), "elasticloadbalancing:AddTags")
+    assert elb["Condition"] == {"StringEquals": {"elasticloadbalancing:CreateAction": list(github_oidc._ELB_CREATE)}}
+
+
+def test_ec2_creates_need_the_project_tag_and_changes_a_tagged_resource(res):
+    tagged = {"StringEquals": {"aws:RequestTag/Project": PROJECT}}
+    owned = {"StringEquals": {"aws:ResourceTag/Project": PROJECT}}
+    for action in github_oidc._EC2_CREATE:
+        statements = _allowed_on(_execution_statements(res), f"ec2:{action}")
+        assert statements and all(s["Condition"] in (tagged, owned) for s in statements), action
+    for action in github_oidc._EC2_OWNED:
+        (statement,) = _allowed_on(_execution_statements(res), f"ec2:{action}")
+        assert statement["Condition"] == owned, action
 
 
 # -- the execution role ------------------------------------------------------------------------------------
@@ -335,8 +401,22 @@ def test_execution_role_passes_stack_roles_only_to_ecs_tasks_and_flow_logs(res):
 
 def test_execution_role_attaches_only_the_ecs_task_execution_policy(res):
     (statement,) = _allowed_on(_execution_statements(res), "iam:AttachRolePolicy")
-    assert statement["Condition"] == {"ArnEquals": {"iam:PolicyARN": [
-        "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"]}}
+    assert statement["Condition"] == {
+        "ArnEquals": {"iam:PolicyARN": ["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"]},
+        "StringEquals": {"iam:PermissionsBoundary": BOUNDARY_ARN},
+    }
+
+
+@pytest.mark.parametrize("action", sorted(github_oidc.IAM_BOUNDED_ROLE_ACTIONS))
+def test_execution_role_creates_or_changes_a_role_only_with_the_boundary(res, action):
+    (statement,) = _allowed_on(_execution_statements(res), f"iam:{action}")
+    assert statement["Condition"]["StringEquals"]["iam:PermissionsBoundary"] == BOUNDARY_ARN
+
+
+def test_execution_role_never_removes_a_boundary_or_writes_users_or_policy_versions(res):
+    actions = {a for s in _execution_statements(res) for a in s["Action"]}
+    assert not {"iam:DeleteRolePermissionsBoundary", "iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion",
+                "iam:CreateUser", "iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:AddUserToGroup"} & actions
 
 
 def test_execution_role_service_linked_roles_are_named_services_only(res):
@@ -377,8 +457,9 @@ def test_policies_fit_aws_size_limits_with_the_longest_names():
         if resource["Type"] == "AWS::IAM::ManagedPolicy":
             size = len(json.dumps(resource["Properties"]["PolicyDocument"], separators=(",", ":")))
             assert size <= 6144, (name, size)
-    inline = resolved["GithubDeployRole"]["Properties"]["Policies"]
-    assert sum(len(json.dumps(p["PolicyDocument"], separators=(",", ":"))) for p in inline) <= 10240
+    for role in ("GithubDeployRole", "GithubBuildRole"):
+        inline = resolved[role]["Properties"]["Policies"]
+        assert sum(len(json.dumps(p["PolicyDocument"], separators=(",", ":"))) for p in inline) <= 10240
 
 
 # -- stack, parameters, outputs -------------------------------------------------------------------------------
@@ -414,6 +495,8 @@ def test_outputs_give_the_secret_value_and_the_execution_role(doc):
     outputs = _resolved(doc)["Outputs"]
     assert outputs["DeployRoleArn"]["Value"] == f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-github-deploy"
     assert outputs["CfnExecutionRoleArn"]["Value"] == EXECUTION_ROLE_ARN
+    assert outputs[contract.BUILD_ROLE_OUTPUT]["Value"] == f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-github-build"
+    assert outputs[contract.PERMISSIONS_BOUNDARY_OUTPUT]["Value"] == BOUNDARY_ARN
     assert "AWS_DEPLOY_ROLE_ARN" in doc["Outputs"]["DeployRoleArn"]["Description"]
 
 
