@@ -46,7 +46,7 @@ def run_ours(argv: list[str]) -> int:
     sys.path.insert(0, str(ROOT))
     from deployer import aws as aws_module
     from deployer import cli
-    from tests.deployer import fakes
+    from testkit import fakes
 
     calls = fakes.Calls()
 
@@ -160,9 +160,9 @@ def summarise(name: str, runs: list[tuple[float, int, str, list[str]]], stacks: 
 def bench(endpoint: str, repeat: int) -> int:
     sys.path.insert(0, str(ROOT))
     import templates
-    from deployer import plan as plan_module
+    from deployer.engine import plan as plan_module
     from templates.params import load_params
-    from tests.deployer import emulator
+    from testkit import emulator
 
     env = {k: v for k, v in os.environ.items() if k not in emulator.CLEARED_ENV}
     env.update(emulator.CLIENT_ENV, AWS_ENDPOINT_URL=endpoint, PYTHONPATH=str(ROOT))
@@ -232,7 +232,7 @@ def main() -> int:
         return run_sceptre(sys.argv[2:])
     repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 3
     sys.path.insert(0, str(ROOT))
-    from tests.deployer import emulator
+    from testkit import emulator
 
     if os.environ.get("AWS_ENDPOINT_URL"):
         return bench(os.environ["AWS_ENDPOINT_URL"], repeat)

@@ -18,9 +18,12 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 import templates
 from deployer import aws as aws_module
-from deployer import commands, day2, health, logs, plan
+from deployer.engine import plan
 from deployer.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, DeployError
 from deployer.output import Printer
+from deployer.verbs import deploy as commands
+from deployer.verbs import health, logs
+from deployer.verbs import operator as day2
 from templates.params import ParamError, load_params
 
 

@@ -27,13 +27,14 @@ from troposphere.ssm import Parameter as SsmParameter
 
 import contract
 import templates
-from deployer import adoption, engine, plan, stacks
 from deployer import aws as aws_module
+from deployer.engine import adoption, plan, stacks
+from deployer.engine import flow as engine
 from deployer.errors import DeployError
 from deployer.output import Printer
 from templates import params
 from templates.params import load_params
-from tests.deployer import fakes, harness
+from testkit import fakes, harness
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

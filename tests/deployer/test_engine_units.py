@@ -15,11 +15,12 @@ from botocore.stub import ANY, Stubber
 
 import templates
 from deployer import aws as aws_module
-from deployer import changesets, engine, guard, plan, preflight, stacks
+from deployer.engine import changesets, guard, plan, preflight, stacks
+from deployer.engine import flow as engine
 from deployer.errors import DeployError
 from deployer.output import Printer
 from templates.params import load_params
-from tests.deployer import fakes
+from testkit import fakes
 
 REGION = "us-east-1"
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/ia-comafi-network/1"

@@ -15,9 +15,9 @@ from troposphere.ssm import Parameter as SsmParameter
 
 import contract
 import templates
-from deployer import preflight
+from deployer.engine import preflight
 from templates import params
-from tests.deployer import harness
+from testkit import harness
 
 pytestmark = pytest.mark.usefixtures("localstack")
 

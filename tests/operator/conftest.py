@@ -13,8 +13,9 @@ import pytest
 from moto import mock_aws
 
 from deployer import aws as aws_module
-from deployer import cli, ecs_service
+from deployer import cli
 from deployer.output import Printer
+from deployer.verbs import ecs_service
 
 REGION = "us-east-1"  # params/prod.yaml's
 PROJECT = "ia-comafi"  # params/prod.yaml's project_name

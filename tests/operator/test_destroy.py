@@ -14,8 +14,9 @@ from botocore.stub import ANY, Stubber
 from troposphere import Template, s3, ssm
 
 import templates
-from deployer import destroy, stacks
+from deployer.engine import stacks
 from deployer.errors import DeployError
+from deployer.verbs import destroy
 from tests.operator.conftest import PROJECT, REGION, Tty, answer_termination_protection, client, run
 
 BUCKET = "kept-queries-bucket-test"

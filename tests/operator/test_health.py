@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from deployer import health
+from deployer.verbs import health
 from tests.operator.conftest import PROJECT, cfn_stack, run
 
 

@@ -6,7 +6,7 @@ import time
 
 import boto3
 
-from deployer import logs as logs_module
+from deployer.verbs import logs as logs_module
 from tests.operator.conftest import PROJECT, REGION, run
 
 GROUP = f"/ecs/{PROJECT}/api"

@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import Stubber
 
 import contract
-from deployer import app_secrets
+from deployer.verbs import secrets as app_secrets
 from tests.operator.conftest import (
     PROJECT,
     REGION,

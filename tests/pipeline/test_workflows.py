@@ -15,7 +15,7 @@ import yaml
 
 import contract
 from templates import params
-from tests.tools import ROOT, require_tool
+from testkit.tools import ROOT, require_tool
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 DEPLOY = WORKFLOWS / "deploy.yml"

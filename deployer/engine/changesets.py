@@ -11,8 +11,8 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError, WaiterError
 
 import contract
+from deployer.engine.plan import MAX_BODY_BYTES, StackPlan
 from deployer.errors import DeployError
-from deployer.plan import MAX_BODY_BYTES, StackPlan
 
 CHANGE_SET_WAIT_DELAY = 2  # s; the stock 30 s would add half a minute to every stack
 CHANGE_SET_WAIT_ATTEMPTS = 300

@@ -11,9 +11,9 @@ from pathlib import Path
 from deployer import aws as aws_module
 from deployer import cli
 from deployer.output import Printer
-from tests.deployer import fakes
+from testkit import fakes
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass

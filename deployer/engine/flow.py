@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from deployer import adoption, changesets, events, guard, preflight, stacks
 from deployer.aws import Aws
-from deployer.changesets import ChangeSet
+from deployer.engine import adoption, changesets, events, guard, preflight, stacks
+from deployer.engine.changesets import ChangeSet
+from deployer.engine.plan import StackPlan
 from deployer.errors import DeployError
 from deployer.output import Printer, markdown_table, status_colour, table
-from deployer.plan import StackPlan
 from templates.params import Params
 
 # What to do with a change set once it is printed.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 import contract
-from deployer import stacks
+from deployer.engine import stacks
 from deployer.errors import DeployError
 from templates.params import BY_KEY as PARAM_SCHEMA
 from templates.params import Params

@@ -18,7 +18,7 @@ from botocore.exceptions import WaiterError
 
 import contract
 import templates
-from deployer import plan, stacks
+from deployer.engine import plan, stacks
 from deployer.errors import DeployError
 
 

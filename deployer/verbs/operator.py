@@ -14,11 +14,14 @@ import json
 import sys
 
 import contract
-from deployer import app_secrets, ecs_service, engine, health, logs, plan, preflight, stacks, status
-from deployer import destroy as destroy_module
-from deployer.commands import Context
+from deployer.engine import flow as engine
+from deployer.engine import plan, preflight, stacks
 from deployer.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput, DeployError
 from deployer.output import table
+from deployer.verbs import destroy as destroy_module
+from deployer.verbs import ecs_service, health, logs, status
+from deployer.verbs import secrets as app_secrets
+from deployer.verbs.deploy import Context
 
 # ---- argument types (argparse turns their ArgumentTypeError into cli's one-line BadInput) ----
 

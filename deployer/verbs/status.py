@@ -14,9 +14,10 @@ from botocore.exceptions import ClientError
 
 import contract
 import templates
-from deployer import ecs_service, stacks
+from deployer.engine import stacks
 from deployer.errors import DeployError
 from deployer.output import Printer, status_colour, table
+from deployer.verbs import ecs_service
 from templates.params import Params
 
 COMPUTE = "compute"

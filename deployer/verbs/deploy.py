@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import contract
 import templates
 from deployer import aws as aws_module
-from deployer import engine, plan, preflight, stacks
+from deployer.engine import flow as engine
+from deployer.engine import plan, preflight, stacks
 from deployer.errors import EXIT_DIFF_CHANGES, EXIT_FAILED, EXIT_OK, DeployError
 from deployer.output import Printer, markdown_table, status_colour, table
 from templates.params import Params
