@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 import templates
 from deployer import aws as aws_module
+from deployer.context import Context
 from deployer.engine import plan
 from deployer.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, DeployError
 from deployer.output import Printer
@@ -147,7 +148,7 @@ def prepare(argv: Sequence[str], graph: Sequence[templates.Stack], out: Printer,
         raise BadInput("no terminal to confirm on; pass --yes to execute without asking, "
                        "or --no-execute to leave the change sets for review")
     plans = plan.build(params, selected, graph) if verb.renders else []
-    ctx = commands.Context(params=params, graph=graph, selected=selected, plans=plans, out=out)
+    ctx = Context(params=params, graph=graph, selected=selected, plans=plans, out=out)
     return verb, args, ctx
 
 

@@ -119,7 +119,7 @@ def create(aws, plan: StackPlan, change_type: str, account: str, role_arn: str |
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in plan.parameters.items()],
         Capabilities=CAPABILITIES,
         Tags=[{"Key": k, "Value": v} for k, v in plan.tags.items()],
-        Description=f"deploy.py {plan.tags.get('Environment', '')} {plan.key}",
+        Description=f"deploy.py {plan.tags.get(contract.ENVIRONMENT_TAG, '')} {plan.key}",
         **template_source(aws, plan, account),
         **extra,
     )

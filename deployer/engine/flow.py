@@ -1,10 +1,10 @@
-"""The deploy engine: each stack through unchanged? -> prepare -> change set -> guard -> execute -> events,
-the stacks in graph order, a stack changing as soon as the stacks it imports from are done.
+"""One stack's deploy: unchanged? -> prepare -> [adopt retained resources] -> change set -> guard -> review
+-> confirm -> execute -> events.
 
-``inspect`` is the read-only first look (every stack at once), ``deploy_stack``
-is one stack's change, ``run_graph`` is the scheduling; ``Run`` is what they share.
-The operator commands (status, rollback, destroy...) reuse these pieces rather
-than this whole flow.
+``change_set_flow`` is the one path every change set takes (a deploy's CREATE or UPDATE, an adoption's
+IMPORT, a rollback's UPDATE): create, wait, show, guard, then by ``Mode`` delete it (diff), leave it
+(review), or confirm and execute it. ``deploy_stack`` decides which change sets a stack needs; ``inspect``
+is the read-only first look (every stack at once); scheduling over the graph is ``schedule.run_graph``.
 """
 
 from __future__ import annotations
@@ -12,23 +12,17 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from botocore.exceptions import BotoCoreError, ClientError, WaiterError
-
+import contract
 from deployer.aws import Aws
 from deployer.engine import adoption, changesets, events, guard, preflight, stacks
 from deployer.engine.changesets import ChangeSet
+from deployer.engine.outcome import Mode, Outcome, Result
 from deployer.engine.plan import StackPlan
 from deployer.errors import DeployError
 from deployer.output import Printer, markdown_table, status_colour, table
 from templates.params import Params
-
-# What to do with a change set once it is printed.
-EXECUTE = "execute"  # deploy
-REVIEW = "review"  # --no-execute: leave it for the console
-DIFF = "diff"  # print and delete
 
 
 @dataclass
@@ -37,7 +31,7 @@ class Run:
     params: Params
     out: Printer
     account: str
-    mode: str = EXECUTE
+    mode: Mode = Mode.EXECUTE
     # Asked before executing a change set; None = no confirmation (--yes, or not executing).
     confirm: Callable[[StackPlan, ChangeSet], bool] | None = None
     # Called before a stack that runs the image is changed (not when unchanged).
@@ -50,7 +44,7 @@ class Run:
     def role_for(self, plan: StackPlan) -> str | None:
         """The execution role CloudFormation should act as for ``plan``; looked up once, on the first
         change set (a no-op deploy never needs it), and never for the stack that creates it."""
-        if plan.key == preflight.CI_ACCESS_STACK:
+        if plan.key == contract.CI_ACCESS:
             return None
         with self._role_lock:
             if not self._role:
@@ -58,87 +52,100 @@ class Run:
             return self._role[0]
 
 
-@dataclass
-class Result:
-    key: str
-    # unchanged | no changes | created | updated | changes | pending review | failed | not started,
-    # and after an adoption (IMPORT): adopted | adopted, updated
-    outcome: str
-    change_set: ChangeSet | None = None
-    message: str = ""
-    events: list = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome not in ("failed", "not started")
-
-
 def deploy_stack(run: Run, plan: StackPlan) -> Result:
     cfn = run.aws.cfn
-
-    def say(text: str, colour: str | None = None) -> None:
-        run.out.line(text, plan.key, colour)
-
-    change_type, deployed = stacks.prepare(cfn, plan.name, run.aws.region, say)
+    change_type, deployed = stacks.prepare(cfn, plan.name, run.aws.region, _say(run, plan))
     if change_type == "UPDATE" and stacks.unchanged(cfn, plan, deployed):
-        say("unchanged", "green")
-        if run.mode == EXECUTE:
+        run.out.line("unchanged", plan.key, "green")
+        if run.mode == Mode.EXECUTE:
             protect(run, plan, deployed)
-        return Result(plan.key, "unchanged")
+        return Result(plan.key, Outcome.UNCHANGED)
 
-    if run.before_change and run.mode == EXECUTE:
+    if run.before_change and run.mode == Mode.EXECUTE:
         run.before_change(plan)
-    adopted: list[adoption.Adoption] = []
+    adopted = False
     if change_type == "CREATE":
         found = adoption.existing(run.aws, plan.template, plan.parameters, pseudo(run, plan),
-                                  lambda text: say(text, "yellow"))
+                                  lambda text: run.out.line(text, plan.key, "yellow"))
         if found:
-            stopped = adopt(run, plan, deployed, found)
-            if stopped is not None:  # diff, --no-execute: the import is where this run stops
-                return stopped
-            adopted = found
+            imported = adopt(run, plan, deployed, found)
+            if imported.outcome != Outcome.ADOPTED:  # diff, --no-execute: the import is where this run stops
+                return imported
+            adopted = True
             change_type, deployed = "UPDATE", stacks.describe(cfn, plan.name)
-    cs = changesets.create(run.aws, plan, change_type, run.account, run.role_for(plan))
+
+    result = change_set_flow(run, plan, change_type, deployed,
+                             declined=" after the adoption (the stack holds the adopted resources)" if adopted else "")
+    if result.outcome == Outcome.NO_CHANGES:
+        if run.mode == Mode.EXECUTE:
+            protect(run, plan, deployed)
+        return Result(plan.key, Outcome.ADOPTED if adopted else Outcome.NO_CHANGES)
+    if result.outcome in (Outcome.CREATED, Outcome.UPDATED):
+        protect(run, plan, None)
+        if adopted:
+            result.outcome = Outcome.ADOPTED_UPDATED
+    return result
+
+
+def change_set_flow(run: Run, plan: StackPlan, change_type: str, deployed: stacks.Deployed | None, *,
+                    importing: list[adoption.Adoption] | None = None, then: str = "", declined: str = ""
+                    ) -> Result:
+    """One change set from creation to its end: diff -> review -> confirm -> execute.
+
+    Returns NO_CHANGES (deleted), CHANGES (diff: shown and deleted), PENDING_REVIEW (--no-execute: left in
+    the console), or CREATED / UPDATED / ADOPTED once executed and the stack settled. Raises DeployError
+    when the change set fails, the guard refuses it (it is deleted: nobody should execute it from the
+    console), the operator declines it (deleted), or the stack fails.
+
+    ``importing``: an IMPORT of these retained resources (``then`` says what follows it). ``declined`` is
+    added to the message when the operator says no.
+    """
+    cfn = run.aws.cfn
+    created_stack = deployed is None  # creating the change set also made the (empty) stack: discard deletes it
+    cs = changesets.create(run.aws, plan, change_type, run.account, run.role_for(plan),
+                           resources_to_import=[a.to_import() for a in importing] if importing else None)
     try:
         computed = changesets.wait(cfn, cs)
     except DeployError:
-        if run.mode == DIFF:  # a diff leaves nothing behind; a deploy leaves the failed change set to look at
-            discard(cfn, cs, created_stack=deployed is None)
+        if run.mode == Mode.DIFF:  # a diff leaves nothing behind; a deploy leaves the failed change set to look at
+            discard(cfn, cs, created_stack)
         raise
-    if computed is None:
-        say("no changes", "green")
+    if computed is None and not importing:  # an import always has changes
+        run.out.line("no changes", plan.key, "green")
         changesets.delete(cfn, cs)
-        if run.mode == EXECUTE:
-            protect(run, plan, deployed)
-        return Result(plan.key, "adopted" if adopted else "no changes")
-    cs = computed
+        return Result(plan.key, Outcome.NO_CHANGES)
+    cs = computed or cs
     show_change_set(run, plan, deployed, cs)
 
-    try:
-        if deployed is not None and change_type == "UPDATE":
+    if deployed is not None and change_type == "UPDATE":
+        try:
             guard.check(cfn, plan.name, deployed.stack_id, plan.template, plan.parameters, pseudo(run, plan), cs)
-    except DeployError:
-        discard(cfn, cs, created_stack=deployed is None)  # refused: nobody should execute it from the console
-        raise
+        except DeployError:
+            discard(cfn, cs, created_stack)
+            raise
 
-    if run.mode == DIFF:
-        discard(cfn, cs, created_stack=deployed is None)
-        return Result(plan.key, "changes", cs)
-    if run.mode == REVIEW:
-        say(f"change set {cs.name} left for review: {changesets.console_url(run.aws.region, cs)}", "yellow")
-        return Result(plan.key, "pending review", cs)
+    if run.mode == Mode.DIFF:
+        if then:
+            run.out.line(then, plan.key)
+        discard(cfn, cs, created_stack)
+        return Result(plan.key, Outcome.CHANGES, cs)
+    if run.mode == Mode.REVIEW:
+        what = f"{cs.name} (IMPORT)" if importing else cs.name
+        rest = f"; once it is executed, deploy again for the rest ({then})" if importing else ""
+        run.out.line(f"change set {what} left for review: {changesets.console_url(run.aws.region, cs)}{rest}",
+                     plan.key, "yellow")
+        return Result(plan.key, Outcome.PENDING_REVIEW, cs)
     if run.confirm is not None and not run.confirm(plan, cs):
-        discard(cfn, cs, created_stack=deployed is None)
-        raise DeployError(f"{plan.name}: not confirmed; change set deleted, nothing changed"
-                          + (" after the adoption (the stack holds the adopted resources)" if adopted else ""))
+        discard(cfn, cs, created_stack)
+        what = "import change set" if importing else "change set"
+        raise DeployError(f"{plan.name}: not confirmed; {what} deleted, nothing changed{declined}")
 
-    final, seen = execute_and_stream(run, plan, cs)
-    protect(run, plan, None)
-    outcome = "created" if cs.type == "CREATE" else "updated"
-    return Result(plan.key, f"adopted, {outcome}" if adopted else outcome, cs, events=seen)
+    seen = execute_and_stream(run, plan, cs)
+    outcome = {"CREATE": Outcome.CREATED, "UPDATE": Outcome.UPDATED, "IMPORT": Outcome.ADOPTED}[cs.type]
+    return Result(plan.key, outcome, cs, events=seen)
 
 
-def execute_and_stream(run: Run, plan: StackPlan, cs: ChangeSet) -> tuple[str, list[dict]]:
+def execute_and_stream(run: Run, plan: StackPlan, cs: ChangeSet) -> list[dict]:
     """Execute ``cs`` and print the stack's events until it settles; DeployError unless it succeeded."""
     cfn = run.aws.cfn
     since = events.latest_event_id(cfn, plan.name)
@@ -148,60 +155,40 @@ def execute_and_stream(run: Run, plan: StackPlan, cs: ChangeSet) -> tuple[str, l
     if final not in events.SUCCESS:
         raise DeployError(failure_message(plan, final, seen, run.aws.region))
     run.out.line(final, plan.key, "green")
-    return final, seen
+    return seen
 
 
-def adopt(run: Run, plan: StackPlan, deployed: stacks.Deployed | None, found: list[adoption.Adoption]
-          ) -> Result | None:
+def adopt(run: Run, plan: StackPlan, deployed: stacks.Deployed | None, found: list[adoption.Adoption]) -> Result:
     """The IMPORT change set that brings ``found`` (retained by an earlier destroy) into the stack about to be
-    created. Executed (deploy): returns None, and the caller goes on with the UPDATE of the full template.
-    Otherwise (diff, --no-execute, declined) it is printed, and the Result says where this run stops."""
-    cfn = run.aws.cfn
-
-    def say(text: str, colour: str | None = None) -> None:
-        run.out.line(text, plan.key, colour)
-
-    verb = "adopting" if run.mode == EXECUTE else "would adopt"
+    created. ADOPTED once executed (the caller goes on with the UPDATE of the full template); otherwise
+    (diff, --no-execute) the Result says where this run stops."""
+    say = _say(run, plan)
+    verb = "adopting" if run.mode == Mode.EXECUTE else "would adopt"
     for a in found:
         say(f"{verb} retained {a.resource_type} {a.name} ({a.logical_id}): it outlived an earlier destroy")
     rest = sorted(set(plan.template.get("Resources") or {}) - {a.logical_id for a in found})
     then = f"then an UPDATE with the full template ({', '.join(rest) or 'no other resources'} to add)"
 
     if deployed is not None:  # REVIEW_IN_PROGRESS: an empty stack, with change sets someone left for review
-        if run.mode == DIFF:  # a diff must not touch them; what the existence checks found is the answer
-            say(f"{plan.name} has change sets pending review: no IMPORT change set made; {then}", "yellow")
-            return Result(plan.key, "changes")
+        if run.mode == Mode.DIFF:  # a diff must not touch them; what the existence checks found is the answer
+            run.out.line(f"{plan.name} has change sets pending review: no IMPORT change set made; {then}",
+                         plan.key, "yellow")
+            return Result(plan.key, Outcome.CHANGES)
         say("REVIEW_IN_PROGRESS (never executed): deleting the empty stack and its change sets to import into it")
-        cfn.delete_stack(StackName=deployed.stack_id)
-        stacks.wait_deleted(cfn, deployed.stack_id)
+        stacks.delete_and_wait(run.aws.cfn, deployed.stack_id, plan.name, run.aws.region)
 
     body = adoption.import_template(plan.template, [a.logical_id for a in found])
     declared = body.get("Parameters") or {}
     import_plan = dataclasses.replace(plan, body=adoption.render(body), template=body,
                                       parameters={k: v for k, v in plan.parameters.items() if k in declared})
-    cs = changesets.create(run.aws, import_plan, "IMPORT", run.account, run.role_for(plan),
-                           resources_to_import=[a.to_import() for a in found])
-    try:
-        cs = changesets.wait(cfn, cs) or cs  # an import always has changes
-    except DeployError:
-        if run.mode == DIFF:
-            discard(cfn, cs, created_stack=True)
-        raise
-    show_change_set(run, import_plan, None, cs)
-    if run.mode == DIFF:
-        say(then)
-        discard(cfn, cs, created_stack=True)
-        return Result(plan.key, "changes", cs)
-    if run.mode == REVIEW:
-        say(f"change set {cs.name} (IMPORT) left for review: {changesets.console_url(run.aws.region, cs)}; "
-            f"once it is executed, deploy again for the rest ({then})", "yellow")
-        return Result(plan.key, "pending review", cs)
-    if run.confirm is not None and not run.confirm(plan, cs):
-        discard(cfn, cs, created_stack=True)
-        raise DeployError(f"{plan.name}: not confirmed; import change set deleted, nothing changed")
-    execute_and_stream(run, import_plan, cs)
-    say("adopted " + ", ".join(a.describe() for a in found) + f"; {then}", "green")
-    return None
+    result = change_set_flow(run, import_plan, "IMPORT", None, importing=found, then=then)
+    if result.outcome == Outcome.ADOPTED:
+        run.out.line("adopted " + ", ".join(a.describe() for a in found) + f"; {then}", plan.key, "green")
+    return result
+
+
+def _say(run: Run, plan: StackPlan) -> Callable[[str], None]:
+    return lambda text: run.out.line(text, plan.key)
 
 
 def pseudo(run: Run, plan: StackPlan) -> dict[str, str]:
@@ -274,61 +261,9 @@ def inspect(run: Run, plan: StackPlan) -> Result | None:
     if deployed is None or not stacks.unchanged(run.aws.cfn, plan, deployed):
         return None
     run.out.line("unchanged", plan.key, "green")
-    if run.mode == EXECUTE:
+    if run.mode == Mode.EXECUTE:
         protect(run, plan, deployed)
-    return Result(plan.key, "unchanged")
-
-
-def run_graph(run: Run, plans: list[StackPlan], work: Callable[[Run, StackPlan], Result] = deploy_stack,
-              first_look: Callable[[Run, StackPlan], Result | None] | None = inspect) -> list[Result]:
-    """Every plan at once: ``first_look`` (may settle it), then, once the plans it depends on
-    succeeded, ``work``. Stacks that do not depend on each other change at the same time.
-
-    After a failure nothing new starts (stacks already changing finish: a
-    CloudFormation operation cannot be abandoned halfway); the rest are "not started".
-    """
-    results: dict[str, Result] = {}
-    finished = {p.key: threading.Event() for p in plans}
-    failed = threading.Event()
-
-    def one(p: StackPlan) -> None:
-        try:
-            result = _guarded(first_look, run, p) if first_look else None
-            if result is None:
-                for dep in p.depends_on:
-                    finished[dep].wait()
-                if failed.is_set() or not all(results[d].ok for d in p.depends_on):
-                    result = Result(p.key, "not started")
-                else:
-                    result = _guarded(work, run, p)
-        except BaseException:
-            result = Result(p.key, "failed", message="unexpected error")
-            raise
-        finally:
-            results[p.key] = result
-            if result.outcome == "failed":
-                failed.set()
-            finished[p.key].set()
-
-    with ThreadPoolExecutor(max_workers=max(1, len(plans))) as pool:
-        for future in [pool.submit(one, p) for p in plans]:
-            future.result()  # re-raises a bug (anything _guarded does not turn into a Result)
-    return [results[p.key] for p in plans]
-
-
-def _guarded(work, run: Run, plan: StackPlan) -> Result:
-    """A stack's failure as a Result (printed once, here), so that other threads carry on."""
-    try:
-        return work(run, plan)
-    except DeployError as exc:
-        message = str(exc)
-    except WaiterError as exc:
-        message = f"{plan.name}: gave up waiting: {exc}"
-    except (ClientError, BotoCoreError) as exc:
-        message = f"{plan.name}: AWS error: {exc}"
-    for text in message.splitlines():
-        run.out.error(text, plan.key)
-    return Result(plan.key, "failed", message=message)
+    return Result(plan.key, Outcome.UNCHANGED)
 
 
 def image_gate(run: Run, deferred: bool) -> Callable[[StackPlan], None]:

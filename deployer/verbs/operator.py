@@ -14,14 +14,14 @@ import json
 import sys
 
 import contract
-from deployer.engine import flow as engine
-from deployer.engine import plan, preflight, stacks
+from deployer.context import Context
+from deployer.engine import flow, plan, preflight, schedule, stacks
+from deployer.engine.outcome import Mode
 from deployer.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput, DeployError
 from deployer.output import table
 from deployer.verbs import destroy as destroy_module
 from deployer.verbs import ecs_service, health, logs, status
 from deployer.verbs import secrets as app_secrets
-from deployer.verbs.deploy import Context
 
 # ---- argument types (argparse turns their ArgumentTypeError into cli's one-line BadInput) ----
 
@@ -82,7 +82,7 @@ def outputs_cmd(ctx: Context, args) -> int:
 # ---- health, logs ----
 
 def health_cmd(ctx: Context, args) -> int:
-    api_url = status.compute_output(ctx.aws().cfn, ctx.params.project, "ApiUrl")
+    api_url = status.compute_output(ctx.aws().cfn, ctx.params.project, contract.API_URL)
     url = health.health_url(api_url)
     ok, last = health.wait_healthy(url, args.timeout, _say(ctx), interval=args.interval)
     if ok:
@@ -149,11 +149,11 @@ def rollback_cmd(ctx: Context, args) -> int:
         plans = plan.build(ctx.params, selected, ctx.graph)
     except ValueError as exc:  # a template bug, as in cli.main
         raise DeployError(f"template error: {exc}") from None
-    run = engine.Run(aws=aws, params=ctx.params, out=ctx.out, account=me.account, mode=engine.EXECUTE,
+    run = flow.Run(aws=aws, params=ctx.params, out=ctx.out, account=me.account, mode=Mode.EXECUTE,
                      poll_delay=ctx.poll_delay)
     if not args.yes:
         run.confirm = lambda p, cs: ctx.out.ask(f"[{p.key}] execute change set {cs.name} on {p.name}? [y/N] ")
-    results = engine.run_graph(run, plans)
+    results = schedule.run_graph(run, plans)
     for r in results:
         ctx.out.line(f"{r.key}: {r.outcome}", r.key)
     if not all(r.ok for r in results):

@@ -15,8 +15,8 @@ from botocore.stub import ANY, Stubber
 
 import templates
 from deployer import aws as aws_module
-from deployer.engine import changesets, guard, plan, preflight, stacks
-from deployer.engine import flow as engine
+from deployer.engine import changesets, flow, guard, plan, preflight, schedule, stacks
+from deployer.engine.outcome import Result
 from deployer.errors import DeployError
 from deployer.output import Printer
 from templates.params import load_params
@@ -73,11 +73,11 @@ def test_independent_stacks_run_together_and_dependents_wait():
         if p.key in ("network", "data"):
             both_running.wait()
         order.append(p.key)
-        return engine.Result(p.key, "created")
+        return Result(p.key, "created")
 
     plans = [fake_plan("network"), fake_plan("data"), fake_plan("compute", ("network", "data")),
              fake_plan("waf", ("compute",))]
-    results = engine.run_graph(None, plans, work, first_look=None)
+    results = schedule.run_graph(None, plans, work, first_look=None)
     assert [r.outcome for r in results] == ["created"] * 4
     assert order[2:] == ["compute", "waf"]
 
@@ -87,12 +87,12 @@ def test_a_failure_starts_nothing_after_it():
         if p.key == "data":
             raise DeployError("p-data failed: ROLLBACK_COMPLETE")
         time.sleep(0.2)  # network is still running when data fails: it finishes
-        return engine.Result(p.key, "created")
+        return Result(p.key, "created")
 
-    run = engine.Run(aws=None, params=None, out=Printer(io.StringIO(), colour=False, summary_path=""), account="1")
+    run = flow.Run(aws=None, params=None, out=Printer(io.StringIO(), colour=False, summary_path=""), account="1")
     plans = [fake_plan("network"), fake_plan("data"), fake_plan("compute", ("network", "data")),
              fake_plan("waf", ("compute",))]
-    outcomes = {r.key: r.outcome for r in engine.run_graph(run, plans, work, first_look=None)}
+    outcomes = {r.key: r.outcome for r in schedule.run_graph(run, plans, work, first_look=None)}
     assert outcomes == {"network": "created", "data": "failed", "compute": "not started", "waf": "not started"}
 
 
@@ -255,7 +255,7 @@ def test_prod_stacks_get_termination_protection_once():
     net = [s for s in templates.STACKS if s.key == "network"]
     p = plan.build(params, net, templates.STACKS)[0]
     assert p.termination_protection
-    run = engine.Run(aws=aws, params=params, out=Printer(io.StringIO(), colour=False, summary_path=""),
+    run = flow.Run(aws=aws, params=params, out=Printer(io.StringIO(), colour=False, summary_path=""),
                      account="123456789012")
     with Stubber(cfn) as stub:
         # Unchanged but unprotected: one UpdateTerminationProtection, no change set.
@@ -263,9 +263,9 @@ def test_prod_stacks_get_termination_protection_once():
         stub.add_response("get_template", {"TemplateBody": p.body}, {"StackName": p.name, "TemplateStage": "Original"})
         stub.add_response("update_termination_protection", {"StackId": STACK_ID},
                           {"StackName": p.name, "EnableTerminationProtection": True})
-        assert engine.deploy_stack(run, p).outcome == "unchanged"
+        assert flow.deploy_stack(run, p).outcome == "unchanged"
         # Already protected: two calls, nothing else.
         stub.add_response("describe_stacks", stack_desc("UPDATE_COMPLETE", p.parameters, p.tags, protected=True))
         stub.add_response("get_template", {"TemplateBody": p.body}, {"StackName": p.name, "TemplateStage": ANY})
-        assert engine.deploy_stack(run, p).outcome == "unchanged"
+        assert flow.deploy_stack(run, p).outcome == "unchanged"
         stub.assert_no_pending_responses()

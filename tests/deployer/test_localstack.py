@@ -15,7 +15,6 @@ from troposphere.ssm import Parameter as SsmParameter
 
 import contract
 import templates
-from deployer.engine import preflight
 from templates import params
 from testkit import harness
 
@@ -267,12 +266,12 @@ def test_once_ci_access_exists_stacks_change_through_its_execution_role(project)
 
     def ci_access() -> Template:
         t = Template(Description="deployer test: CI access")
-        params.add_parameters(t, preflight.CI_ACCESS_STACK)
+        params.add_parameters(t, contract.CI_ACCESS)
         t.add_resource(SsmParameter("Value", Type="String", Value="ci"))
         t.add_output(Output(contract.EXECUTION_ROLE_OUTPUT, Value=role))
         return t
 
-    graph = [templates.Stack(preflight.CI_ACCESS_STACK, (), ci_access, optional=True), tiny(project, "solo")]
+    graph = [templates.Stack(contract.CI_ACCESS, (), ci_access, optional=True), tiny(project, "solo")]
     role_of = {}
 
     def capture(params, **_):
@@ -284,9 +283,9 @@ def test_once_ci_access_exists_stacks_change_through_its_execution_role(project)
     assert before.code == 0, before.out
     assert role_of == {contract.stack_name(project, "solo"): None}  # no CI access stack yet: the caller's rights
 
-    first = harness.run([*argv, "--stacks", preflight.CI_ACCESS_STACK], graph=graph, extra_hooks=hooks)
+    first = harness.run([*argv, "--stacks", contract.CI_ACCESS], graph=graph, extra_hooks=hooks)
     assert first.code == 0, first.out
-    assert role_of[contract.stack_name(project, preflight.CI_ACCESS_STACK)] is None  # never through itself
+    assert role_of[contract.stack_name(project, contract.CI_ACCESS)] is None  # never through itself
 
     changed = [graph[0], tiny(project, "solo", pad=10)]
     after = harness.run([*argv, "--stacks", "solo"], graph=changed, extra_hooks=hooks)
