@@ -27,6 +27,7 @@ class Context:
     out: Printer
     connect: Callable[[str], aws_module.Aws] = aws_module.connect
     poll_delay: float = events.POLL_DELAY
+    interactive: bool = False  # a terminal to ask questions on (standard input is one)
     _aws: aws_module.Aws | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

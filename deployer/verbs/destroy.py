@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import contract
 import templates
 from deployer.engine import plan, stacks
+from deployer.errors import EXIT_OK, DeployError
+from deployer.verbs.verb import Verb, add_yes, require_terminal_or_yes
 
 
 @dataclass
@@ -96,3 +98,47 @@ RETAINED_HEADING = ("retained (still in the account; the next deploy adopts them
 
 def retained_lines(found: list[Target]) -> list[str]:
     return [f"{t.stack.key}: {rtype} {lid}: {physical}" for t in found for lid, rtype, physical in t.retained]
+
+
+# ---- the verb ----
+
+def destroy_cmd(ctx, args) -> int:
+    project = ctx.params.project
+    require_terminal_or_yes(ctx, args.yes, f"destroy {project}'s stacks")
+    aws = ctx.aws()
+    found = targets(aws.cfn, project, ctx.graph)
+    if not found:
+        ctx.out.line(f"nothing to destroy: no stack of {project} is deployed")
+        return EXIT_OK
+    ctx.out.line(f"destroy in this order ({aws.region}): {', '.join(t.name for t in found)}")
+    kept = retained_lines(found)
+    if kept:
+        ctx.out.line("will keep, on purpose (DeletionPolicy Retain):")
+        ctx.out.block(["  " + x for x in kept])
+    optional = [s for s in ctx.graph if s.optional and stacks.describe(aws.cfn, contract.stack_name(project, s.key))]
+    if optional:
+        ctx.out.line("not destroyed (optional, deployed by an admin): "
+                     + ", ".join(contract.stack_name(project, s.key) for s in optional))
+    if not args.yes and not _confirm_name(ctx, project):
+        raise DeployError("not confirmed: nothing deleted")
+    delete(aws.cfn, found, aws.region, lambda key, text: ctx.out.line(text, key))
+    ctx.out.line(f"destroyed: {', '.join(t.name for t in found)}", colour="green")
+    if kept:
+        ctx.out.line(RETAINED_HEADING)
+        ctx.out.block(["  " + x for x in kept])
+    return EXIT_OK
+
+
+def _confirm_name(ctx, project: str) -> bool:
+    with ctx.out.lock:
+        try:
+            answer = input(f"type the project name ({project}) to destroy its stacks: ")
+        except EOFError:
+            return False
+    return answer.strip() == project
+
+
+DESTROY = Verb("destroy", destroy_cmd, "delete the stacks in reverse order after typing the project name; "
+               "report what was retained", ("python deploy.py prod destroy", "python deploy.py dev destroy --yes"),
+               lambda parser: add_yes(parser, "destroy"),
+               notes="Optional stacks (CI access) are left alone. Retained resources are adopted by the next deploy.")

@@ -7,15 +7,18 @@ the exit code, so a script can run `deploy.py prod status` as a check.
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import contract
 import templates
 from deployer.engine import stacks
-from deployer.errors import DeployError
+from deployer.errors import EXIT_OK, DeployError
 from deployer.output import Printer, status_colour, table
 from deployer.verbs import ecs_service
+from deployer.verbs.verb import Verb
 from templates.params import Params
 
 NOT_DEPLOYED = "NOT DEPLOYED"
@@ -183,3 +186,35 @@ def compute_output(cfn, project: str, output: str) -> str:
         raise DeployError(f"stack {name} ({deployed.status}) has no output {output}; "
                           f"it has: {', '.join(sorted(deployed.outputs)) or 'none'}")
     return deployed.outputs[output]
+
+
+# ---- the verbs ----
+
+def status_cmd(ctx, args) -> int:
+    """Stacks, service, deployments, targets; on trouble the last stopped task and its last log lines.
+    Exit 1 when it finds a problem, so scripts can use it as a check."""
+    report = collect(ctx.aws(), ctx.params, ctx.graph)
+    render(report, ctx.out)
+    if report.problems:
+        raise DeployError(f"{len(report.problems)} problem(s): " + "; ".join(report.problems))
+    return EXIT_OK
+
+
+def outputs_cmd(ctx, args) -> int:
+    found = all_outputs(ctx.aws().cfn, ctx.params.project, ctx.graph)
+    if args.json:
+        # Only the JSON on stdout: `deploy.py prod outputs --json | jq -r .compute.ApiUrl`.
+        ctx.out.line(json.dumps(found, indent=2, sort_keys=True))
+    else:
+        render_outputs(found, ctx.out)
+    return EXIT_OK
+
+
+def _outputs_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="JSON on stdout, for scripts")
+
+
+STATUS = Verb("status", status_cmd, "stacks, ECS service, deployments, targets; on trouble why tasks stop "
+              "(exit 1 when something is wrong)", ("python deploy.py prod status",))
+OUTPUTS = Verb("outputs", outputs_cmd, "every stack output", (
+    "python deploy.py prod outputs", "python deploy.py prod outputs --json | jq -r .compute.ApiUrl"), _outputs_options)

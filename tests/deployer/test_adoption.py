@@ -453,12 +453,12 @@ def test_localstack_destroy_keeps_the_bucket_and_the_next_deploy_asks_for_its_im
         seen[params["ChangeSetType"]] = params
 
     hooks = [("provide-client-params.cloudformation.CreateChangeSet", capture)]
-    assert harness.run(["dev", "--yes", *argv], graph=graph).code == 0
-    gone = harness.run(["dev", "destroy", "--yes", *argv], graph=graph)
+    assert harness.run_emulated(["dev", "--yes", *argv], graph=graph).code == 0
+    gone = harness.run_emulated(["dev", "destroy", "--yes", *argv], graph=graph)
     assert gone.code == 0 and "the next deploy adopts them again" in gone.out and bucket in gone.out, gone.out
     boto3.client("s3", region_name=REGION).head_bucket(Bucket=bucket)  # retained
 
-    again = harness.run(["dev", "--yes", *argv], graph=graph, extra_hooks=hooks)
+    again = harness.run_emulated(["dev", "--yes", *argv], graph=graph, extra_hooks=hooks)
     assert f"adopting retained AWS::S3::Bucket {bucket} (Kept)" in again.out, again.out
     sent = seen["IMPORT"]
     assert sent["ResourcesToImport"] == [{"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "Kept",
