@@ -2,7 +2,7 @@
 
     python bench/deploy_noop.py [--repeat N]
 
-Starts LocalStack (tests/deployer/emulator.py; or uses AWS_ENDPOINT_URL), deploys
+Starts LocalStack (testkit/emulator.py; or uses AWS_ENDPOINT_URL), deploys
 the real stacks once with deploy.py (dev, nat_gateways=0: LocalStack cannot make a
 NAT gateway), then times N no-change runs of each tool on exactly the same
 templates, parameters and tags, counting the AWS API calls each makes:
@@ -42,23 +42,17 @@ AWS_CLI = str(ROOT / ".tools" / "awscli" / "bin" / "aws") if (ROOT / ".tools" / 
 # --- the three tools, each one process ----------------------------------------------------------------------
 
 def run_ours(argv: list[str]) -> int:
-    """(In a child process) deploy.py's main, with a call counter and ECR answered (not in community LocalStack)."""
+    """(In a child process) deploy.py's main through the shared harness (testkit/harness.py): calls counted,
+    ECR answered (not in community LocalStack), the real event poll delay."""
     sys.path.insert(0, str(ROOT))
-    from deployer import aws as aws_module
-    from deployer import cli
-    from tests.deployer import fakes
+    from deployer.engine import events
+    from testkit import harness
 
-    calls = fakes.Calls()
-
-    def connect(region):
-        aws = aws_module.Aws(region)
-        calls.attach(aws.session)
-        aws.session.events.register("before-send.ecr.DescribeImages", fakes.ecr_image())
-        return aws
-
-    code = cli.main(argv, connect=connect)
-    Path(os.environ["BENCH_CALLS_FILE"]).write_text(json.dumps(calls.names))
-    return code
+    result = harness.run_emulated(argv, poll_delay=events.POLL_DELAY, summary_path=None)
+    sys.stdout.write(result.out)
+    sys.stderr.write(result.err)
+    Path(os.environ["BENCH_CALLS_FILE"]).write_text(json.dumps(result.calls.names))
+    return result.code
 
 
 def run_sceptre(argv: list[str]) -> int:
@@ -160,9 +154,9 @@ def summarise(name: str, runs: list[tuple[float, int, str, list[str]]], stacks: 
 def bench(endpoint: str, repeat: int) -> int:
     sys.path.insert(0, str(ROOT))
     import templates
-    from deployer import plan as plan_module
+    from deployer.engine import plan as plan_module
     from templates.params import load_params
-    from tests.deployer import emulator
+    from testkit import emulator
 
     env = {k: v for k, v in os.environ.items() if k not in emulator.CLEARED_ENV}
     env.update(emulator.CLIENT_ENV, AWS_ENDPOINT_URL=endpoint, PYTHONPATH=str(ROOT))
@@ -232,7 +226,7 @@ def main() -> int:
         return run_sceptre(sys.argv[2:])
     repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 3
     sys.path.insert(0, str(ROOT))
-    from tests.deployer import emulator
+    from testkit import emulator
 
     if os.environ.get("AWS_ENDPOINT_URL"):
         return bench(os.environ["AWS_ENDPOINT_URL"], repeat)

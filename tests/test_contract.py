@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tests.tools import ROOT
+from testkit.tools import ROOT
 
 PROBE = "import sys, {module}; print(sorted(m for m in ('troposphere', 'awacs', 'cfnlint') if m in sys.modules))"
 

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from tests.deployer import emulator
+from testkit import emulator
 
 
 def _unavailable(reason: str):

@@ -27,13 +27,14 @@ from troposphere.ssm import Parameter as SsmParameter
 
 import contract
 import templates
-from deployer import adoption, engine, plan, stacks
 from deployer import aws as aws_module
+from deployer.engine import adoption, flow, plan, stacks
+from deployer.engine.outcome import Mode
 from deployer.errors import DeployError
 from deployer.output import Printer
 from templates import params
 from templates.params import load_params
-from tests.deployer import fakes, harness
+from testkit import fakes, harness
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -273,9 +274,9 @@ def stub_import_change_set(cfn: Stubber, p: plan.StackPlan, body: str) -> None:
         {"ChangeSetName": IMPORT_CS})
 
 
-def run_for(aws, mode=engine.EXECUTE) -> tuple[engine.Run, io.StringIO]:
+def run_for(aws, mode=Mode.EXECUTE) -> tuple[flow.Run, io.StringIO]:
     buf = io.StringIO()
-    return engine.Run(aws=aws, params=load_params("prod"), out=Printer(buf, colour=False, summary_path=""),
+    return flow.Run(aws=aws, params=load_params("prod"), out=Printer(buf, colour=False, summary_path=""),
                       account=ACCOUNT, mode=mode, poll_delay=0), buf
 
 
@@ -318,7 +319,7 @@ def test_deploy_after_destroy_imports_the_retained_resources_then_updates_with_t
         cfn.add_response("describe_stack_events", {"StackEvents": updated})
         cfn.add_response("update_termination_protection", {"StackId": STACK_ID},
                          {"StackName": STACK, "EnableTerminationProtection": True})
-        result = engine.deploy_stack(run, p)
+        result = flow.deploy_stack(run, p)
         for s in stubs.values():
             s.assert_no_pending_responses()
     out = buf.getvalue()
@@ -333,7 +334,7 @@ def test_deploy_after_destroy_imports_the_retained_resources_then_updates_with_t
 
 def test_nothing_retained_exists_a_plain_create(aws):
     p = data_plan()
-    run, buf = run_for(aws, engine.DIFF)
+    run, buf = run_for(aws, Mode.DIFF)
     with stubs_for(aws) as stubs:
         cfn = stubs["cloudformation"]
         missing(cfn, STACK)
@@ -345,7 +346,7 @@ def test_nothing_retained_exists_a_plain_create(aws):
         cfn.add_response("describe_change_set", {"Status": "CREATE_COMPLETE", "Changes": [
             change("Add", lid, "x") for lid in sorted(p.template["Resources"])]})
         cfn.add_response("delete_stack", {}, {"StackName": STACK_ID})  # a diff leaves nothing behind
-        result = engine.deploy_stack(run, p)
+        result = flow.deploy_stack(run, p)
         cfn.assert_no_pending_responses()
     assert result.outcome == "changes" and "adopt" not in buf.getvalue()
 
@@ -353,14 +354,14 @@ def test_nothing_retained_exists_a_plain_create(aws):
 def test_diff_shows_the_adoption_and_executes_nothing(aws):
     p = data_plan()
     import_body = adoption.render(adoption.import_template(p.template, RETAINED))
-    run, buf = run_for(aws, engine.DIFF)
+    run, buf = run_for(aws, Mode.DIFF)
     with stubs_for(aws) as stubs:
         cfn = stubs["cloudformation"]
         missing(cfn, STACK)
         stub_checks(stubs)
         stub_import_change_set(cfn, p, import_body)
         cfn.add_response("delete_stack", {}, {"StackName": STACK_ID})  # the REVIEW_IN_PROGRESS stack it made
-        result = engine.deploy_stack(run, p)
+        result = flow.deploy_stack(run, p)
         cfn.assert_no_pending_responses()  # and no ExecuteChangeSet: the Stubber would have refused it
     out = buf.getvalue()
     assert result.outcome == "changes"
@@ -371,13 +372,13 @@ def test_diff_shows_the_adoption_and_executes_nothing(aws):
 def test_no_execute_leaves_the_import_change_set_for_review(aws):
     p = data_plan()
     import_body = adoption.render(adoption.import_template(p.template, RETAINED))
-    run, buf = run_for(aws, engine.REVIEW)
+    run, buf = run_for(aws, Mode.REVIEW)
     with stubs_for(aws) as stubs:
         cfn = stubs["cloudformation"]
         missing(cfn, STACK)
         stub_checks(stubs)
         stub_import_change_set(cfn, p, import_body)
-        result = engine.deploy_stack(run, p)
+        result = flow.deploy_stack(run, p)
         cfn.assert_no_pending_responses()
     out = buf.getvalue()
     assert result.outcome == "pending review" and result.change_set.type == "IMPORT"
@@ -389,16 +390,16 @@ def test_a_stack_pending_review_is_left_alone_by_diff_and_replaced_by_no_execute
     run that makes change sets deletes it first and imports into a fresh stack."""
     p = data_plan()
     import_body = adoption.render(adoption.import_template(p.template, RETAINED))
-    run, buf = run_for(aws, engine.DIFF)
+    run, buf = run_for(aws, Mode.DIFF)
     with stubs_for(aws) as stubs:
         cfn = stubs["cloudformation"]
         cfn.add_response("describe_stacks", stack("REVIEW_IN_PROGRESS", {}, {}))
         stub_checks(stubs)
-        assert engine.deploy_stack(run, p).outcome == "changes"
+        assert flow.deploy_stack(run, p).outcome == "changes"
         cfn.assert_no_pending_responses()  # no change set made, nothing deleted
     assert "has change sets pending review: no IMPORT change set made" in buf.getvalue()
 
-    run, buf = run_for(aws, engine.REVIEW)
+    run, buf = run_for(aws, Mode.REVIEW)
     with stubs_for(aws) as stubs:
         cfn = stubs["cloudformation"]
         cfn.add_response("describe_stacks", stack("REVIEW_IN_PROGRESS", {}, {}))
@@ -406,7 +407,7 @@ def test_a_stack_pending_review_is_left_alone_by_diff_and_replaced_by_no_execute
         cfn.add_response("delete_stack", {}, {"StackName": STACK_ID})
         missing(cfn, STACK_ID)  # the waiter: gone
         stub_import_change_set(cfn, p, import_body)
-        assert engine.deploy_stack(run, p).outcome == "pending review"
+        assert flow.deploy_stack(run, p).outcome == "pending review"
         cfn.assert_no_pending_responses()
     assert "deleting the empty stack" in buf.getvalue()
 
@@ -452,12 +453,12 @@ def test_localstack_destroy_keeps_the_bucket_and_the_next_deploy_asks_for_its_im
         seen[params["ChangeSetType"]] = params
 
     hooks = [("provide-client-params.cloudformation.CreateChangeSet", capture)]
-    assert harness.run(["dev", "--yes", *argv], graph=graph).code == 0
-    gone = harness.run(["dev", "destroy", "--yes", *argv], graph=graph)
+    assert harness.run_emulated(["dev", "--yes", *argv], graph=graph).code == 0
+    gone = harness.run_emulated(["dev", "destroy", "--yes", *argv], graph=graph)
     assert gone.code == 0 and "the next deploy adopts them again" in gone.out and bucket in gone.out, gone.out
     boto3.client("s3", region_name=REGION).head_bucket(Bucket=bucket)  # retained
 
-    again = harness.run(["dev", "--yes", *argv], graph=graph, extra_hooks=hooks)
+    again = harness.run_emulated(["dev", "--yes", *argv], graph=graph, extra_hooks=hooks)
     assert f"adopting retained AWS::S3::Bucket {bucket} (Kept)" in again.out, again.out
     sent = seen["IMPORT"]
     assert sent["ResourcesToImport"] == [{"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "Kept",

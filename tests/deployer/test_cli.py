@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+import shlex
+import subprocess
+import sys
 
 import pytest
 
 from deployer import cli
 from deployer.output import Printer
+from testkit.tools import ROOT
 
 
 def run(argv, no_aws, stdin_tty=False):
@@ -24,7 +28,7 @@ def run(argv, no_aws, stdin_tty=False):
         (["prod", "-p", "nat_gatways=0", "--yes"], ["nat_gatways", "nat_gateways"]),
         (["prod", "-p", "novalue", "--yes"], ["novalue", "key=value"]),
         (["prod", "--stacks", "network,bogus", "--yes"], ["'bogus'", "network, data, compute, waf"]),
-        (["prod", "--image-tag", "bad tag!", "--yes"], ["--image-tag bad tag!", "Docker tag"]),
+        (["prod", "--image-tag", "bad tag!", "--yes"], ["--image-tag", "'bad tag!'", "Docker tag"]),
         (["prod", "stauts"], ["'stauts'", "deploy, diff, list"]),
         (["prod", "--bogus-flag"], ["--bogus-flag"]),
         (["prod", "diff", "--yes"], ["--yes"]),  # diff never executes: no --yes
@@ -42,10 +46,21 @@ def test_bad_input_exits_2_with_one_line_before_any_aws_call(argv, names, no_aws
         assert name in err, (name, err)
 
 
-def test_no_arguments_prints_the_verbs_and_exits_2(no_aws, capsys):
+def test_no_arguments_prints_the_usage_on_stderr_and_exits_2(no_aws, capsys):
     code, _ = run([], no_aws)
+    captured = capsys.readouterr()
     assert code == 2
-    assert "diff" in capsys.readouterr().out
+    assert captured.out == ""
+    assert captured.err.startswith("usage: deploy.py ENV [VERB]")
+    for name in cli.VERBS:
+        assert f"    {name} " in captured.err
+
+
+def test_help_is_on_stdout_and_exits_0(no_aws, capsys):
+    code, _ = run(["--help"], no_aws)
+    captured = capsys.readouterr()
+    assert code == 0 and captured.err == ""
+    assert "Examples:" in captured.out and "python deploy.py prod status" in captured.out
 
 
 def test_stacks_lists_optional_stacks_as_allowed(no_aws, capsys):
@@ -58,12 +73,39 @@ def test_stacks_lists_optional_stacks_as_allowed(no_aws, capsys):
         assert stack.key in err
 
 
-def test_verbs_are_a_table():
-    # Adding a verb is adding an entry: every one has a handler and help, and parses its own options.
-    for name, verb in cli.VERBS.items():
-        assert callable(verb.handler) and verb.help
-        args = cli._parser(name, verb).parse_args(["prod"])
-        assert args.env == "prod"
+@pytest.mark.parametrize("name", list(cli.VERBS))
+def test_every_verb_explains_itself(name, no_aws, capsys):
+    """Walks the verb table, so a new verb cannot skip it: `deploy.py prod VERB --help` shows its options
+    and at least one real invocation, ENV appears once in its usage, nothing goes to stderr, no AWS."""
+    code, _ = run(["prod", name, "--help"], no_aws)
+    captured = capsys.readouterr()
+    assert code == 0 and captured.err == ""
+    usage = captured.out.split("\n\n")[0]
+    assert usage.startswith(f"usage: deploy.py ENV {name} ")
+    assert usage.count("ENV") == 1, usage
+    assert "-p key=value" in captured.out
+    examples = captured.out.split("Examples:\n", 1)[1].splitlines()
+    runs = [line.strip() for line in examples if line.strip().startswith(f"python deploy.py prod {name}")]
+    assert runs, examples
+    for example in (x.strip() for x in examples if x.strip().startswith("python deploy.py ")):
+        argv = shlex.split(example.split("|")[0])[2:]
+        # Each example parses: right verb, known options, values of the right shape.
+        verb, args, _ = cli.prepare(argv, templates_graph(), Printer(io.StringIO()), stdin_tty=True)
+        assert verb.name == name
+
+
+def templates_graph():
+    import templates
+
+    return templates.STACKS
+
+
+def test_the_verb_may_follow_the_options_and_deploy_is_the_default():
+    p = cli.parser()
+    assert cli.normalise(["prod", "-p", "k=v", "diff"], p) == ["prod", "diff", "-p", "k=v"]
+    assert cli.normalise(["prod", "--yes"], p) == ["prod", "deploy", "--yes"]
+    # A value is never taken for a verb: `--stacks list` would be a stack called "list".
+    assert cli.normalise(["prod", "--stacks", "list"], p) == ["prod", "deploy", "--stacks", "list"]
 
 
 def test_colour_only_on_a_terminal(monkeypatch):
@@ -76,3 +118,22 @@ def test_colour_only_on_a_terminal(monkeypatch):
     assert not Printer(io.StringIO(), summary_path="").colour
     monkeypatch.setenv("NO_COLOR", "1")
     assert not Printer(Tty(), summary_path="").colour
+
+
+PROBE = """
+import runpy, sys
+sys.argv = ["deploy.py", "prod", "outputs", "--help"]
+try:
+    runpy.run_path("deploy.py", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+print("LOADED", sorted(m for m in ("troposphere", "awacs", "cfnlint", "boto3") if m in sys.modules), code)
+"""
+
+
+def test_outputs_help_as_a_process_loads_no_template_library():
+    """`python deploy.py prod outputs --help`, the real entry point in its own process: no troposphere,
+    awacs or cfn-lint in sys.modules at the end (verbs that render nothing never load them)."""
+    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert "usage: deploy.py ENV outputs" in done.stdout, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "LOADED ['boto3'] 0", done.stdout

@@ -4,6 +4,7 @@ and messages. Plus the graph scheduling, which needs no AWS at all."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import io
 import threading
@@ -15,11 +16,13 @@ from botocore.stub import ANY, Stubber
 
 import templates
 from deployer import aws as aws_module
-from deployer import changesets, engine, guard, plan, preflight, stacks
+from deployer.context import Context
+from deployer.engine import changesets, flow, guard, plan, preflight, schedule, stacks
+from deployer.engine.outcome import Mode, Result
 from deployer.errors import DeployError
 from deployer.output import Printer
 from templates.params import load_params
-from tests.deployer import fakes
+from testkit import fakes
 
 REGION = "us-east-1"
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/ia-comafi-network/1"
@@ -72,11 +75,11 @@ def test_independent_stacks_run_together_and_dependents_wait():
         if p.key in ("network", "data"):
             both_running.wait()
         order.append(p.key)
-        return engine.Result(p.key, "created")
+        return Result(p.key, "created")
 
     plans = [fake_plan("network"), fake_plan("data"), fake_plan("compute", ("network", "data")),
              fake_plan("waf", ("compute",))]
-    results = engine.run_graph(None, plans, work, first_look=None)
+    results = schedule.run_graph(None, plans, work, first_look=None)
     assert [r.outcome for r in results] == ["created"] * 4
     assert order[2:] == ["compute", "waf"]
 
@@ -86,12 +89,12 @@ def test_a_failure_starts_nothing_after_it():
         if p.key == "data":
             raise DeployError("p-data failed: ROLLBACK_COMPLETE")
         time.sleep(0.2)  # network is still running when data fails: it finishes
-        return engine.Result(p.key, "created")
+        return Result(p.key, "created")
 
-    run = engine.Run(aws=None, params=None, out=Printer(io.StringIO(), colour=False, summary_path=""), account="1")
+    run = flow.Run(aws=None, params=None, out=Printer(io.StringIO(), colour=False, summary_path=""), account="1")
     plans = [fake_plan("network"), fake_plan("data"), fake_plan("compute", ("network", "data")),
              fake_plan("waf", ("compute",))]
-    outcomes = {r.key: r.outcome for r in engine.run_graph(run, plans, work, first_look=None)}
+    outcomes = {r.key: r.outcome for r in schedule.run_graph(run, plans, work, first_look=None)}
     assert outcomes == {"network": "created", "data": "failed", "compute": "not started", "waf": "not started"}
 
 
@@ -191,7 +194,72 @@ def test_guard_lets_an_unused_export_go():
         stub.add_client_error("list_imports", "ValidationError",
                               "Export 'ia-comafi-VpcId' is not imported by any stack.",
                               expected_params={"ExportName": "ia-comafi-VpcId"})
-        guard_check(cfn, NEW_TEMPLATE)
+        assert guard_check(cfn, NEW_TEMPLATE) is None  # no DeployError: the change may go on
+        stub.assert_no_pending_responses()  # it did ask who imports the export it removes
+    assert guard.importers(cfn_with_no_importer(), "ia-comafi-VpcId") == []
+
+
+def cfn_with_no_importer():
+    cfn = client("cloudformation")
+    stub = Stubber(cfn)
+    stub.add_client_error("list_imports", "ValidationError", "Export 'ia-comafi-VpcId' is not imported by any stack.")
+    stub.activate()
+    return cfn
+
+
+def test_a_change_set_the_guard_refuses_is_deleted_so_nobody_executes_it():
+    """The flow, not only the guard: the refused change set must not stay in the console."""
+    cfn = client("cloudformation")
+    aws = aws_module.Aws(REGION, clients={"cloudformation": cfn})
+    params = load_params("dev")
+    p = dataclasses.replace(fake_plan("network"), name="ia-comafi-network", body="{}", template=NEW_TEMPLATE,
+                            parameters={"ProjectName": "ia-comafi"}, tags={"Project": "ia-comafi"})
+    run = flow.Run(aws=aws, params=params, out=Printer(io.StringIO(), colour=False, summary_path=""),
+                   account="123456789012", mode=Mode.EXECUTE)
+    run._role.append(None)  # no CI access stack: no execution role to look up
+    deployed = stacks.Deployed(STACK_ID, "UPDATE_COMPLETE", {}, {}, False, {})
+    with Stubber(cfn) as stub:
+        stub.add_response("create_change_set", {"Id": "cs-arn", "StackId": STACK_ID})
+        stub.add_response("describe_change_set", {"Status": "CREATE_COMPLETE", "StackId": STACK_ID, "Changes": []})
+        stub.add_response("describe_change_set", {"Status": "CREATE_COMPLETE", "StackId": STACK_ID, "Changes": []})
+        stub.add_response("list_exports", exports_response())
+        stub.add_response("list_imports", {"Imports": ["ia-comafi-compute"]}, {"ExportName": "ia-comafi-VpcId"})
+        stub.add_response("delete_change_set", {}, {"ChangeSetName": "cs-arn"})
+        with pytest.raises(DeployError) as err:
+            flow.change_set_flow(run, p, "UPDATE", deployed)
+        stub.assert_no_pending_responses()
+    assert "ia-comafi-compute" in str(err.value)
+
+
+def test_unchanged_compares_template_parameters_and_tags():
+    cfn = client("cloudformation")
+    p = dataclasses.replace(fake_plan("network"), body="Resources: {}\n", parameters={"A": "1"},
+                            tags={"Project": "ia-comafi", "Environment": "prod"})
+
+    def deployed(params, tags):
+        return stacks.Deployed(STACK_ID, "UPDATE_COMPLETE", params, tags, False, {})
+
+    with Stubber(cfn) as stub:
+        stub.add_response("get_template", {"TemplateBody": p.body})
+        assert stacks.unchanged(cfn, p, deployed(p.parameters, p.tags))
+        # Another tag value, another parameter: changed, decided without GetTemplate.
+        assert not stacks.unchanged(cfn, p, deployed(p.parameters, {**p.tags, "Environment": "dev"}))
+        assert not stacks.unchanged(cfn, p, deployed({"A": "2"}, p.tags))
+        stub.add_response("get_template", {"TemplateBody": "Resources: {X: 1}\n"})
+        assert not stacks.unchanged(cfn, p, deployed(p.parameters, p.tags))
+        stub.assert_no_pending_responses()
+
+
+def test_one_aws_session_per_run():
+    made = []
+
+    def connect(region):
+        made.append(region)
+        return aws_module.Aws(region)
+
+    ctx = Context(params=load_params("prod"), graph=templates.STACKS, selected=[], plans=[],
+                  out=Printer(io.StringIO(), colour=False, summary_path=""), connect=connect)
+    assert ctx.aws() is ctx.aws() and made == ["us-east-1"]
 
 
 # --- retries (LocalStack never throttles) ------------------------------------------------------------------
@@ -254,7 +322,7 @@ def test_prod_stacks_get_termination_protection_once():
     net = [s for s in templates.STACKS if s.key == "network"]
     p = plan.build(params, net, templates.STACKS)[0]
     assert p.termination_protection
-    run = engine.Run(aws=aws, params=params, out=Printer(io.StringIO(), colour=False, summary_path=""),
+    run = flow.Run(aws=aws, params=params, out=Printer(io.StringIO(), colour=False, summary_path=""),
                      account="123456789012")
     with Stubber(cfn) as stub:
         # Unchanged but unprotected: one UpdateTerminationProtection, no change set.
@@ -262,9 +330,9 @@ def test_prod_stacks_get_termination_protection_once():
         stub.add_response("get_template", {"TemplateBody": p.body}, {"StackName": p.name, "TemplateStage": "Original"})
         stub.add_response("update_termination_protection", {"StackId": STACK_ID},
                           {"StackName": p.name, "EnableTerminationProtection": True})
-        assert engine.deploy_stack(run, p).outcome == "unchanged"
+        assert flow.deploy_stack(run, p).outcome == "unchanged"
         # Already protected: two calls, nothing else.
         stub.add_response("describe_stacks", stack_desc("UPDATE_COMPLETE", p.parameters, p.tags, protected=True))
         stub.add_response("get_template", {"TemplateBody": p.body}, {"StackName": p.name, "TemplateStage": ANY})
-        assert engine.deploy_stack(run, p).outcome == "unchanged"
+        assert flow.deploy_stack(run, p).outcome == "unchanged"
         stub.assert_no_pending_responses()

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from troposphere import Export, ImportValue, Output, Template
 from troposphere.s3 import Bucket
 from troposphere.ssm import Parameter as SsmParameter
 
 import contract
 import templates
-from deployer import preflight
 from templates import params
-from tests.deployer import harness
+from testkit import harness
 
 pytestmark = pytest.mark.usefixtures("localstack")
 
@@ -27,10 +27,14 @@ def cfn():
 
 
 def status(name: str) -> str | None:
+    """The stack's status; None only on AWS's own answer for "no such stack" (any other error is the test's)."""
     try:
         return cfn().describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
-    except cfn().exceptions.ClientError:
-        return None
+    except ClientError as exc:
+        error = exc.response["Error"]
+        if error["Code"] == "ValidationError" and "does not exist" in error["Message"]:
+            return None
+        raise
 
 
 def lines_with(out: str, *words: str) -> list[str]:
@@ -48,7 +52,7 @@ def real(localstack_endpoint):
 
 
 def test_first_deploy_of_every_stack_from_nothing(real):
-    result = harness.run([*real, "--yes"])
+    result = harness.run_emulated([*real, "--yes"])
     assert result.code == 0, result.out
     project = real[2].split("=")[1]
     keys = [s.key for s in templates.STACKS if not s.optional]
@@ -57,8 +61,15 @@ def test_first_deploy_of_every_stack_from_nothing(real):
         assert lines_with(result.out, f"[{key}]", "CREATE_COMPLETE")
     assert result.calls.count("CreateChangeSet") == len(keys)
     assert result.calls.count("ecr.DescribeImages") == 1  # the image pre-flight ran
-    exports = {e["Name"] for e in cfn().list_exports()["Exports"]}
-    assert any(name.startswith(f"{project}-") for name in exports)
+    # Exactly the exports the contract says each stack exports, each by that stack.
+    exporting = {e["Name"]: e["ExportingStackId"] for page in cfn().get_paginator("list_exports").paginate()
+                 for e in page["Exports"] if e["Name"].startswith(f"{project}-")}
+    expected = {contract.export_name(project, output): key for key, outputs in contract.EXPORTS.items()
+                for output in outputs}
+    assert set(exporting) == set(expected)
+    for name, key in expected.items():
+        stack_id = cfn().describe_stacks(StackName=contract.stack_name(project, key))["Stacks"][0]["StackId"]
+        assert exporting[name] == stack_id, name
     # compute started only after network and data were done, waf after compute
     order = [line.split("]")[0][1:] for line in result.out.splitlines() if "executing" in line]
     assert order.index("compute") > max(order.index("network"), order.index("data"))
@@ -66,7 +77,7 @@ def test_first_deploy_of_every_stack_from_nothing(real):
 
 
 def test_second_run_changes_nothing_and_creates_no_change_set(real):
-    result = harness.run([*real, "--yes"])
+    result = harness.run_emulated([*real, "--yes"])
     assert result.code == 0, result.out
     keys = [s.key for s in templates.STACKS if not s.optional]
     assert result.calls.count("CreateChangeSet") == 0
@@ -77,7 +88,7 @@ def test_second_run_changes_nothing_and_creates_no_change_set(real):
 
 
 def test_list_shows_levels_and_statuses(real):
-    result = harness.run([real[0], "list", *real[1:]])
+    result = harness.run_emulated([real[0], "list", *real[1:]])
     assert result.code == 0, result.out
     levels = {"network": "0", "data": "0", "compute": "1", "waf": "2"}
     for key, level in levels.items():
@@ -88,10 +99,10 @@ def test_list_shows_levels_and_statuses(real):
 
 def test_diff_exit_codes(real):
     project = real[2].split("=")[1]
-    same = harness.run([*real, "diff"])
+    same = harness.run_emulated([*real, "diff"])
     assert same.code == 0, same.out
     assert same.calls.count("CreateChangeSet") == 0
-    changed = harness.run([*real, "diff", "-p", "unhandled_expiry_days=45"])
+    changed = harness.run_emulated([*real, "diff", "-p", "unhandled_expiry_days=45"])
     assert changed.code == 3, changed.out
     assert changed.calls.count("CreateChangeSet") == 1
     assert lines_with(changed.out, "[data]", "UnhandledExpiryDays", "90", "45")
@@ -102,7 +113,7 @@ def test_diff_exit_codes(real):
 
 def test_a_parameter_change_updates_exactly_one_stack(real, tmp_path):
     summary = tmp_path / "summary.md"
-    result = harness.run([*real, "--yes", "-p", "unhandled_expiry_days=30"], summary_path=str(summary))
+    result = harness.run_emulated([*real, "--yes", "-p", "unhandled_expiry_days=30"], summary_path=str(summary))
     assert result.code == 0, result.out
     assert result.calls.count("CreateChangeSet") == 1
     assert result.calls.count("ExecuteChangeSet") == 1
@@ -142,7 +153,7 @@ def tiny(project: str, key: str, depends_on=(), *, bad=False, imports=None, expo
 
 def test_failure_prints_its_cause_exits_1_and_touches_nothing_after_it(project):
     graph = [tiny(project, "first", bad=True), tiny(project, "second", ("first",), imports="FirstValue")]
-    result = harness.run(["dev", "--yes", "-p", f"project_name={project}"], graph=graph)
+    result = harness.run_emulated(["dev", "--yes", "-p", f"project_name={project}"], graph=graph)
     assert result.code == 1, result.out
     cause = lines_with(result.out, "[first]", "caused by:")
     assert cause and "Broken" in cause[0] and "CREATE_FAILED" in cause[0] and "Invalid bucket name" in cause[0]
@@ -152,7 +163,7 @@ def test_failure_prints_its_cause_exits_1_and_touches_nothing_after_it(project):
 
     # ROLLBACK_COMPLETE recovery: fixed, the next deploy deletes the empty stack and creates it again.
     graph = [tiny(project, "first"), tiny(project, "second", ("first",), imports="FirstValue")]
-    again = harness.run(["dev", "--yes", "-p", f"project_name={project}"], graph=graph)
+    again = harness.run_emulated(["dev", "--yes", "-p", f"project_name={project}"], graph=graph)
     assert again.code == 0, again.out
     assert lines_with(again.out, "[first]", "ROLLBACK_COMPLETE", "deleting it to create it again")
     assert status(contract.stack_name(project, "first")) == "CREATE_COMPLETE"
@@ -161,26 +172,26 @@ def test_failure_prints_its_cause_exits_1_and_touches_nothing_after_it(project):
 
 def test_failed_update_rolls_back_and_the_next_deploy_goes_on(project):
     argv = ["dev", "--yes", "-p", f"project_name={project}"]
-    assert harness.run(argv, graph=[tiny(project, "solo")]).code == 0
-    broken = harness.run(argv, graph=[tiny(project, "solo", bad=True)])
+    assert harness.run_emulated(argv, graph=[tiny(project, "solo")]).code == 0
+    broken = harness.run_emulated(argv, graph=[tiny(project, "solo", bad=True)])
     assert broken.code == 1, broken.out
     assert lines_with(broken.out, "caused by:", "Broken")
     assert status(contract.stack_name(project, "solo")) == "UPDATE_ROLLBACK_COMPLETE"
-    fixed = harness.run(argv, graph=[tiny(project, "solo", pad=10)])
+    fixed = harness.run_emulated(argv, graph=[tiny(project, "solo", pad=10)])
     assert fixed.code == 0, fixed.out
 
 
 def test_no_execute_leaves_change_sets_for_review_then_deploy_creates_through_them(project):
     graph = [tiny(project, "solo")]
     name = contract.stack_name(project, "solo")
-    review = harness.run(["dev", "--no-execute", "-p", f"project_name={project}"], graph=graph)
+    review = harness.run_emulated(["dev", "--no-execute", "-p", f"project_name={project}"], graph=graph)
     assert review.code == 0, review.out
     assert review.calls.count("ExecuteChangeSet") == 0
     assert status(name) == "REVIEW_IN_PROGRESS"
     [summary] = cfn().list_change_sets(StackName=name)["Summaries"]
     assert summary["ChangeSetName"].startswith("deploy-")
     assert lines_with(review.out, summary["ChangeSetName"], "console.aws.amazon.com/cloudformation")
-    deployed = harness.run(["dev", "--yes", "-p", f"project_name={project}"], graph=graph)
+    deployed = harness.run_emulated(["dev", "--yes", "-p", f"project_name={project}"], graph=graph)
     assert deployed.code == 0, deployed.out
     assert status(name) == "CREATE_COMPLETE"
 
@@ -192,7 +203,7 @@ def test_template_over_51200_bytes_goes_through_s3(project):
     def capture(params, **_):
         seen.update(params)
 
-    result = harness.run(["dev", "--yes", "-p", f"project_name={project}"], graph=graph,
+    result = harness.run_emulated(["dev", "--yes", "-p", f"project_name={project}"], graph=graph,
                          extra_hooks=[("provide-client-params.cloudformation.CreateChangeSet", capture)])
     assert result.code == 0, result.out
     assert "TemplateURL" in seen and "TemplateBody" not in seen
@@ -201,22 +212,23 @@ def test_template_over_51200_bytes_goes_through_s3(project):
     s3 = boto3.client("s3", region_name="us-east-1")
     assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]["BlockPublicAcls"]
     assert status(contract.stack_name(project, "big")) == "CREATE_COMPLETE"
-    again = harness.run(["dev", "--yes", "-p", f"project_name={project}"], graph=graph)
+    again = harness.run_emulated(["dev", "--yes", "-p", f"project_name={project}"], graph=graph)
     assert again.code == 0 and again.calls.count("CreateChangeSet") == 0, again.out
 
 
 def test_missing_image_stops_before_any_stack_changes(project):
     graph = [tiny(project, "compute", declare="compute")]
-    result = harness.run(["dev", "--yes", "-p", f"project_name={project}", "--image-tag", "nope"],
+    result = harness.run_emulated(["dev", "--yes", "-p", f"project_name={project}", "--image-tag", "nope"],
                          graph=graph, image_exists=False)
     assert result.code == 1, result.out
-    assert "image " + contract.resource_name("repository", project) + ":nope is not in ECR" in result.out
+    repository = contract.resource_name("repository", project)
+    assert result.err.startswith(f"deploy.py: error: image {repository}:nope is not in ECR"), result.err
     assert result.calls.count("CreateChangeSet") == 0
     assert status(contract.stack_name(project, "compute")) is None
 
 
 def test_prod_stacks_are_protected(project):
-    result = harness.run(["prod", "--yes", "-p", f"project_name={project}"], graph=[tiny(project, "solo")])
+    result = harness.run_emulated(["prod", "--yes", "-p", f"project_name={project}"], graph=[tiny(project, "solo")])
     assert result.code == 0, result.out
     stack = cfn().describe_stacks(StackName=contract.stack_name(project, "solo"))["Stacks"][0]
     assert stack["EnableTerminationProtection"] is True
@@ -226,9 +238,9 @@ def test_prod_stacks_are_protected(project):
 
 def test_a_change_set_without_changes_is_success_and_deleted(project):
     argv = ["dev", "--yes", "-p", f"project_name={project}"]
-    assert harness.run(argv, graph=[tiny(project, "solo")]).code == 0
+    assert harness.run_emulated(argv, graph=[tiny(project, "solo")]).code == 0
     # Template Metadata alone is not a change CloudFormation can apply: "no changes", not a failure.
-    result = harness.run(argv, graph=[tiny(project, "solo", pad=10)])
+    result = harness.run_emulated(argv, graph=[tiny(project, "solo", pad=10)])
     assert result.code == 0, result.out
     assert lines_with(result.out, "[solo]", "no changes")
     assert result.calls.count("DeleteChangeSet") == 1 and result.calls.count("ExecuteChangeSet") == 0
@@ -240,7 +252,8 @@ def test_declining_at_the_prompt_changes_nothing(project, monkeypatch):
 
     asked = []
     monkeypatch.setattr(Printer, "ask", lambda self, question: asked.append(question) or False)
-    result = harness.run(["dev", "-p", f"project_name={project}"], graph=[tiny(project, "solo")], stdin_tty=True)
+    result = harness.run_emulated(["dev", "-p", f"project_name={project}"], graph=[tiny(project, "solo")],
+                                  stdin_tty=True)
     assert result.code == 1, result.out
     assert asked and "execute change set" in asked[0]
     assert result.calls.count("ExecuteChangeSet") == 0
@@ -267,12 +280,12 @@ def test_once_ci_access_exists_stacks_change_through_its_execution_role(project)
 
     def ci_access() -> Template:
         t = Template(Description="deployer test: CI access")
-        params.add_parameters(t, preflight.CI_ACCESS_STACK)
+        params.add_parameters(t, contract.CI_ACCESS)
         t.add_resource(SsmParameter("Value", Type="String", Value="ci"))
         t.add_output(Output(contract.EXECUTION_ROLE_OUTPUT, Value=role))
         return t
 
-    graph = [templates.Stack(preflight.CI_ACCESS_STACK, (), ci_access, optional=True), tiny(project, "solo")]
+    graph = [templates.Stack(contract.CI_ACCESS, (), ci_access, optional=True), tiny(project, "solo")]
     role_of = {}
 
     def capture(params, **_):
@@ -280,15 +293,15 @@ def test_once_ci_access_exists_stacks_change_through_its_execution_role(project)
 
     hooks = [("provide-client-params.cloudformation.CreateChangeSet", capture)]
     argv = ["dev", "--yes", "-p", f"project_name={project}"]
-    before = harness.run([*argv, "--stacks", "solo"], graph=graph, extra_hooks=hooks)
+    before = harness.run_emulated([*argv, "--stacks", "solo"], graph=graph, extra_hooks=hooks)
     assert before.code == 0, before.out
     assert role_of == {contract.stack_name(project, "solo"): None}  # no CI access stack yet: the caller's rights
 
-    first = harness.run([*argv, "--stacks", preflight.CI_ACCESS_STACK], graph=graph, extra_hooks=hooks)
+    first = harness.run_emulated([*argv, "--stacks", contract.CI_ACCESS], graph=graph, extra_hooks=hooks)
     assert first.code == 0, first.out
-    assert role_of[contract.stack_name(project, preflight.CI_ACCESS_STACK)] is None  # never through itself
+    assert role_of[contract.stack_name(project, contract.CI_ACCESS)] is None  # never through itself
 
     changed = [graph[0], tiny(project, "solo", pad=10)]
-    after = harness.run([*argv, "--stacks", "solo"], graph=changed, extra_hooks=hooks)
+    after = harness.run_emulated([*argv, "--stacks", "solo"], graph=changed, extra_hooks=hooks)
     assert after.code == 0, after.out
     assert role_of[contract.stack_name(project, "solo")] == role

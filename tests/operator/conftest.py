@@ -1,20 +1,17 @@
 """Operator commands against moto (in-process AWS) where it emulates the service, botocore's Stubber where it
-does not. ``run`` drives deploy.py's real main(); only the AWS behind ``connect`` is swapped."""
+does not. ``run`` is the shared harness (testkit/harness.py): deploy.py's real main(), only the AWS swapped."""
 
 from __future__ import annotations
 
 import io
 import json
-import sys
-from dataclasses import dataclass, field
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from deployer import aws as aws_module
-from deployer import cli, ecs_service
-from deployer.output import Printer
+from deployer.verbs import ecs_service
+from testkit.harness import Outcome, run  # noqa: F401 (the operator tests' harness)
 
 REGION = "us-east-1"  # params/prod.yaml's
 PROJECT = "ia-comafi"  # params/prod.yaml's project_name
@@ -50,43 +47,6 @@ class Tty(io.StringIO):
 class Pipe(io.StringIO):
     def isatty(self) -> bool:
         return False
-
-
-@dataclass
-class Outcome:
-    code: int
-    out: str
-    err: str
-    calls: list[str] = field(default_factory=list)  # "service.Operation", in order
-
-    def count(self, name: str) -> int:
-        return sum(1 for c in self.calls if c == name or c.endswith("." + name))
-
-
-def run(argv, capsys, monkeypatch=None, graph=None, clients=None, stdin=None, hooks=()) -> Outcome:
-    """deploy.py main() with ``argv``; ``clients`` (service -> client, e.g. a stubbed one) take the place of
-    the session's own; ``hooks`` are (event, handler) pairs registered on the session."""
-    calls: list[str] = []
-
-    def record(model, **_):
-        calls.append(f"{model.service_model.service_name}.{model.name}")
-
-    def connect(region: str) -> aws_module.Aws:
-        aws = aws_module.Aws(region, clients=clients)
-        aws.session.events.register("before-call", record)
-        for c in (clients or {}).values():
-            c.meta.events.register_first("before-call.*.*", record)  # ahead of Stubber, which answers there
-        for event, handler in hooks:
-            aws.session.events.register(event, handler)
-        return aws
-
-    if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", stdin)
-    buf = io.StringIO()
-    code = cli.main(list(argv), graph=graph, connect=connect, out=Printer(buf, colour=False, summary_path=""),
-                    poll_delay=0.05, stdin_tty=False)
-    captured = capsys.readouterr()
-    return Outcome(code, buf.getvalue() + captured.out, captured.err, calls)
 
 
 def client(service: str):

@@ -28,7 +28,7 @@ SECRET_VALUE = "hunter2-do-not-print"
         (["prod", "secrets"], ["set", "keys"]),
         (["prod", "secrets", "sett"], ["'sett'", "'set', 'keys'"]),
         (["prod", "rollback", "--yes"], ["--image-tag"]),
-        (["prod", "rollback", "--yes", "--image-tag", "bad tag!"], ["--image-tag bad tag!", "Docker tag"]),
+        (["prod", "rollback", "--yes", "--image-tag", "bad tag!"], ["--image-tag", "'bad tag!'", "Docker tag"]),
         (["prod", "rollback", "--image-tag", "abc123"], ["--yes", "terminal"]),  # no terminal, no --yes
         (["prod", "logs", "--since", "10x"], ["'10x'", "30s, 10m"]),
         (["prod", "logs", "--since", "999d"], ["'999d'", "90d"]),

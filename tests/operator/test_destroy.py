@@ -14,8 +14,9 @@ from botocore.stub import ANY, Stubber
 from troposphere import Template, s3, ssm
 
 import templates
-from deployer import destroy, stacks
+from deployer.engine import plan, stacks
 from deployer.errors import DeployError
+from deployer.verbs import destroy
 from tests.operator.conftest import PROJECT, REGION, Tty, answer_termination_protection, client, run
 
 BUCKET = "kept-queries-bucket-test"
@@ -70,7 +71,7 @@ def test_destroy_goes_in_reverse_order_keeps_what_is_retained_and_says_so(moto, 
     deploy_graph()
     protection: list = []
     deletes: list[str] = []
-    result = run(["prod", "destroy"], capsys, monkeypatch, graph=GRAPH, stdin=Tty(f"{PROJECT}\n"),
+    result = run(["prod", "destroy"], graph=GRAPH, stdin=Tty(f"{PROJECT}\n"),
                  hooks=[answer_termination_protection(protection), record_deletes(deletes)])
     assert result.code == 0, result.out + result.err
     # Reverse graph order; network and data (one level) are both deleting before either is waited for.
@@ -89,11 +90,11 @@ def test_destroy_goes_in_reverse_order_keeps_what_is_retained_and_says_so(moto, 
 
 def test_the_wrong_project_name_deletes_nothing(moto, capsys, monkeypatch):
     deploy_graph()
-    result = run(["prod", "destroy"], capsys, monkeypatch, graph=GRAPH, stdin=Tty("ia-comafy\n"),
+    result = run(["prod", "destroy"], graph=GRAPH, stdin=Tty("ia-comafy\n"),
                  hooks=[answer_termination_protection()])
     assert result.code == 1
     assert "type the project name (ia-comafi)" in result.out + result.err
-    assert "not confirmed: nothing deleted" in result.out
+    assert "deploy.py: error: not confirmed: nothing deleted" in result.err
     assert "cloudformation.DeleteStack" not in result.calls
     assert "cloudformation.UpdateTerminationProtection" not in result.calls
     assert len(existing()) == 5
@@ -101,21 +102,22 @@ def test_the_wrong_project_name_deletes_nothing(moto, capsys, monkeypatch):
 
 def test_yes_destroys_without_a_terminal(moto, capsys, monkeypatch):
     deploy_graph(protected=False)
-    result = run(["prod", "destroy", "--yes"], capsys, graph=GRAPH)
+    result = run(["prod", "destroy", "--yes"], graph=GRAPH)
     assert result.code == 0, result.out
     assert existing() == {f"{PROJECT}-github-oidc"}
     assert "cloudformation.UpdateTerminationProtection" not in result.calls  # nothing to turn off
 
 
 def test_nothing_deployed_is_nothing_to_do(moto, capsys):
-    result = run(["prod", "destroy", "--yes"], capsys, graph=GRAPH)
+    result = run(["prod", "destroy", "--yes"], graph=GRAPH)
     assert result.code == 0
     assert "nothing to destroy" in result.out
 
 
 def test_the_retained_list_comes_from_the_templates():
     # The real data stack: its secret, bucket and repository carry DeletionPolicy Retain; nothing else does.
-    found = {key: destroy.retained_resources(destroy.template_of(templates.BY_KEY[key]))
+    # (destroy reads the template CloudFormation holds, GetTemplate: these are what deploy sends it.)
+    found = {key: destroy.retained_resources(plan.parse_template(templates.render(templates.BY_KEY[key].build())))
              for key in ("network", "data", "compute", "waf")}
     assert {t for _, t in found["data"]} == {"AWS::SecretsManager::Secret", "AWS::S3::Bucket", "AWS::ECR::Repository"}
     assert found["network"] == found["compute"] == found["waf"] == []
@@ -142,3 +144,58 @@ def test_a_stack_that_fails_to_delete_stops_the_rest_and_names_the_next_step():
     message = str(err.value)
     assert f"{PROJECT}-compute was not deleted: DELETE_FAILED (The following resource(s) failed to delete" in message
     assert "next: " in message and f"delete-stack --stack-name {PROJECT}-compute" in message
+
+
+def protected_cloudformation(name: str, stack_id: str):
+    """A CloudFormation client that keeps one stack's termination protection as AWS does (moto ignores it):
+    UpdateTerminationProtection sets it, DeleteStack on a protected stack gets AWS's own refusal, and a
+    deleted stack is gone. Answered at before-call, like Stubber, with AWS's real error code and message."""
+    from botocore.awsrequest import AWSResponse
+
+    cfn = client("cloudformation")
+    state = {"protected": True, "deleted": False, "calls": []}
+
+    def answer(model, params, **_):
+        op = model.name
+        state["calls"].append(op)
+        if op == "UpdateTerminationProtection":
+            state["protected"] = str(params["body"]["EnableTerminationProtection"]).lower() == "true"
+            return AWSResponse("https://cfn", 200, {}, None), {"StackId": stack_id}
+        if op == "DeleteStack":
+            if state["protected"]:
+                return AWSResponse("https://cfn", 400, {}, None), {"Error": {
+                    "Code": "ValidationError", "Type": "Sender",
+                    "Message": f"Stack [{name}] cannot be deleted while TerminationProtection is enabled"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400}}
+            state["deleted"] = True
+            return AWSResponse("https://cfn", 200, {}, None), {}
+        if op == "DescribeStacks" and state["deleted"]:
+            return AWSResponse("https://cfn", 400, {}, None), {"Error": {
+                "Code": "ValidationError", "Type": "Sender", "Message": f"Stack with id {stack_id} does not exist"},
+                "ResponseMetadata": {"HTTPStatusCode": 400}}
+        raise AssertionError(f"unexpected call {op}")
+
+    cfn.meta.events.register("before-call.cloudformation.*", answer)
+    return cfn, state
+
+
+def test_termination_protection_goes_off_before_the_delete():
+    name = f"{PROJECT}-waf"
+    stack_id = f"arn:aws:cloudformation:{REGION}:123456789012:stack/{name}/1"
+    cfn, state = protected_cloudformation(name, stack_id)
+    found = [destroy.Target(GRAPH[3], name, 2, stacks.Deployed(stack_id, "CREATE_COMPLETE", {}, {}, True, {}))]
+    said = []
+    destroy.delete(cfn, found, REGION, lambda key, text: said.append(text), wait_delay=0, wait_attempts=2)
+    assert state["deleted"] and state["calls"][:2] == ["UpdateTerminationProtection", "DeleteStack"]
+    assert said == ["termination protection off", "DELETE_IN_PROGRESS", "DELETE_COMPLETE"]
+
+
+def test_a_protected_stack_is_refused_as_aws_refuses_it():
+    """The fake above refuses as AWS does: so a delete that forgets protection cannot pass unnoticed."""
+    name = f"{PROJECT}-waf"
+    cfn, state = protected_cloudformation(name, f"arn:aws:cloudformation:{REGION}:123456789012:stack/{name}/1")
+    with pytest.raises(cfn.exceptions.ClientError) as err:
+        stacks.start_delete(cfn, name, protected=False)
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+    assert f"Stack [{name}] cannot be deleted while TerminationProtection is enabled" in str(err.value)
+    assert not state["deleted"]

@@ -55,11 +55,11 @@ def image_parameter() -> str:
 
 def test_rollback_deploys_only_compute_with_the_tag_through_a_change_set(ecr, capsys):
     hook = answer_termination_protection()
-    first = run(["prod", "--yes", "--image-tag", "bbb2222"], capsys, graph=GRAPH, hooks=[hook])
+    first = run(["prod", "--yes", "--image-tag", "bbb2222"], graph=GRAPH, hooks=[hook])
     assert first.code == 0, first.out
     assert image_parameter() == "bbb2222"
 
-    result = run(["prod", "rollback", "--yes", "--image-tag", "aaa1111"], capsys, graph=GRAPH, hooks=[hook])
+    result = run(["prod", "rollback", "--yes", "--image-tag", "aaa1111"], graph=GRAPH, hooks=[hook])
     assert result.code == 0, result.out
     assert image_parameter() == "aaa1111"
     assert "ImageTag   bbb2222   aaa1111" in result.out  # the change set's parameter change, printed
@@ -69,7 +69,7 @@ def test_rollback_deploys_only_compute_with_the_tag_through_a_change_set(ecr, ca
 
 
 def test_a_tag_not_in_ecr_is_refused_with_the_tags_there_before_any_stack_is_touched(ecr, capsys):
-    result = run(["prod", "rollback", "--yes", "--image-tag", "ccc3333"], capsys, graph=GRAPH)
+    result = run(["prod", "rollback", "--yes", "--image-tag", "ccc3333"], graph=GRAPH)
     assert result.code == 2
     assert "--image-tag ccc3333 is not in ECR repository ia-comafi-api" in result.err
     assert "aaa1111" in result.err and "bbb2222" in result.err
@@ -79,8 +79,8 @@ def test_a_tag_not_in_ecr_is_refused_with_the_tags_there_before_any_stack_is_tou
 
 def test_declining_the_change_set_changes_nothing(ecr, capsys, monkeypatch):
     hook = answer_termination_protection()
-    assert run(["prod", "--yes", "--image-tag", "bbb2222"], capsys, graph=GRAPH, hooks=[hook]).code == 0
-    result = run(["prod", "rollback", "--image-tag", "aaa1111"], capsys, monkeypatch, graph=GRAPH, hooks=[hook],
+    assert run(["prod", "--yes", "--image-tag", "bbb2222"], graph=GRAPH, hooks=[hook]).code == 0
+    result = run(["prod", "rollback", "--image-tag", "aaa1111"], graph=GRAPH, hooks=[hook],
                  stdin=Tty("n\n"))
     assert result.code == 1
     assert image_parameter() == "bbb2222"

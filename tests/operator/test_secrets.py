@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import Stubber
 
 import contract
-from deployer import app_secrets
+from deployer.verbs import secrets as app_secrets
 from tests.operator.conftest import (
     PROJECT,
     REGION,
@@ -66,7 +66,7 @@ def stubbed_restart() -> tuple:
 def test_set_merges_keeps_every_other_key_and_restarts_without_printing_values(secret, capsys, monkeypatch):
     ecs, stub = stubbed_restart()
     with stub:
-        result = run(["prod", "secrets", "set", f"REDIS_HOST={NEW_HOST}", "REDIS_PASSWORD=-"], capsys, monkeypatch,
+        result = run(["prod", "secrets", "set", f"REDIS_HOST={NEW_HOST}", "REDIS_PASSWORD=-"],
                      clients={"ecs": ecs}, stdin=Pipe(NEW_PASSWORD + "\n"))
         stub.assert_no_pending_responses()
     assert result.code == 0, result.out + result.err
@@ -88,7 +88,7 @@ def test_value_typed_on_a_terminal_is_read_without_echo(secret, capsys, monkeypa
         return "typed-key-value"
 
     monkeypatch.setattr(app_secrets.getpass, "getpass", getpass)
-    result = run(["prod", "secrets", "set", "LANGCHAIN_API_KEY=-", "--no-restart"], capsys, monkeypatch,
+    result = run(["prod", "secrets", "set", "LANGCHAIN_API_KEY=-", "--no-restart"],
                  stdin=Tty(""))
     assert result.code == 0, result.out + result.err
     assert prompts == ["LANGCHAIN_API_KEY (not echoed): "]
@@ -99,7 +99,7 @@ def test_value_typed_on_a_terminal_is_read_without_echo(secret, capsys, monkeypa
 
 def test_unknown_key_is_refused_naming_the_allowed_keys_and_nothing_is_written(secret, capsys, monkeypatch):
     before = versions(secret)
-    result = run(["prod", "secrets", "set", "REDIS_HOST=x", "OPENAI_KEY=sk-should-not-show"], capsys, monkeypatch)
+    result = run(["prod", "secrets", "set", "REDIS_HOST=x", "OPENAI_KEY=sk-should-not-show"])
     assert result.code == 2
     assert "'OPENAI_KEY'" in result.err and ", ".join(tuple(contract.SECRET_KEYS)) in result.err
     assert "sk-should-not-show" not in result.out + result.err
@@ -108,7 +108,7 @@ def test_unknown_key_is_refused_naming_the_allowed_keys_and_nothing_is_written(s
 
 def test_same_value_writes_nothing_and_does_not_restart(secret, capsys, monkeypatch):
     before = versions(secret)
-    result = run(["prod", "secrets", "set", f"REDIS_HOST={CURRENT['REDIS_HOST']}"], capsys, monkeypatch)
+    result = run(["prod", "secrets", "set", f"REDIS_HOST={CURRENT['REDIS_HOST']}"])
     assert result.code == 0
     assert versions(secret) == before
     assert "PutSecretValue" not in " ".join(result.calls) and "ecs.UpdateService" not in result.calls
@@ -116,7 +116,7 @@ def test_same_value_writes_nothing_and_does_not_restart(secret, capsys, monkeypa
 
 
 def test_no_service_yet_sets_the_value_and_says_the_first_tasks_read_it(secret, capsys, monkeypatch):
-    result = run(["prod", "secrets", "set", "REDIS_PORT=6380"], capsys, monkeypatch)  # moto: no cluster
+    result = run(["prod", "secrets", "set", "REDIS_PORT=6380"])  # moto: no cluster
     assert result.code == 0, result.out
     assert stored(secret)["REDIS_PORT"] == "6380"
     assert "not deployed: its first tasks will read the new values" in result.out
@@ -125,9 +125,9 @@ def test_no_service_yet_sets_the_value_and_says_the_first_tasks_read_it(secret, 
 def test_a_secret_that_is_not_a_json_object_is_not_overwritten_nor_shown(moto, capsys, monkeypatch):
     sm = boto3.client("secretsmanager", region_name=REGION)
     sm.create_secret(Name=SECRET, SecretString="plain-text-password-xyz")
-    result = run(["prod", "secrets", "set", "REDIS_HOST=h"], capsys, monkeypatch)
+    result = run(["prod", "secrets", "set", "REDIS_HOST=h"])
     assert result.code == 1
-    assert "not a JSON object" in result.out
+    assert "not a JSON object" in result.err
     assert "plain-text-password-xyz" not in result.out + result.err
     assert sm.get_secret_value(SecretId=SECRET)["SecretString"] == "plain-text-password-xyz"
 
@@ -138,7 +138,7 @@ def test_keys_lists_names_and_states_never_values(moto, capsys, monkeypatch):
     initial = app_secrets.template_values()
     sm.create_secret(Name=SECRET, SecretString=json.dumps(
         {**initial, "REDIS_HOST": "real-host-abc", "EXTRA": "extra-value-abc"}))
-    result = run(["prod", "secrets", "keys"], capsys, monkeypatch)
+    result = run(["prod", "secrets", "keys"])
     assert result.code == 0
     rows = {line.split()[0]: line for line in result.out.splitlines() if line.split() and line.split()[0].isupper()}
     assert "never set" in rows["LANGCHAIN_API_KEY"]
@@ -150,9 +150,9 @@ def test_keys_lists_names_and_states_never_values(moto, capsys, monkeypatch):
 
 
 def test_missing_secret_says_deploy_data_first(moto, capsys, monkeypatch):
-    result = run(["prod", "secrets", "keys"], capsys, monkeypatch)
+    result = run(["prod", "secrets", "keys"])
     assert result.code == 1
-    assert f"secret {SECRET} does not exist; deploy the data stack first" in result.out
+    assert f"secret {SECRET} does not exist; deploy the data stack first" in result.err
 
 
 def test_allowed_keys_are_the_ones_the_task_definition_reads():

@@ -7,19 +7,21 @@ the exit code, so a script can run `deploy.py prod status` as a check.
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from botocore.exceptions import ClientError
-
 import contract
 import templates
-from deployer import ecs_service, stacks
-from deployer.errors import DeployError
+from deployer.engine import stacks
+from deployer.errors import EXIT_OK, DeployError
 from deployer.output import Printer, status_colour, table
+from deployer.verbs import ecs_service
+from deployer.verbs.verb import Verb
 from templates.params import Params
 
-COMPUTE = "compute"
+NOT_DEPLOYED = "NOT DEPLOYED"
 
 # Target states that are part of a normal rollout, not a fault.
 TRANSITIONAL_TARGETS = ("initial", "draining")
@@ -30,7 +32,7 @@ class StackRow:
     key: str
     name: str
     optional: bool
-    status: str  # "NOT DEPLOYED" when it does not exist
+    status: str  # NOT_DEPLOYED when it does not exist
     updated: str  # last update (or creation) time, ISO, "" when not deployed
     reason: str = ""
     outputs: dict[str, str] = field(default_factory=dict)
@@ -50,19 +52,11 @@ class Report:
 
 def describe_stack(cfn, project: str, stack: templates.Stack) -> StackRow:
     name = contract.stack_name(project, stack.key)
-    try:
-        s = cfn.describe_stacks(StackName=name)["Stacks"][0]
-    except ClientError as exc:
-        if stacks._is_missing(exc):
-            return StackRow(stack.key, name, stack.optional, "NOT DEPLOYED", "")
-        raise
-    when = s.get("LastUpdatedTime") or s.get("CreationTime")
-    return StackRow(
-        key=stack.key, name=name, optional=stack.optional, status=s["StackStatus"],
-        updated=when.isoformat(timespec="seconds") if when else "",
-        reason=s.get("StackStatusReason", ""),
-        outputs={o["OutputKey"]: o.get("OutputValue", "") for o in s.get("Outputs", [])},
-    )
+    deployed = stacks.describe(cfn, name)
+    if deployed is None:
+        return StackRow(stack.key, name, stack.optional, NOT_DEPLOYED, "")
+    return StackRow(key=stack.key, name=name, optional=stack.optional, status=deployed.status,
+                    updated=deployed.updated, reason=deployed.reason, outputs=deployed.outputs)
 
 
 def stack_rows(cfn, project: str, graph: Sequence[templates.Stack]) -> list[StackRow]:
@@ -70,7 +64,7 @@ def stack_rows(cfn, project: str, graph: Sequence[templates.Stack]) -> list[Stac
 
 
 def _stack_problem(row: StackRow) -> str | None:
-    if row.status == "NOT DEPLOYED":
+    if row.status == NOT_DEPLOYED:
         return None if row.optional else f"stack {row.name} is not deployed"
     if "FAILED" in row.status or "ROLLBACK" in row.status or "IN_PROGRESS" in row.status:
         return f"stack {row.name} is {row.status}" + (f" ({row.reason})" if row.reason else "")
@@ -97,8 +91,8 @@ def collect(aws, params: Params, graph: Sequence[templates.Stack], log_lines: in
             if d.rollout == "FAILED":
                 report.problems.append(f"deployment {d.id} FAILED: {d.rollout_reason}")
 
-    compute = next((r for r in report.stacks if r.key == COMPUTE), None)
-    tg = compute.outputs.get("TargetGroupArn") if compute else None
+    compute = next((r for r in report.stacks if r.key == contract.COMPUTE), None)
+    tg = compute.outputs.get(contract.TARGET_GROUP_ARN) if compute else None
     if tg:
         report.targets = ecs_service.target_health(aws.client("elbv2"), tg)
         bad = [t for t in report.targets if t["state"] not in ("healthy", *TRANSITIONAL_TARGETS)]
@@ -169,7 +163,7 @@ def render(report: Report, out: Printer) -> None:
 
 def all_outputs(cfn, project: str, graph: Sequence[templates.Stack]) -> dict[str, dict[str, str] | None]:
     """Stack key -> {OutputKey: value}, None for a stack not deployed."""
-    return {r.key: (r.outputs if r.status != "NOT DEPLOYED" else None) for r in stack_rows(cfn, project, graph)}
+    return {r.key: (r.outputs if r.status != NOT_DEPLOYED else None) for r in stack_rows(cfn, project, graph)}
 
 
 def render_outputs(outputs: dict[str, dict[str, str] | None], out: Printer) -> None:
@@ -184,7 +178,7 @@ def render_outputs(outputs: dict[str, dict[str, str] | None], out: Printer) -> N
 
 def compute_output(cfn, project: str, output: str) -> str:
     """One output of the compute stack, or raise naming what is missing."""
-    name = contract.stack_name(project, COMPUTE)
+    name = contract.stack_name(project, contract.COMPUTE)
     deployed = stacks.describe(cfn, name)
     if deployed is None:
         raise DeployError(f"stack {name} is not deployed; deploy it first")
@@ -192,3 +186,35 @@ def compute_output(cfn, project: str, output: str) -> str:
         raise DeployError(f"stack {name} ({deployed.status}) has no output {output}; "
                           f"it has: {', '.join(sorted(deployed.outputs)) or 'none'}")
     return deployed.outputs[output]
+
+
+# ---- the verbs ----
+
+def status_cmd(ctx, args) -> int:
+    """Stacks, service, deployments, targets; on trouble the last stopped task and its last log lines.
+    Exit 1 when it finds a problem, so scripts can use it as a check."""
+    report = collect(ctx.aws(), ctx.params, ctx.graph)
+    render(report, ctx.out)
+    if report.problems:
+        raise DeployError(f"{len(report.problems)} problem(s): " + "; ".join(report.problems))
+    return EXIT_OK
+
+
+def outputs_cmd(ctx, args) -> int:
+    found = all_outputs(ctx.aws().cfn, ctx.params.project, ctx.graph)
+    if args.json:
+        # Only the JSON on stdout: `deploy.py prod outputs --json | jq -r .compute.ApiUrl`.
+        ctx.out.line(json.dumps(found, indent=2, sort_keys=True))
+    else:
+        render_outputs(found, ctx.out)
+    return EXIT_OK
+
+
+def _outputs_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="JSON on stdout, for scripts")
+
+
+STATUS = Verb("status", status_cmd, "stacks, ECS service, deployments, targets; on trouble why tasks stop "
+              "(exit 1 when something is wrong)", ("python deploy.py prod status",))
+OUTPUTS = Verb("outputs", outputs_cmd, "every stack output", (
+    "python deploy.py prod outputs", "python deploy.py prod outputs --json | jq -r .compute.ApiUrl"), _outputs_options)

@@ -16,7 +16,7 @@ import re
 
 from botocore.exceptions import ClientError
 
-from deployer.changesets import ChangeSet
+from deployer.engine.changesets import ChangeSet
 from deployer.errors import DeployError
 
 _SUB_VAR = re.compile(r"\$\{([^}!]+)\}")  # ${Name} or ${Resource.Attr} in Fn::Sub; ${!Literal} is not one

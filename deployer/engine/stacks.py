@@ -80,15 +80,18 @@ class Deployed:
     termination_protection: bool
     outputs: dict[str, str]
     reason: str = ""
+    updated: str = ""  # last update (or creation) time, ISO, to the second
 
 
 def describe(cfn, name: str) -> Deployed | None:
+    """The one reader of DescribeStacks: the stack as deployed, or None when there is none."""
     try:
         stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
     except ClientError as exc:
-        if _is_missing(exc):
+        if is_missing(exc):
             return None
         raise
+    when = stack.get("LastUpdatedTime") or stack.get("CreationTime")
     return Deployed(
         stack_id=stack["StackId"],
         status=stack["StackStatus"],
@@ -97,11 +100,13 @@ def describe(cfn, name: str) -> Deployed | None:
         termination_protection=bool(stack.get("EnableTerminationProtection")),
         outputs={o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])},
         reason=stack.get("StackStatusReason", ""),
+        updated=when.isoformat(timespec="seconds") if hasattr(when, "isoformat") else "",
     )
 
 
-def _is_missing(exc: ClientError) -> bool:
-    # AWS: ValidationError "Stack with id X does not exist".
+def is_missing(exc: ClientError) -> bool:
+    """AWS's answer for a stack that does not exist: ValidationError "Stack with id X does not exist".
+    Any other error (access denied, throttling past the retries...) is not an answer about the stack."""
     err = exc.response.get("Error", {})
     return err.get("Code") == "ValidationError" and "does not exist" in err.get("Message", "")
 
@@ -110,10 +115,38 @@ def wait_settled(cfn, name: str) -> None:
     create_waiter_with_client("StackSettled", _settled_waiter_model(), cfn).wait(StackName=name)
 
 
-def wait_deleted(cfn, name: str) -> None:
-    cfn.get_waiter("stack_delete_complete").wait(
-        StackName=name, WaiterConfig={"Delay": WAIT_DELAY, "MaxAttempts": WAIT_MAX_ATTEMPTS}
-    )
+def start_delete(cfn, stack: str, protected: bool, say=None) -> None:
+    """DeleteStack, with termination protection turned off first when it is on (AWS refuses to delete a
+    protected stack: ValidationError "Stack [NAME] cannot be deleted while TerminationProtection is enabled")."""
+    if protected:
+        cfn.update_termination_protection(StackName=stack, EnableTerminationProtection=False)
+        if say:
+            say("termination protection off")
+    cfn.delete_stack(StackName=stack)
+
+
+def wait_deleted(cfn, stack: str, name: str, region: str, delay: float | None = None,
+                 attempts: int | None = None) -> None:
+    """Wait until ``stack`` (name or id) is gone; DeployError naming the status and the next step if not."""
+    delay = WAIT_DELAY if delay is None else delay
+    try:
+        cfn.get_waiter("stack_delete_complete").wait(
+            StackName=stack, WaiterConfig={"Delay": delay, "MaxAttempts": attempts or WAIT_MAX_ATTEMPTS})
+    except WaiterError:
+        # Look again before giving up: a DELETE_FAILED seen while the delete
+        # is still settling is not final (LocalStack shows one for an instant).
+        time.sleep(delay)
+        now = describe(cfn, stack)
+        if now is None or now.status == "DELETE_COMPLETE":
+            return
+        reason = f" ({now.reason})" if now.reason else ""
+        step = next_step(name, now.status, region) or "see the stack's events in the CloudFormation console"
+        raise DeployError(f"{name} was not deleted: {now.status}{reason}; next: {step}") from None
+
+
+def delete_and_wait(cfn, stack: str, name: str, region: str, protected: bool = False, say=None) -> None:
+    start_delete(cfn, stack, protected, say)
+    wait_deleted(cfn, stack, name, region)
 
 
 def next_step(name: str, status: str, region: str) -> str | None:
@@ -165,29 +198,13 @@ def prepare(cfn, name: str, region: str, say) -> tuple[str, Deployed | None]:
         # A first create that failed and rolled back: CloudFormation cannot update
         # it, but it holds no resources, so deleting it loses nothing.
         say("ROLLBACK_COMPLETE (its first create failed): deleting it to create it again")
-        if stack.termination_protection:
-            cfn.update_termination_protection(StackName=name, EnableTerminationProtection=False)
-        cfn.delete_stack(StackName=name)
-        try:
-            wait_deleted(cfn, name)
-        except WaiterError:
-            # Look again before giving up: a DELETE_FAILED seen while the delete
-            # is still settling is not final (LocalStack shows one for an instant).
-            time.sleep(WAIT_DELAY)
-            gone = describe(cfn, name)
-            if gone is not None and gone.status != "DELETE_COMPLETE":
-                raise DeployError(f"{name} could not be deleted ({gone.status}); next: "
-                                  f"{next_step(name, gone.status, region) or 'see the CloudFormation console'}"
-                                  ) from None
+        delete_and_wait(cfn, name, name, region, stack.termination_protection)
         return "CREATE", None
     if stack.status == "IMPORT_ROLLBACK_COMPLETE" and not has_resources(cfn, name):
         # A first adoption (IMPORT into a new stack) that rolled back: the stack is empty, and an UPDATE
         # would create the retained resources again ("already exists"). Like ROLLBACK_COMPLETE, start over.
         say("IMPORT_ROLLBACK_COMPLETE with no resources (its adoption failed): deleting it to adopt again")
-        if stack.termination_protection:
-            cfn.update_termination_protection(StackName=name, EnableTerminationProtection=False)
-        cfn.delete_stack(StackName=name)
-        wait_deleted(cfn, name)
+        delete_and_wait(cfn, name, name, region, stack.termination_protection)
         return "CREATE", None
     if stack.status in STABLE:
         return "UPDATE", stack

@@ -4,8 +4,9 @@ The seed's `cdk destroy --all`, with the guard rails an irreversible command nee
 delete and what it will keep, asks for the project name (or --yes), turns off the termination
 protection that deploy set on protected environments, and deletes level by level (stacks on one level
 never import from each other, so they go together; a stack goes only after every stack importing from
-it is gone). What it keeps is every resource the templates mark DeletionPolicy: Retain: read from the
-templates, not listed here. The next deploy adopts them again (deployer/adoption.py: an IMPORT change set
+it is gone). What it keeps is every resource the deployed stack's template (GetTemplate) marks
+DeletionPolicy: Retain: read from what CloudFormation holds, not listed here, and nothing is rendered.
+The next deploy adopts them again (deployer/engine/adoption.py: an IMPORT change set
 before the stack's first UPDATE), so their contents carry over.
 """
 
@@ -14,12 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from botocore.exceptions import WaiterError
-
 import contract
 import templates
-from deployer import plan, stacks
-from deployer.errors import DeployError
+from deployer.engine import plan, stacks
+from deployer.errors import EXIT_OK, DeployError
+from deployer.verbs.verb import Verb, add_yes, require_terminal_or_yes
 
 
 @dataclass
@@ -37,8 +37,10 @@ def retained_resources(template: dict) -> list[tuple[str, str]]:
             if r.get("DeletionPolicy") == "Retain"]
 
 
-def template_of(stack: templates.Stack) -> dict:
-    return plan.parse_template(templates.render(stack.build()))
+def deployed_template(cfn, stack: str) -> dict:
+    """The template CloudFormation holds for ``stack`` (as submitted), as data."""
+    body = stacks.deployed_body(cfn, stack)
+    return body if isinstance(body, dict) else plan.parse_template(body)
 
 
 def targets(cfn, project: str, graph: Sequence[templates.Stack], include_optional: bool = False) -> list[Target]:
@@ -54,7 +56,7 @@ def targets(cfn, project: str, graph: Sequence[templates.Stack], include_optiona
         if deployed is None or deployed.status == "DELETE_COMPLETE":
             continue
         target = Target(stack, name, levels[stack.key], deployed)
-        keep = dict(retained_resources(template_of(stack)))
+        keep = dict(retained_resources(deployed_template(cfn, deployed.stack_id)))
         if keep:
             physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
                         for page in cfn.get_paginator("list_stack_resources").paginate(StackName=name)
@@ -76,29 +78,16 @@ def by_level(found: list[Target]) -> list[list[Target]]:
 
 
 def delete(cfn, found: list[Target], region: str, say: Callable[[str, str], None],
-           wait_delay: float = stacks.WAIT_DELAY, wait_attempts: int = stacks.WAIT_MAX_ATTEMPTS) -> None:
+           wait_delay: float | None = None, wait_attempts: int | None = None) -> None:
     """Delete ``found`` level by level (in the order ``targets`` returns); stop at the first failure, so
     nothing that another stack still imports from is attempted."""
     for group in by_level(found):
         for t in group:
-            if t.deployed.termination_protection:
-                cfn.update_termination_protection(StackName=t.name, EnableTerminationProtection=False)
-                say(t.stack.key, "termination protection off")
-            cfn.delete_stack(StackName=t.name)
+            stacks.start_delete(cfn, t.name, t.deployed.termination_protection,
+                                lambda text, key=t.stack.key: say(key, text))
             say(t.stack.key, "DELETE_IN_PROGRESS")
         for t in group:  # all of the level are deleting already: waiting in turn waits for the slowest
-            try:
-                cfn.get_waiter("stack_delete_complete").wait(
-                    StackName=t.deployed.stack_id, WaiterConfig={"Delay": wait_delay, "MaxAttempts": wait_attempts})
-            except WaiterError:
-                now = stacks.describe(cfn, t.deployed.stack_id)
-                status = now.status if now else "gone"
-                if status == "DELETE_COMPLETE" or now is None:
-                    say(t.stack.key, "DELETE_COMPLETE")
-                    continue
-                reason = f" ({now.reason})" if now.reason else ""
-                step = stacks.next_step(t.name, status, region) or "see the stack's events in the console"
-                raise DeployError(f"{t.name} was not deleted: {status}{reason}; next: {step}") from None
+            stacks.wait_deleted(cfn, t.deployed.stack_id, t.name, region, wait_delay, wait_attempts)
             say(t.stack.key, "DELETE_COMPLETE")
 
 
@@ -109,3 +98,47 @@ RETAINED_HEADING = ("retained (still in the account; the next deploy adopts them
 
 def retained_lines(found: list[Target]) -> list[str]:
     return [f"{t.stack.key}: {rtype} {lid}: {physical}" for t in found for lid, rtype, physical in t.retained]
+
+
+# ---- the verb ----
+
+def destroy_cmd(ctx, args) -> int:
+    project = ctx.params.project
+    require_terminal_or_yes(ctx, args.yes, f"destroy {project}'s stacks")
+    aws = ctx.aws()
+    found = targets(aws.cfn, project, ctx.graph)
+    if not found:
+        ctx.out.line(f"nothing to destroy: no stack of {project} is deployed")
+        return EXIT_OK
+    ctx.out.line(f"destroy in this order ({aws.region}): {', '.join(t.name for t in found)}")
+    kept = retained_lines(found)
+    if kept:
+        ctx.out.line("will keep, on purpose (DeletionPolicy Retain):")
+        ctx.out.block(["  " + x for x in kept])
+    optional = [s for s in ctx.graph if s.optional and stacks.describe(aws.cfn, contract.stack_name(project, s.key))]
+    if optional:
+        ctx.out.line("not destroyed (optional, deployed by an admin): "
+                     + ", ".join(contract.stack_name(project, s.key) for s in optional))
+    if not args.yes and not _confirm_name(ctx, project):
+        raise DeployError("not confirmed: nothing deleted")
+    delete(aws.cfn, found, aws.region, lambda key, text: ctx.out.line(text, key))
+    ctx.out.line(f"destroyed: {', '.join(t.name for t in found)}", colour="green")
+    if kept:
+        ctx.out.line(RETAINED_HEADING)
+        ctx.out.block(["  " + x for x in kept])
+    return EXIT_OK
+
+
+def _confirm_name(ctx, project: str) -> bool:
+    with ctx.out.lock:
+        try:
+            answer = input(f"type the project name ({project}) to destroy its stacks: ")
+        except EOFError:
+            return False
+    return answer.strip() == project
+
+
+DESTROY = Verb("destroy", destroy_cmd, "delete the stacks in reverse order after typing the project name; "
+               "report what was retained", ("python deploy.py prod destroy", "python deploy.py dev destroy --yes"),
+               lambda parser: add_yes(parser, "destroy"),
+               notes="Optional stacks (CI access) are left alone. Retained resources are adopted by the next deploy.")

@@ -17,9 +17,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.tools import free_port
+from testkit.tools import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 LOCALSTACK_PYTHON = ROOT / ".tools" / "localstack" / "bin" / "python"
 READY_TIMEOUT = 60  # s; it is ready in ~2-5 s
 

@@ -10,6 +10,7 @@ definition reads). No value is ever printed, logged or put in an error message.
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import json
 import sys
@@ -17,7 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import contract
-from deployer.errors import BadInput, DeployError
+from deployer.errors import EXIT_OK, BadInput, DeployError
+from deployer.output import table
+from deployer.verbs import ecs_service
+from deployer.verbs.restart import restart_service
+from deployer.verbs.verb import Verb
 
 FROM_STDIN = "-"
 
@@ -143,3 +148,54 @@ def key_rows(current: dict[str, str]) -> list[list[str]]:
     unread = sorted(set(current) - set(contract.SECRET_KEYS))
     rows += [[key, "present, not read by the task definition"] for key in unread]
     return rows
+
+
+# ---- the verb ----
+
+def secrets_cmd(ctx, args) -> int:
+    if args.action is None:  # optional for argparse only, so that every verb of cli's table parses with ENV alone
+        raise BadInput("secrets needs an action; allowed: set KEY=VALUE ... (KEY=- reads stdin), keys")
+    if args.action == "keys":
+        if args.assignments:
+            raise BadInput(f"secrets keys takes no arguments, got {len(args.assignments)}; "
+                           "to change values: secrets set KEY=VALUE ...")
+    else:
+        updates = resolve(parse_assignments(args.assignments))
+    secret = secret_id(ctx.params.project)
+    sm = ctx.aws().client("secretsmanager")
+    if args.action == "keys":
+        ctx.out.line(f"secret {secret} (names only; values are never printed):")
+        ctx.out.block(table(["Key", "State"], key_rows(read(sm, secret))))
+        return EXIT_OK
+    changed = set_values(sm, secret, updates)
+    unchanged = sorted(set(updates) - set(changed))
+    if unchanged:
+        ctx.out.line(f"already set to that value: {', '.join(unchanged)}")
+    if not changed:
+        ctx.out.line("nothing changed: secret not written, service not restarted")
+        return EXIT_OK
+    ctx.out.line(f"secret {secret}: set {', '.join(changed)} (other keys kept)", colour="green")
+    if args.no_restart:
+        ctx.out.line(f"not restarted: running tasks keep the old values until `deploy.py {ctx.params.env} restart`")
+        return EXIT_OK
+    cluster, service = ecs_service.names(ctx.params.project)
+    if ecs_service.describe(ctx.aws().client("ecs"), cluster, service) is None:
+        ctx.out.line(f"service {service} is not deployed: its first tasks will read the new values")
+        return EXIT_OK
+    ctx.out.line("restarting so the tasks read the new values")
+    restart_service(ctx)
+    ctx.out.line("restarted", colour="green")
+    return EXIT_OK
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", nargs="?", choices=("set", "keys"), help="set KEY=VALUE ... | keys")
+    parser.add_argument("assignments", nargs="*", metavar="KEY=VALUE",
+                        help="KEY=- reads the value from stdin (not echoed on a terminal)")
+    parser.add_argument("--no-restart", action="store_true",
+                        help="do not restart the service (tasks keep the old values until restart)")
+
+
+SECRETS = Verb("secrets", secrets_cmd, "secrets set KEY=VALUE|KEY=- ... (merge, then restart) / secrets keys",
+               ("python deploy.py prod secrets set REDIS_PASSWORD=-", "python deploy.py prod secrets keys"),
+               _options, notes="Values are never printed. Allowed keys: " + ", ".join(contract.SECRET_KEYS) + ".")

@@ -6,10 +6,15 @@ newest timestamp seen until Ctrl-C, without printing an event twice.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import re
 import time
 from collections.abc import Callable
+
+import contract
+from deployer.errors import EXIT_OK, DeployError
+from deployer.verbs.verb import Verb, say
 
 DEFAULT_SINCE = "10m"
 FOLLOW_POLL = 2  # s
@@ -69,3 +74,34 @@ def tail(logs, group: str, since_seconds: int, say: Callable[[str], None], follo
         if not follow or (max_polls is not None and polls >= max_polls):
             return printed
         sleep(poll)
+
+
+def since(text: str) -> int:
+    """--since as an argparse type."""
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("--since ", "", 1)) from None
+
+
+def logs_cmd(ctx, args) -> int:
+    group = contract.resource_name("container_log_group", ctx.params.project)
+    client = ctx.aws().client("logs")
+    try:
+        tail(client, group, args.since, say(ctx), follow=args.follow, pattern=args.filter or "")
+    except client.exceptions.ResourceNotFoundException:
+        raise DeployError(f"log group {group} does not exist; is the compute stack deployed?") from None
+    except KeyboardInterrupt:  # how --follow ends
+        ctx.out.line()
+    return EXIT_OK
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", metavar="AGE", type=since, default=DEFAULT_SINCE,
+                        help=f"from AGE ago: 30s, 10m, 2h, 1d (default {DEFAULT_SINCE})")
+    parser.add_argument("--follow", "-f", action="store_true", help="keep printing new events until Ctrl-C")
+    parser.add_argument("--filter", metavar="PATTERN", help="CloudWatch Logs filter pattern")
+
+
+LOGS = Verb("logs", logs_cmd, "the container log group, like aws logs tail",
+            ("python deploy.py prod logs --since 1h", "python deploy.py prod logs --follow --filter ERROR"), _options)

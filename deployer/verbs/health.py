@@ -7,10 +7,16 @@ failure the last status (or connection error) is what the operator reads.
 
 from __future__ import annotations
 
+import argparse
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+
+import contract
+from deployer.errors import EXIT_OK, DeployError
+from deployer.verbs.status import compute_output
+from deployer.verbs.verb import Verb, say, seconds
 
 DEFAULT_TIMEOUT = 120  # s
 INTERVAL = 5  # s between attempts
@@ -56,3 +62,24 @@ def wait_healthy(url: str, timeout: float, say: Callable[[str], None], interval:
 def health_url(api_url: str) -> str:
     """The ALB's health check path, GET /, on the ApiUrl output."""
     return api_url.rstrip("/") + "/"
+
+
+def health_cmd(ctx, args) -> int:
+    api_url = compute_output(ctx.aws().cfn, ctx.params.project, contract.API_URL)
+    url = health_url(api_url)
+    ok, last = wait_healthy(url, args.timeout, say(ctx), interval=args.interval)
+    if ok:
+        ctx.out.line(f"healthy: {url} answered 200", colour="green")
+        return EXIT_OK
+    raise DeployError(f"unhealthy: {url} did not answer 200 within {args.timeout:g} s; last: {last}")
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", metavar="S", type=seconds, default=DEFAULT_TIMEOUT,
+                        help=f"give up after S seconds (default {DEFAULT_TIMEOUT})")
+    parser.add_argument("--interval", metavar="S", type=seconds, default=INTERVAL,
+                        help=f"seconds between attempts (default {INTERVAL})")
+
+
+HEALTH = Verb("health", health_cmd, "GET the API URL until 200, bounded (exit 1 with the last status)",
+              ("python deploy.py prod health", "python deploy.py prod health --timeout 300"), _options)

@@ -64,17 +64,19 @@ def cfn_error(code: str, message: str, status: int = 400) -> AWSResponse:
     return response(status, body, {"Content-Type": "text/xml"})
 
 
-class Calls:
-    """Every AWS API call a session makes, by operation name ("cloudformation.CreateChangeSet")."""
+class Calls(list):
+    """Every AWS API call a session makes, by operation name ("cloudformation.CreateChangeSet"), in order."""
 
-    def __init__(self):
-        self.names: list[str] = []
+    @property
+    def names(self) -> list[str]:
+        return list(self)
 
     def hook(self, model, **_):
-        self.names.append(f"{model.service_model.service_name}.{model.name}")
+        self.append(f"{model.service_model.service_name}.{model.name}")
 
     def count(self, name: str) -> int:
-        return sum(1 for n in self.names if n == name or n.endswith("." + name))
+        """Calls of ``name``: "service.Operation", or "Operation" of any service."""
+        return sum(1 for n in self if n == name or n.endswith("." + name))
 
     def attach(self, session) -> None:
         session.events.register("before-call", self.hook)

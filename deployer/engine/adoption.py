@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from deployer import guard
+from deployer.engine import guard
 from deployer.errors import DeployError
 
 

@@ -11,8 +11,8 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError, WaiterError
 
 import contract
+from deployer.engine.plan import MAX_BODY_BYTES, StackPlan
 from deployer.errors import DeployError
-from deployer.plan import MAX_BODY_BYTES, StackPlan
 
 CHANGE_SET_WAIT_DELAY = 2  # s; the stock 30 s would add half a minute to every stack
 CHANGE_SET_WAIT_ATTEMPTS = 300
@@ -119,7 +119,7 @@ def create(aws, plan: StackPlan, change_type: str, account: str, role_arn: str |
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in plan.parameters.items()],
         Capabilities=CAPABILITIES,
         Tags=[{"Key": k, "Value": v} for k, v in plan.tags.items()],
-        Description=f"deploy.py {plan.tags.get('Environment', '')} {plan.key}",
+        Description=f"deploy.py {plan.tags.get(contract.ENVIRONMENT_TAG, '')} {plan.key}",
         **template_source(aws, plan, account),
         **extra,
     )

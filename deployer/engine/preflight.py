@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 import contract
-from deployer import stacks
+from deployer.engine import stacks
 from deployer.errors import DeployError
 from templates.params import BY_KEY as PARAM_SCHEMA
 from templates.params import Params
@@ -20,12 +20,10 @@ from templates.params import Params
 # The stacks that run the image: those that declare the image_tag parameter.
 IMAGE_STACKS = PARAM_SCHEMA["image_tag"].stacks
 
-# Once an admin has deployed the CI access stack, the other stacks are changed
+# execution_role: once an admin has deployed the CI access stack, the other stacks are changed
 # through its CloudFormation execution role: the CI role may create only change
 # sets that carry that role (templates/github_oidc.py), so it never needs the
 # permissions to create the resources itself.
-CI_ACCESS_STACK = "github-oidc"
-EXECUTION_ROLE_OUTPUT = contract.EXECUTION_ROLE_OUTPUT
 
 
 @dataclass(frozen=True)
@@ -88,7 +86,7 @@ def check_image(aws, params: Params, account: str, strict: bool) -> str:
 
 def execution_role(aws, params: Params) -> str | None:
     """The CloudFormation execution role of the CI access stack, or None before an admin deployed it."""
-    deployed = stacks.describe(aws.cfn, contract.stack_name(params.project, CI_ACCESS_STACK))
+    deployed = stacks.describe(aws.cfn, contract.stack_name(params.project, contract.CI_ACCESS))
     if deployed is None:
         return None
-    return deployed.outputs.get(EXECUTION_ROLE_OUTPUT) or None
+    return deployed.outputs.get(contract.EXECUTION_ROLE_OUTPUT) or None

@@ -1,0 +1,39 @@
+"""A run's context: what the command line chose (params, the stack graph, the selected stacks and their
+plans), where it prints, and its one way to AWS.
+
+``aws()`` makes the run's AWS session on first use and hands the same one back after: every verb's calls
+share one session, one set of clients and one retry policy, and bad input, found before, never makes one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import templates
+from deployer import aws as aws_module
+from deployer.engine import events, plan
+from deployer.output import Printer
+from templates.params import Params
+
+
+@dataclass
+class Context:
+    params: Params
+    graph: Sequence[templates.Stack]  # the whole stack graph (templates.STACKS; tests pass their own)
+    selected: list[templates.Stack]  # what --stacks picked, in graph order
+    plans: list[plan.StackPlan]  # rendered and checked (empty for verbs that render nothing)
+    out: Printer
+    connect: Callable[[str], aws_module.Aws] = aws_module.connect
+    poll_delay: float = events.POLL_DELAY
+    interactive: bool = False  # a terminal to ask questions on (standard input is one)
+    _aws: aws_module.Aws | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def aws(self) -> aws_module.Aws:
+        """The run's one AWS session (made on first use, in params' region)."""
+        with self._lock:
+            if self._aws is None:
+                self._aws = self.connect(self.params["region"])
+            return self._aws

@@ -1,0 +1,277 @@
+"""One stack's deploy: unchanged? -> prepare -> [adopt retained resources] -> change set -> guard -> review
+-> confirm -> execute -> events.
+
+``change_set_flow`` is the one path every change set takes (a deploy's CREATE or UPDATE, an adoption's
+IMPORT, a rollback's UPDATE): create, wait, show, guard, then by ``Mode`` delete it (diff), leave it
+(review), or confirm and execute it. ``deploy_stack`` decides which change sets a stack needs; ``inspect``
+is the read-only first look (every stack at once); scheduling over the graph is ``schedule.run_graph``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import contract
+from deployer.aws import Aws
+from deployer.engine import adoption, changesets, events, guard, preflight, stacks
+from deployer.engine.changesets import ChangeSet
+from deployer.engine.outcome import Mode, Outcome, Result
+from deployer.engine.plan import StackPlan
+from deployer.errors import DeployError
+from deployer.output import Printer, markdown_table, status_colour, table
+from templates.params import Params
+
+
+@dataclass
+class Run:
+    aws: Aws
+    params: Params
+    out: Printer
+    account: str
+    mode: Mode = Mode.EXECUTE
+    # Asked before executing a change set; None = no confirmation (--yes, or not executing).
+    confirm: Callable[[StackPlan, ChangeSet], bool] | None = None
+    # Called before a stack that runs the image is changed (not when unchanged).
+    before_change: Callable[[StackPlan], None] | None = None
+    # Seconds between event polls; tests shorten it.
+    poll_delay: float = events.POLL_DELAY
+    _role: list = field(default_factory=list, repr=False)
+    _role_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def role_for(self, plan: StackPlan) -> str | None:
+        """The execution role CloudFormation should act as for ``plan``; looked up once, on the first
+        change set (a no-op deploy never needs it), and never for the stack that creates it."""
+        if plan.key == contract.CI_ACCESS:
+            return None
+        with self._role_lock:
+            if not self._role:
+                self._role.append(preflight.execution_role(self.aws, self.params))
+            return self._role[0]
+
+
+def deploy_stack(run: Run, plan: StackPlan) -> Result:
+    cfn = run.aws.cfn
+    change_type, deployed = stacks.prepare(cfn, plan.name, run.aws.region, _say(run, plan))
+    if change_type == "UPDATE" and stacks.unchanged(cfn, plan, deployed):
+        run.out.line("unchanged", plan.key, "green")
+        if run.mode == Mode.EXECUTE:
+            protect(run, plan, deployed)
+        return Result(plan.key, Outcome.UNCHANGED)
+
+    if run.before_change and run.mode == Mode.EXECUTE:
+        run.before_change(plan)
+    adopted = False
+    if change_type == "CREATE":
+        found = adoption.existing(run.aws, plan.template, plan.parameters, pseudo(run, plan),
+                                  lambda text: run.out.line(text, plan.key, "yellow"))
+        if found:
+            imported = adopt(run, plan, deployed, found)
+            if imported.outcome != Outcome.ADOPTED:  # diff, --no-execute: the import is where this run stops
+                return imported
+            adopted = True
+            change_type, deployed = "UPDATE", stacks.describe(cfn, plan.name)
+
+    result = change_set_flow(run, plan, change_type, deployed,
+                             declined=" after the adoption (the stack holds the adopted resources)" if adopted else "")
+    if result.outcome == Outcome.NO_CHANGES:
+        if run.mode == Mode.EXECUTE:
+            protect(run, plan, deployed)
+        return Result(plan.key, Outcome.ADOPTED if adopted else Outcome.NO_CHANGES)
+    if result.outcome in (Outcome.CREATED, Outcome.UPDATED):
+        protect(run, plan, None)
+        if adopted:
+            result.outcome = Outcome.ADOPTED_UPDATED
+    return result
+
+
+def change_set_flow(run: Run, plan: StackPlan, change_type: str, deployed: stacks.Deployed | None, *,
+                    importing: list[adoption.Adoption] | None = None, then: str = "", declined: str = ""
+                    ) -> Result:
+    """One change set from creation to its end: diff -> review -> confirm -> execute.
+
+    Returns NO_CHANGES (deleted), CHANGES (diff: shown and deleted), PENDING_REVIEW (--no-execute: left in
+    the console), or CREATED / UPDATED / ADOPTED once executed and the stack settled. Raises DeployError
+    when the change set fails, the guard refuses it (it is deleted: nobody should execute it from the
+    console), the operator declines it (deleted), or the stack fails.
+
+    ``importing``: an IMPORT of these retained resources (``then`` says what follows it). ``declined`` is
+    added to the message when the operator says no.
+    """
+    cfn = run.aws.cfn
+    created_stack = deployed is None  # creating the change set also made the (empty) stack: discard deletes it
+    cs = changesets.create(run.aws, plan, change_type, run.account, run.role_for(plan),
+                           resources_to_import=[a.to_import() for a in importing] if importing else None)
+    try:
+        computed = changesets.wait(cfn, cs)
+    except DeployError:
+        if run.mode == Mode.DIFF:  # a diff leaves nothing behind; a deploy leaves the failed change set to look at
+            discard(cfn, cs, created_stack)
+        raise
+    if computed is None and not importing:  # an import always has changes
+        run.out.line("no changes", plan.key, "green")
+        changesets.delete(cfn, cs)
+        return Result(plan.key, Outcome.NO_CHANGES)
+    cs = computed or cs
+    show_change_set(run, plan, deployed, cs)
+
+    if deployed is not None and change_type == "UPDATE":
+        try:
+            guard.check(cfn, plan.name, deployed.stack_id, plan.template, plan.parameters, pseudo(run, plan), cs)
+        except DeployError:
+            discard(cfn, cs, created_stack)
+            raise
+
+    if run.mode == Mode.DIFF:
+        if then:
+            run.out.line(then, plan.key)
+        discard(cfn, cs, created_stack)
+        return Result(plan.key, Outcome.CHANGES, cs)
+    if run.mode == Mode.REVIEW:
+        what = f"{cs.name} (IMPORT)" if importing else cs.name
+        rest = f"; once it is executed, deploy again for the rest ({then})" if importing else ""
+        run.out.line(f"change set {what} left for review: {changesets.console_url(run.aws.region, cs)}{rest}",
+                     plan.key, "yellow")
+        return Result(plan.key, Outcome.PENDING_REVIEW, cs)
+    if run.confirm is not None and not run.confirm(plan, cs):
+        discard(cfn, cs, created_stack)
+        what = "import change set" if importing else "change set"
+        raise DeployError(f"{plan.name}: not confirmed; {what} deleted, nothing changed{declined}")
+
+    seen = execute_and_stream(run, plan, cs)
+    outcome = {"CREATE": Outcome.CREATED, "UPDATE": Outcome.UPDATED, "IMPORT": Outcome.ADOPTED}[cs.type]
+    return Result(plan.key, outcome, cs, events=seen)
+
+
+def execute_and_stream(run: Run, plan: StackPlan, cs: ChangeSet) -> list[dict]:
+    """Execute ``cs`` and print the stack's events until it settles; DeployError unless it succeeded."""
+    cfn = run.aws.cfn
+    since = events.latest_event_id(cfn, plan.name)
+    changesets.execute(cfn, cs)
+    run.out.line(f"executing {cs.name}", plan.key)
+    final, seen = events.stream(cfn, plan.name, since, lambda e: show_event(run, plan, e), run.poll_delay)
+    if final not in events.SUCCESS:
+        raise DeployError(failure_message(plan, final, seen, run.aws.region))
+    run.out.line(final, plan.key, "green")
+    return seen
+
+
+def adopt(run: Run, plan: StackPlan, deployed: stacks.Deployed | None, found: list[adoption.Adoption]) -> Result:
+    """The IMPORT change set that brings ``found`` (retained by an earlier destroy) into the stack about to be
+    created. ADOPTED once executed (the caller goes on with the UPDATE of the full template); otherwise
+    (diff, --no-execute) the Result says where this run stops."""
+    say = _say(run, plan)
+    verb = "adopting" if run.mode == Mode.EXECUTE else "would adopt"
+    for a in found:
+        say(f"{verb} retained {a.resource_type} {a.name} ({a.logical_id}): it outlived an earlier destroy")
+    rest = sorted(set(plan.template.get("Resources") or {}) - {a.logical_id for a in found})
+    then = f"then an UPDATE with the full template ({', '.join(rest) or 'no other resources'} to add)"
+
+    if deployed is not None:  # REVIEW_IN_PROGRESS: an empty stack, with change sets someone left for review
+        if run.mode == Mode.DIFF:  # a diff must not touch them; what the existence checks found is the answer
+            run.out.line(f"{plan.name} has change sets pending review: no IMPORT change set made; {then}",
+                         plan.key, "yellow")
+            return Result(plan.key, Outcome.CHANGES)
+        say("REVIEW_IN_PROGRESS (never executed): deleting the empty stack and its change sets to import into it")
+        stacks.delete_and_wait(run.aws.cfn, deployed.stack_id, plan.name, run.aws.region)
+
+    body = adoption.import_template(plan.template, [a.logical_id for a in found])
+    declared = body.get("Parameters") or {}
+    import_plan = dataclasses.replace(plan, body=adoption.render(body), template=body,
+                                      parameters={k: v for k, v in plan.parameters.items() if k in declared})
+    result = change_set_flow(run, import_plan, "IMPORT", None, importing=found, then=then)
+    if result.outcome == Outcome.ADOPTED:
+        run.out.line("adopted " + ", ".join(a.describe() for a in found) + f"; {then}", plan.key, "green")
+    return result
+
+
+def _say(run: Run, plan: StackPlan) -> Callable[[str], None]:
+    return lambda text: run.out.line(text, plan.key)
+
+
+def pseudo(run: Run, plan: StackPlan) -> dict[str, str]:
+    return {"AWS::Region": run.aws.region, "AWS::AccountId": run.account, "AWS::StackName": plan.name,
+            "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+
+
+def protect(run: Run, plan: StackPlan, deployed: stacks.Deployed | None) -> None:
+    """Termination protection on protected environments' stacks (one call, only when it is off)."""
+    if not plan.termination_protection or (deployed is not None and deployed.termination_protection):
+        return
+    run.aws.cfn.update_termination_protection(StackName=plan.name, EnableTerminationProtection=True)
+    run.out.line("termination protection on", plan.key)
+
+
+def discard(cfn, cs: ChangeSet, created_stack: bool) -> None:
+    """Delete a change set we will not execute; if creating it also created the (empty,
+    REVIEW_IN_PROGRESS) stack, delete that too, so a diff leaves nothing behind."""
+    if created_stack:
+        cfn.delete_stack(StackName=cs.stack_id)
+    else:
+        changesets.delete(cfn, cs)
+
+
+def failure_message(plan: StackPlan, final: str, seen: list[dict], region: str) -> str:
+    found = events.causes(seen, plan.name)
+    lines = [f"{plan.name} failed: {final}"]
+    if found:
+        lines.append("caused by: " + events.describe_event(found[0]))
+        lines += ["also: " + events.describe_event(e) for e in found[1:5]]
+    step = stacks.next_step(plan.name, final, region)
+    if step:
+        lines.append("next: " + step)
+    return "\n".join(lines)
+
+
+def show_event(run: Run, plan: StackPlan, event: dict) -> None:
+    run.out.line(events.describe_event(event), plan.key, status_colour(event.get("ResourceStatus", "")))
+
+
+def parameter_changes(plan: StackPlan, deployed: stacks.Deployed | None) -> list[list[str]]:
+    old = deployed.parameters if deployed else {}
+    return [[k, old.get(k, "(new)"), v] for k, v in plan.parameters.items() if old.get(k) != v]
+
+
+def show_change_set(run: Run, plan: StackPlan, deployed: stacks.Deployed | None, cs: ChangeSet) -> None:
+    headers = ["Action", "Logical id", "Type", "Replacement"]
+    rows = [[c.action, c.logical_id, c.resource_type, c.replacement] for c in cs.changes]
+    params = parameter_changes(plan, deployed)
+    lines = [f"change set {cs.name} ({cs.type}): {len(rows)} resource change(s)"]
+    lines += ["  " + x for x in table(headers, rows)] if rows else []
+    if params:
+        lines.append("parameters:")
+        lines += ["  " + x for x in table(["Parameter", "Deployed", "New"], params)]
+    run.out.block(lines, plan.key)
+    md = [f"### {plan.name}: {cs.type} change set `{cs.name}`", "", markdown_table(headers, rows) if rows else
+          "_no resource changes_"]
+    if params:
+        md += ["", markdown_table(["Parameter", "Deployed", "New"], params)]
+    run.out.summary("\n".join(md))
+
+
+def inspect(run: Run, plan: StackPlan) -> Result | None:
+    """Read-only first look: "unchanged" (DescribeStacks + GetTemplate), else None.
+
+    It needs nothing from other stacks, so every stack does it at once,
+    instead of level after level: a no-op deploy costs one round of calls.
+    """
+    deployed = stacks.describe(run.aws.cfn, plan.name)
+    if deployed is None or not stacks.unchanged(run.aws.cfn, plan, deployed):
+        return None
+    run.out.line("unchanged", plan.key, "green")
+    if run.mode == Mode.EXECUTE:
+        protect(run, plan, deployed)
+    return Result(plan.key, Outcome.UNCHANGED)
+
+
+def image_gate(run: Run, deferred: bool) -> Callable[[StackPlan], None]:
+    """The ``before_change`` hook: stacks that run the image check it again right before they change,
+    strictly when pre-flight could not (the repository did not exist yet)."""
+
+    def check(plan: StackPlan) -> None:
+        if plan.key in preflight.IMAGE_STACKS and deferred:
+            preflight.check_image(run.aws, run.params, run.account, strict=True)
+
+    return check

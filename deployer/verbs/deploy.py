@@ -1,0 +1,130 @@
+"""`deploy`, `diff`, `list`: the stacks through the change-set engine, in graph order."""
+
+from __future__ import annotations
+
+import argparse
+
+import contract
+from deployer import aws as aws_module
+from deployer.context import Context
+from deployer.engine import changesets, flow, plan, preflight, schedule, stacks
+from deployer.engine.outcome import Mode, Outcome, Result
+from deployer.errors import EXIT_DIFF_CHANGES, EXIT_OK, BadInput, DeployError
+from deployer.output import markdown_table, status_colour, table
+from deployer.verbs.status import NOT_DEPLOYED
+from deployer.verbs.verb import Verb, add_yes, image_tag
+
+
+def _start(ctx: Context) -> tuple[aws_module.Aws, preflight.Identity]:
+    aws = ctx.aws()
+    me = preflight.identity(aws)
+    names = ", ".join(p.name for p in ctx.plans)
+    ctx.out.line(f"account {me.account} ({me.arn}), region {me.region}, environment {ctx.params.env}: {names}")
+    return aws, me
+
+
+def deploy(ctx: Context, args) -> int:
+    """Deploy the selected stacks (or, with --no-execute, leave their change sets for review)."""
+    mode = Mode.REVIEW if args.no_execute else Mode.EXECUTE
+    # Without a terminal nobody can answer "execute?": rather than guess, a
+    # non-interactive deploy must say which it means (CI passes --yes).
+    if mode == Mode.EXECUTE and not args.yes and not ctx.interactive:
+        raise BadInput("no terminal to confirm on; pass --yes to execute without asking, "
+                       "or --no-execute to leave the change sets for review")
+    aws, me = _start(ctx)
+    run = flow.Run(aws=aws, params=ctx.params, out=ctx.out, account=me.account, mode=mode,
+                   poll_delay=ctx.poll_delay)
+    if mode == Mode.EXECUTE:
+        if any(p.key in preflight.IMAGE_STACKS for p in ctx.plans):
+            state = preflight.check_image(aws, ctx.params, me.account, strict=False)
+            ctx.out.line(f"image {ctx.params['image_tag']}: "
+                         + ("in ECR" if state == "present" else "repository not created yet; checked again "
+                            "before the stacks that run it"))
+            run.before_change = flow.image_gate(run, deferred=state != "present")
+        if not args.yes:
+            run.confirm = lambda p, cs: ctx.out.ask(f"[{p.key}] execute change set {cs.name} on {p.name}? [y/N] ")
+    results = schedule.run_graph(run, ctx.plans)
+    _report(ctx, results)
+    if mode == Mode.REVIEW:
+        pending = [r for r in results if r.change_set]
+        if pending:
+            ctx.out.line("change sets left for review (execute them in the console, or run deploy again):")
+            for r in pending:
+                ctx.out.line(f"  {r.change_set.name}  {_console(aws, r)}", r.key)
+    _raise_if_failed(results)
+    return EXIT_OK
+
+
+def _console(aws, result) -> str:
+    return changesets.console_url(aws.region, result.change_set)
+
+
+def diff(ctx: Context, args) -> int:
+    """Create each stack's change set, print it, delete it. Exit 0 when nothing would change, 3 otherwise."""
+    aws, me = _start(ctx)
+    run = flow.Run(aws=aws, params=ctx.params, out=ctx.out, account=me.account, mode=Mode.DIFF,
+                   poll_delay=ctx.poll_delay)
+    results = schedule.run_graph(run, ctx.plans)
+    _report(ctx, results)
+    _raise_if_failed(results)
+    return EXIT_DIFF_CHANGES if any(r.outcome == Outcome.CHANGES for r in results) else EXIT_OK
+
+
+def list_stacks(ctx: Context, args) -> int:
+    """Every stack of the graph: its level (stacks on one level deploy together), name, status."""
+    aws = ctx.aws()
+    levels = plan.levels(ctx.graph)
+    rows = []
+    for stack in ctx.graph:
+        name = contract.stack_name(ctx.params.project, stack.key)
+        deployed = stacks.describe(aws.cfn, name)
+        status = deployed.status if deployed else NOT_DEPLOYED
+        after = ", ".join(stack.depends_on) or "-"
+        rows.append([str(levels[stack.key]), stack.key + (" (optional)" if stack.optional else ""), name,
+                     ctx.out.paint(status, status_colour(status)), after])
+    ctx.out.block(table(["Level", "Stack", "Name", "Status", "After"], rows))
+    return EXIT_OK
+
+
+def _report(ctx: Context, results: list[Result]) -> None:
+    rows = [[r.key, r.outcome] for r in results]
+    ctx.out.line()
+    ctx.out.block(table(["Stack", "Result"], rows))
+    ctx.out.summary(markdown_table(["Stack", "Result"], rows))
+
+
+def _raise_if_failed(results: list[Result]) -> None:
+    """The failed stacks and their causes, as the run's error (stderr, exit 1)."""
+    failed = [r for r in results if r.outcome == Outcome.FAILED]
+    if not failed:
+        return
+    not_started = [r.key for r in results if r.outcome == Outcome.NOT_STARTED]
+    lines = [f"failed: {', '.join(r.key for r in failed)}"
+             + (f"; not started: {', '.join(not_started)}" if not_started else "")]
+    lines += [f"{r.key}: {line}" for r in failed for line in r.message.splitlines()]
+    raise DeployError("\n".join(lines))
+
+
+def _stack_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--image-tag", metavar="TAG", type=image_tag,
+                        help="image tag to run (overrides params' image_tag)")
+    parser.add_argument("--stacks", metavar="a,b", help="only these stacks (optional ones only when named)")
+
+
+def _deploy_options(parser: argparse.ArgumentParser) -> None:
+    _stack_options(parser)
+    parser.add_argument("--no-execute", action="store_true",
+                        help="create the change sets and leave them for review in the console")
+    add_yes(parser, "execute")
+
+
+DEPLOY = Verb(
+    "deploy", deploy, "deploy the stacks in graph order (the default verb: `deploy.py ENV` is `deploy.py ENV deploy`)",
+    ("python deploy.py prod --image-tag 0123abc --yes", "python deploy.py prod deploy --stacks data --no-execute"),
+    _deploy_options, renders=True,
+    notes="Each stack: unchanged? -> change set -> shown -> confirmed (or --yes) -> executed, its events streamed. "
+          "Without a terminal (CI) it needs --yes or --no-execute.")
+DIFF = Verb(
+    "diff", diff, "print what a deploy would change; exit 0 if nothing, 3 if something",
+    ("python deploy.py prod diff", "python deploy.py prod diff -p fargate_cpu=512"), _stack_options, renders=True)
+LIST = Verb("list", list_stacks, "every stack: graph level, name, status", ("python deploy.py prod list",))

@@ -1,0 +1,73 @@
+"""What a verb of deploy.py is (``Verb``), and the pieces several verbs share: argument types that turn bad
+input into one argparse error, and the checks that need no AWS.
+
+A verb is one entry of the table in deployer/cli.py: its name, its handler ``(Context, args) -> exit
+code``, one line of help, its own options (``arguments``), and examples that ``--help`` prints. A test
+walks the table and runs every verb's ``--help``, so a verb without an example cannot be added.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from deployer.errors import BadInput
+from templates.params import BY_KEY as PARAM_SCHEMA
+from templates.params import ParamError
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Verb:
+    name: str
+    handler: Callable  # (Context, argparse.Namespace) -> exit code
+    help: str  # one line, shown in `deploy.py --help` and at the top of `deploy.py ENV VERB --help`
+    examples: tuple[str, ...]  # whole command lines: "python deploy.py prod status"
+    arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+    renders: bool = False  # renders the templates (and takes --stacks): deploy, diff
+    notes: str = ""  # more text after the help line
+
+
+# ---- argument types: an ArgumentTypeError is one line, "argument --x: ..." ----
+
+MAX_WAIT_SECONDS = 3600
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if not 0 < value <= MAX_WAIT_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; allowed: seconds, more than 0 and at most "
+                                         f"{MAX_WAIT_SECONDS}")
+    return value
+
+
+def image_tag(text: str) -> str:
+    """--image-tag, checked by the parameter schema's own rule for image_tag."""
+    try:
+        return PARAM_SCHEMA["image_tag"].parse(text, from_cli=True)
+    except ParamError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; allowed: "
+                                         f"{PARAM_SCHEMA['image_tag'].allowed_text()}") from None
+
+
+def add_yes(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--yes", "-y", action="store_true", help=f"{what} without asking (needed without a terminal)")
+
+
+# ---- checks before AWS ----
+
+def require_terminal_or_yes(ctx, yes: bool, what: str) -> None:
+    """Nobody can answer a question without a terminal: rather than guess, say which flag means yes."""
+    if not yes and not ctx.interactive:
+        raise BadInput(f"no terminal to confirm on; pass --yes to {what} without asking")
+
+
+def say(ctx, stack: str | None = None) -> Callable[[str], None]:
+    return lambda text: ctx.out.line(text, stack)

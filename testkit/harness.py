@@ -1,0 +1,76 @@
+"""The one way tests and benchmarks run deploy.py: its real ``main()``, in-process, with only the AWS behind
+it swapped, returning the exit code, what it printed on stdout and stderr, and every AWS API call made.
+
+``run`` is AWS-agnostic: the endpoint is whatever the environment says (moto's in-process mock, or a
+LocalStack through AWS_ENDPOINT_URL); ``clients`` put stubbed clients (botocore Stubber) in place of the
+session's, ``hooks`` register botocore event handlers on the session. ``run_emulated`` adds what community
+LocalStack lacks: ECR DescribeImages / DescribeRepositories answered at the HTTP boundary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+from dataclasses import dataclass, field
+
+from deployer import aws as aws_module
+from deployer import cli
+from deployer.output import Printer
+from testkit import fakes
+from testkit.tools import ROOT
+
+__all__ = ["ROOT", "Outcome", "run", "run_emulated"]
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str  # stdout: the printer's lines, prompts, --help
+    err: str  # stderr: "deploy.py: error: ..."
+    calls: fakes.Calls  # "service.Operation", in order
+    sessions: list = field(default_factory=list)
+
+    def count(self, name: str) -> int:
+        return self.calls.count(name)
+
+
+def run(argv, *, graph=None, clients: dict | None = None, hooks=(), stdin=None, stdin_tty: bool | None = None,
+        summary_path: str | None = "", poll_delay: float = 0.05) -> Outcome:
+    """deploy.py main() with ``argv``. ``stdin`` (a file-like object) is sys.stdin during the call; whether it
+    is a terminal is its isatty() unless ``stdin_tty`` says otherwise (no stdin given: not a terminal)."""
+    calls = fakes.Calls()
+    sessions: list = []
+
+    def connect(region: str) -> aws_module.Aws:
+        aws = aws_module.Aws(region, clients=clients)
+        calls.attach(aws.session)
+        for c in (clients or {}).values():
+            c.meta.events.register_first("before-call.*.*", calls.hook)  # ahead of Stubber, which answers there
+        for event, handler in hooks:
+            aws.session.events.register(event, handler)
+        sessions.append(aws)
+        return aws
+
+    if stdin_tty is None:
+        stdin_tty = bool(stdin is not None and stdin.isatty())
+    printed, out, err = io.StringIO(), io.StringIO(), io.StringIO()
+    saved_stdin = sys.stdin
+    try:
+        if stdin is not None:
+            sys.stdin = stdin
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(list(argv), graph=graph, connect=connect,
+                            out=Printer(printed, colour=False, summary_path=summary_path),
+                            poll_delay=poll_delay, stdin_tty=stdin_tty)
+    finally:
+        sys.stdin = saved_stdin
+    return Outcome(code, printed.getvalue() + out.getvalue(), err.getvalue(), calls, sessions)
+
+
+def run_emulated(argv, image_exists: bool = True, extra_hooks=(), **kwargs) -> Outcome:
+    """``run`` against LocalStack: ECR (not in community LocalStack) answered as AWS would, the image there
+    (or not), and no repository to adopt."""
+    hooks = [("before-send.ecr.DescribeImages", fakes.ecr_image(exists=image_exists)),
+             ("before-send.ecr.DescribeRepositories", fakes.ecr_repository(exists=False)), *extra_hooks]
+    return run(argv, hooks=hooks, poll_delay=kwargs.pop("poll_delay", 0.1), **kwargs)
