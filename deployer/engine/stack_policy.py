@@ -140,6 +140,11 @@ def refusals(change_set_changes: list[dict], stack_key: str, allowed: Iterable[s
     return [text for _, text in _refused(change_set_changes, stack_key, allowed)]
 
 
+def to_spare(change_set_changes: list[dict], stack_key: str, allowed: Iterable[str]) -> set[str]:
+    """The ``allowed`` ids this change set needs spared: what to pass to ``lifted`` (nothing wider)."""
+    return {logical_id for logical_id, _ in _refused(change_set_changes, stack_key, ())} & set(allowed)
+
+
 def check(change_set_changes: list[dict], stack_key: str, stack_name: str, allowed: Iterable[str] = ()) -> None:
     """DeployError naming every refusal (the caller discards the change set on it, as on guard.check's)."""
     found = _refused(change_set_changes, stack_key, allowed)

@@ -174,6 +174,8 @@ def test_allow_replace_lets_that_one_resource_through_only():
     problems = stack_policy.refusals(changes, contract.DATA, {BUCKET})
     assert len(problems) == 1 and REPOSITORY in problems[0]
     assert stack_policy.refusals(changes, contract.DATA, {BUCKET, REPOSITORY}) == []
+    # the policy is lifted only for what this change set needs, not for every id named
+    assert stack_policy.to_spare(changes[:1], contract.DATA, {BUCKET, REPOSITORY, SECRET}) == {BUCKET}
 
 
 def test_a_change_that_replaces_nothing_protected_passes():
