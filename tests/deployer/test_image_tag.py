@@ -1,0 +1,64 @@
+"""The running image is kept unless asked: which ImageTag a deploy sends, and a kept tag that ECR has expired.
+
+ECR DescribeImages is not in community LocalStack: AWS's ImageNotFoundException is replayed with Stubber.
+"""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from deployer.errors import DeployError
+from tests.deployer.engine_modules import load
+
+image_tag = load("image_tag")
+
+REPOSITORY = "ia-comafi-api"
+
+
+def test_the_parameter_is_the_schemas_image_tag():
+    assert image_tag.IMAGE_TAG_PARAMETER == "ImageTag"
+
+
+def test_without_image_tag_the_deployed_tag_is_kept():
+    assert image_tag.image_tag_for({"ImageTag": "v1", "DesiredCount": "2"}, None, "latest") == ("v1", "v1 (kept)")
+
+
+def test_image_tag_changes_it():
+    assert image_tag.image_tag_for({"ImageTag": "v1"}, "v2", "latest") == ("v2", "v2")
+
+
+def test_only_a_create_takes_the_params_files_tag():
+    assert image_tag.image_tag_for(None, None, "latest") == ("latest", "latest")
+    assert image_tag.image_tag_for(None, "v3", "latest") == ("v3", "v3")
+
+
+@pytest.fixture
+def ecr(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return boto3.session.Session(region_name="us-east-1").client("ecr", region_name="us-east-1")
+
+
+def test_a_kept_tag_the_lifecycle_expired_is_reported_clearly(ecr):
+    with Stubber(ecr) as stub:
+        stub.add_client_error(
+            "describe_images", service_error_code="ImageNotFoundException", http_status_code=400,
+            service_message="The image with imageId {imageDigest:'null', imageTag:'v1'} does not exist within the "
+                            f"repository with name '{REPOSITORY}' in the registry with id '123456789012'",
+            expected_params={"repositoryName": REPOSITORY, "imageIds": [{"imageTag": "v1"}]})
+        with pytest.raises(DeployError) as err:
+            image_tag.check_kept(ecr, REPOSITORY, "v1")
+    message = str(err.value)
+    assert f"{REPOSITORY}:v1" in message and "lifecycle" in message and "--image-tag" in message
+
+
+def test_a_kept_tag_still_in_ecr_passes(ecr):
+    with Stubber(ecr) as stub:
+        stub.add_response("describe_images", {"imageDetails": [{
+            "registryId": "123456789012", "repositoryName": REPOSITORY, "imageDigest": "sha256:" + "a" * 64,
+            "imageTags": ["v1"]}]}, {"repositoryName": REPOSITORY, "imageIds": [{"imageTag": "v1"}]})
+        image_tag.check_kept(ecr, REPOSITORY, "v1")
+        stub.assert_no_pending_responses()
