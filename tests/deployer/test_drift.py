@@ -14,9 +14,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from tests.deployer.engine_modules import load
-
-drift = load("drift")
+from deployer.engine import drift
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

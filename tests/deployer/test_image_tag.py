@@ -9,10 +9,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from deployer.engine import image_tag
 from deployer.errors import DeployError
-from tests.deployer.engine_modules import load
-
-image_tag = load("image_tag")
 
 REPOSITORY = "ia-comafi-api"
 

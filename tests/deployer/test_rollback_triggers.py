@@ -14,10 +14,8 @@ import pytest
 from botocore.stub import Stubber
 
 import contract
+from deployer.engine import rollback_triggers
 from deployer.errors import DeployError
-from tests.deployer.engine_modules import load
-
-rollback_triggers = load("rollback_triggers")
 
 REGION = "us-east-1"
 STACK = "ia-comafi-compute"

@@ -19,11 +19,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
 import contract
+from deployer.engine import stack_policy
 from deployer.errors import BadInput, DeployError
-from tests.deployer import fakes
-from tests.deployer.engine_modules import load
-
-stack_policy = load("stack_policy")
+from testkit import fakes
 
 REGION = "us-east-1"
 STACK = "ia-comafi-data"
