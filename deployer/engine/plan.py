@@ -86,6 +86,10 @@ def build(params: Params, selected: Sequence[templates.Stack], graph: Sequence[t
         parsed = parse_template(body)
         values = cfn_parameter_values(stack.key, params)
         _check_template(stack.key, body, parsed, values)
+        # A parameter the schema does not feed (the permissions boundary, which the run fills in once the CI
+        # stack exists) is sent with its default: DescribeStacks lists it so, and "unchanged" compares both.
+        for name, declared in (parsed.get("Parameters") or {}).items():
+            values.setdefault(name, str(declared.get("Default", "")))
         plans.append(
             StackPlan(
                 key=stack.key,

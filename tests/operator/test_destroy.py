@@ -115,12 +115,14 @@ def test_nothing_deployed_is_nothing_to_do(moto, capsys):
 
 
 def test_the_retained_list_comes_from_the_templates():
-    # The real data stack: its secret, bucket and repository carry DeletionPolicy Retain; nothing else does.
+    # The real data stack: its secret, bucket and repository carry DeletionPolicy Retain; compute keeps its ALB
+    # access logs (the record of who sent what outlives the stack); nothing else is kept.
     # (destroy reads the template CloudFormation holds, GetTemplate: these are what deploy sends it.)
     found = {key: destroy.retained_resources(plan.parse_template(templates.render(templates.BY_KEY[key].build())))
              for key in ("network", "data", "compute", "waf")}
     assert {t for _, t in found["data"]} == {"AWS::SecretsManager::Secret", "AWS::S3::Bucket", "AWS::ECR::Repository"}
-    assert found["network"] == found["compute"] == found["waf"] == []
+    assert found["compute"] == [("AlbLogsBucket", "AWS::S3::Bucket")]
+    assert found["network"] == found["waf"] == []
 
 
 def test_a_stack_that_fails_to_delete_stops_the_rest_and_names_the_next_step():
