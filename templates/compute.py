@@ -32,7 +32,7 @@ from troposphere import s3 as buckets
 from troposphere.cloudformation import WaitConditionHandle
 
 import contract
-from templates import alarms, boundary, naming, params, waf
+from templates import alarms, boundary, naming, params, storage, waf
 from templates.metadata import checkov_skip
 
 HAS_CERTIFICATE = "HasCertificate"
@@ -188,20 +188,7 @@ def _add_fargate_size_rules(t: Template, p: dict) -> None:
 
 
 def _create_log_group(t: Template, p: dict) -> logs.LogGroup:
-    return t.add_resource(
-        logs.LogGroup(
-            "ContainerLogGroup",
-            LogGroupName=naming.resource_name_sub("container_log_group"),
-            RetentionInDays=Ref(p["log_retention_days"]),
-            Metadata=checkov_skip(
-                (
-                    "CKV_AWS_158",
-                    "CloudWatch Logs encrypts at rest with its own keys; a customer-managed KMS key "
-                    "would add cost and key-policy upkeep without narrowing who can read these logs",
-                ),
-            ),
-        )
-    )
+    return t.add_resource(storage.log_group("ContainerLogGroup", "container_log_group", Ref(p["log_retention_days"])))
 
 
 def _create_cluster(t: Template) -> ecs.Cluster:
@@ -474,32 +461,18 @@ def _create_access_log_bucket(t: Template, p: dict) -> WaitConditionHandle:
     principal = FindInMap(ELB_LOG_DELIVERY_MAP, Ref("AWS::Region"), ELB_LOG_DELIVERY_KEY)
     t.add_condition(ELB_DELIVERS_AS_SERVICE, Equals(principal, ELB_LOG_DELIVERY_SERVICE))
     bucket = t.add_resource(
-        buckets.Bucket(
+        storage.private_bucket(
             "AlbLogsBucket",
+            "alb_logs_bucket",
+            buckets.LifecycleRule(
+                Id="expire-access-logs",
+                Status="Enabled",
+                ExpirationInDays=Ref(p["alb_logs_expiry_days"]),
+                AbortIncompleteMultipartUpload=buckets.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
+            ),
             Condition=ALB_ACCESS_LOGS,
             DeletionPolicy="Retain",
             UpdateReplacePolicy="Retain",
-            BucketName=naming.resource_name_sub("alb_logs_bucket"),
-            # SSE-S3: the only encryption ALB access logging supports.
-            BucketEncryption=buckets.BucketEncryption(ServerSideEncryptionConfiguration=[
-                buckets.ServerSideEncryptionRule(
-                    ServerSideEncryptionByDefault=buckets.ServerSideEncryptionByDefault(SSEAlgorithm="AES256"),
-                ),
-            ]),
-            PublicAccessBlockConfiguration=buckets.PublicAccessBlockConfiguration(
-                BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True,
-            ),
-            OwnershipControls=buckets.OwnershipControls(
-                Rules=[buckets.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
-            ),
-            LifecycleConfiguration=buckets.LifecycleConfiguration(Rules=[
-                buckets.LifecycleRule(
-                    Id="expire-access-logs",
-                    Status="Enabled",
-                    ExpirationInDays=Ref(p["alb_logs_expiry_days"]),
-                    AbortIncompleteMultipartUpload=buckets.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
-                ),
-            ]),
             Metadata=checkov_skip(
                 ("CKV_AWS_18", "this bucket is itself the access log (of the ALB); logging its reads would need "
                                "a third bucket, and CloudTrail data events audit them"),
@@ -529,14 +502,7 @@ def _create_access_log_bucket(t: Template, p: dict) -> WaitConditionHandle:
                         # ELB writes under AWSLogs/<this account>/ (no prefix configured).
                         "Resource": Sub("${AlbLogsBucket.Arn}/AWSLogs/${AWS::AccountId}/*"),
                     },
-                    {
-                        "Sid": "DenyInsecureTransport",
-                        "Effect": "Deny",
-                        "Principal": "*",
-                        "Action": "s3:*",
-                        "Resource": [GetAtt(bucket, "Arn"), Sub("${AlbLogsBucket.Arn}/*")],
-                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                    },
+                    storage.deny_insecure_transport(bucket),
                 ],
             },
         )

@@ -9,12 +9,10 @@ runs it exists.
 
 import json
 
-from awacs.aws import Bool, Condition, Deny, PolicyDocument, Principal, Statement
-from awacs.s3 import Action as S3Action
-from troposphere import GetAtt, Ref, Sub, Template, ecr, s3, secretsmanager
+from troposphere import GetAtt, Ref, Template, ecr, s3, secretsmanager
 
 import contract
-from templates import naming, params
+from templates import naming, params, storage
 from templates.metadata import checkov_skip
 
 KEEP_IMAGES = 10
@@ -69,30 +67,19 @@ def _create_secret(t: Template) -> secretsmanager.Secret:
 
 
 def _create_unhandled_bucket(t: Template, p: dict) -> s3.Bucket:
-    bucket = t.add_resource(_retained(s3.Bucket(
+    bucket = t.add_resource(_retained(storage.private_bucket(
         contract.UNHANDLED_BUCKET_RESOURCE,
-        BucketName=naming.resource_name_sub("unhandled_bucket"),
-        BucketEncryption=s3.BucketEncryption(ServerSideEncryptionConfiguration=[
-            s3.ServerSideEncryptionRule(
-                ServerSideEncryptionByDefault=s3.ServerSideEncryptionByDefault(SSEAlgorithm="AES256"),
-            ),
-        ]),
-        PublicAccessBlockConfiguration=s3.PublicAccessBlockConfiguration(
-            BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True,
+        "unhandled_bucket",
+        s3.LifecycleRule(
+            Id="expire-unhandled-queries",
+            Status="Enabled",
+            ExpirationInDays=Ref(p["unhandled_expiry_days"]),
+            # Versioning keeps an overwritten or expired query one more day,
+            # then it goes too: the expiry promise holds for every version.
+            NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1),
+            AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
         ),
-        OwnershipControls=s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]),
         VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
-        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[
-            s3.LifecycleRule(
-                Id="expire-unhandled-queries",
-                Status="Enabled",
-                ExpirationInDays=Ref(p["unhandled_expiry_days"]),
-                # Versioning keeps an overwritten or expired query one more day,
-                # then it goes too: the expiry promise holds for every version.
-                NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1),
-                AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
-            ),
-        ]),
         Metadata=checkov_skip(
             ("CKV_AWS_18", "write-only log of queries; CloudTrail data events, not a second bucket, audit access"),
         ),
@@ -100,14 +87,7 @@ def _create_unhandled_bucket(t: Template, p: dict) -> s3.Bucket:
     t.add_resource(s3.BucketPolicy(
         "UnhandledQueriesBucketPolicy",
         Bucket=Ref(bucket),
-        PolicyDocument=PolicyDocument(Statement=[Statement(
-            Sid="DenyInsecureTransport",
-            Effect=Deny,
-            Principal=Principal("*"),
-            Action=[S3Action("*")],
-            Resource=[GetAtt(bucket, "Arn"), Sub("${UnhandledQueriesBucket.Arn}/*")],
-            Condition=Condition(Bool("aws:SecureTransport", "false")),
-        )]),
+        PolicyDocument={"Version": "2012-10-17", "Statement": [storage.deny_insecure_transport(bucket)]},
     ))
     return bucket
 

@@ -27,11 +27,9 @@ from troposphere import (
     ec2,
     iam,
 )
-from troposphere import logs as cwlogs
 
 import contract
-from templates import boundary, naming, params
-from templates.metadata import checkov_skip
+from templates import boundary, naming, params, storage
 
 VPC_CIDR = "10.0.0.0/16"
 # One public and one private subnet per AZ; /20 private subnets leave room
@@ -142,15 +140,8 @@ def _add_nat_gateways(t: Template, public: dict, private_tables: dict) -> None:
 
 
 def _add_flow_logs(t: Template, p: dict, vpc: ec2.VPC) -> None:
-    group = t.add_resource(cwlogs.LogGroup(
-        "FlowLogGroup",
-        Condition="FlowLogsEnabled",
-        LogGroupName=naming.resource_name_sub("flow_log_group"),
-        RetentionInDays=Ref(p["flow_logs_retention_days"]),
-        Metadata=checkov_skip(
-            ("CKV_AWS_158", "CloudWatch Logs encrypts at rest with AWS-owned keys; no requirement calls for a CMK "
-                            "and its key policy"),
-        ),
+    group = t.add_resource(storage.log_group(
+        "FlowLogGroup", "flow_log_group", Ref(p["flow_logs_retention_days"]), Condition="FlowLogsEnabled",
     ))
     group_arn = GetAtt(group, "Arn")
     role = t.add_resource(iam.Role(

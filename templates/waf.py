@@ -14,8 +14,7 @@ from troposphere import Output, Ref, Sub, Template, logs
 from troposphere import wafv2 as waf
 
 import contract
-from templates import alarms, naming, params
-from templates.metadata import checkov_skip
+from templates import alarms, naming, params, storage
 
 RATE_WINDOW_SECONDS = 300
 
@@ -143,18 +142,7 @@ def _associate_with_load_balancer(t: Template, web_acl: waf.WebACL) -> None:
 
 def _add_logging(t: Template, p: dict, web_acl: waf.WebACL) -> None:
     log_group = t.add_resource(
-        logs.LogGroup(
-            "WafLogGroup",
-            LogGroupName=naming.resource_name_sub("waf_log_group"),
-            RetentionInDays=Ref(p["waf_log_retention_days"]),
-            Metadata=checkov_skip(
-                (
-                    "CKV_AWS_158",
-                    "CloudWatch Logs encrypts at rest with its own keys; a customer-managed KMS key "
-                    "would add cost and key-policy upkeep without narrowing who can read these logs",
-                ),
-            ),
-        )
+        storage.log_group("WafLogGroup", "waf_log_group", Ref(p["waf_log_retention_days"]))
     )
     # The log group's ARN as WAF wants it: GetAtt Arn ends in ":*", which WAF rejects as not an ARN.
     log_group_arn = Sub(LOG_GROUP_ARN, LogGroup=Ref(log_group))

@@ -39,7 +39,7 @@ def test_unhandled_bucket_is_private_encrypted_and_tls_only(resources):
     assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     (policy,) = of_type(resources, "AWS::S3::BucketPolicy").values()
     (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert deny["Effect"] == "Deny" and deny["Principal"] == "*" and deny["Action"] == ["s3:*"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*" and deny["Action"] in ("s3:*", ["s3:*"])
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert deny["Resource"] == [
         {"Fn::GetAtt": ["UnhandledQueriesBucket", "Arn"]}, {"Fn::Sub": "${UnhandledQueriesBucket.Arn}/*"}]
