@@ -1,6 +1,6 @@
 """Printing: one line per event, prefixed with the stack, safe from several threads.
 
-Colour only on a terminal (and never with NO_COLOR); plain text in CI logs.
+Colour only on a terminal (and never with NO_COLOR or TERM=dumb); plain text in CI logs.
 With GITHUB_STEP_SUMMARY set (GitHub Actions), change-set tables are also
 appended there as Markdown, so a reviewer sees them on the run's page.
 
@@ -35,11 +35,12 @@ class Printer:
     def __init__(self, stream=None, colour: bool | None = None, summary_path: str | None = None,
                  live: bool | None = None):
         self.stream = stream or sys.stdout
-        if colour is None:
-            colour = hasattr(self.stream, "isatty") and self.stream.isatty() and not os.environ.get("NO_COLOR")
+        if colour is None:  # a dumb terminal prints escape codes as they are
+            colour = (hasattr(self.stream, "isatty") and self.stream.isatty() and not os.environ.get("NO_COLOR")
+                      and os.environ.get("TERM") != "dumb")
         self.colour = colour
-        # Redrawing lines in place needs a terminal that moves its cursor: not a dumb one, not a log.
-        self.live = colour and os.environ.get("TERM") != "dumb" if live is None else live
+        # Lines redrawn in place: on a terminal that takes colour (so not in CI, a pipe, NO_COLOR, TERM=dumb).
+        self.live = colour if live is None else live
         self.summary_path = summary_path if summary_path is not None else os.environ.get("GITHUB_STEP_SUMMARY")
         self.lock = threading.RLock()  # one writer at a time: lines and tables never interleave
         self.tracker = _null_tracker()  # the live view while one runs (progress()), else a tracker doing nothing

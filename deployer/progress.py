@@ -111,6 +111,10 @@ class Board:
         logical = event.get("LogicalResourceId", "")
         with self.lock:
             row = self._row(key)
+            if row.ended is not None:  # read late: it counts, but the end, and its verdict, are said
+                if not status.endswith("_IN_PROGRESS") and event.get("ResourceType") != STACK_TYPE:
+                    row.done.add(logical)
+                return
             if event.get("ResourceType") == STACK_TYPE and logical == event.get("StackName", logical):
                 row.status = status
                 row.failed = row.failed or is_failure(status)
@@ -125,10 +129,12 @@ class Board:
                     row.failed = True
 
     def finish(self, key: str, status: str, failed: bool = False) -> None:
+        """The stack's end, as its operation decided (not as an event on the way said: a DELETE_FAILED that
+        a delete then got past is no failure)."""
         with self.lock:
             row = self._row(key)
             row.status = status
-            row.failed = row.failed or failed
+            row.failed = failed
             if row.ended is None:
                 row.ended = self.clock() if row.started is not None else None
             row.in_progress.clear()
@@ -215,11 +221,14 @@ class LiveView(Tracker):
         def follow() -> None:
             seen = since
             try:
-                while not self._stop.is_set() and not self.board.is_finished(key):
+                while True:
+                    last = self._stop.is_set() or self.board.is_finished(key)  # then one more look, for the end
                     for event in events.new_events(cfn, stack, seen):
                         seen = event["EventId"]
                         self.printer.event(key, event, events.describe_event(event),
                                            status_colour(event.get("ResourceStatus", "")))
+                    if last:
+                        return
                     self._stop.wait(delay)
             except Exception:  # noqa: BLE001 - the view is a courtesy: the waiter, not this, decides the outcome
                 return
@@ -272,6 +281,6 @@ def _width(stream) -> int | None:
     import os
 
     try:
-        return os.get_terminal_size(stream.fileno()).columns
+        return os.get_terminal_size(stream.fileno()).columns or None  # a new pty may say 0: let rich guess
     except (AttributeError, OSError, ValueError):
         return None
