@@ -20,9 +20,11 @@ LocalStack, moto or a botocore Stubber.
 ``deployer/verbs/`` - what the operator runs, one module per verb (or small group), each declaring its
 ``Verb`` (help, options, examples): ``deploy`` (deploy, diff, list), ``status`` (status, outputs),
 ``health``, ``logs``, ``rollback``, ``restart`` (with ``ecs_service``, the ECS reads and waits),
-``secrets``, ``destroy``; ``verb`` is what a verb is and the checks verbs share.
+``secrets``, ``destroy``, ``cost`` (the monthly estimate, no AWS); ``verb`` is what a verb is and the checks
+verbs share.
 
 Shared: ``cli`` (argparse; ``VERBS`` is the table, one entry per verb), ``context`` (a run's params,
 graph, printer, and its one AWS session), ``aws`` (the client factory: retries, region), ``output``
-(printing), ``errors`` (BadInput -> exit 2, DeployError -> exit 1).
+(printing), ``progress`` (on a terminal, a live line per stack while stacks change: ``out.progress(keys)``),
+``errors`` (BadInput -> exit 2, DeployError -> exit 1).
 """

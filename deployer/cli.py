@@ -25,7 +25,7 @@ from deployer.context import Context
 from deployer.engine import plan
 from deployer.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, DeployError
 from deployer.output import Printer
-from deployer.verbs import deploy, destroy, health, logs, restart, rollback, secrets, status
+from deployer.verbs import cost, deploy, destroy, health, logs, restart, rollback, secrets, status
 from deployer.verbs.verb import Verb
 from templates.params import ParamError, load_params
 
@@ -44,6 +44,7 @@ VERBS: dict[str, Verb] = {v.name: v for v in (
     restart.RESTART,
     secrets.SECRETS,
     destroy.DESTROY,
+    cost.COST,
 )}
 DEFAULT_VERB = deploy.DEPLOY.name
 

@@ -149,6 +149,7 @@ def execute_and_stream(run: Run, plan: StackPlan, cs: ChangeSet) -> list[dict]:
     """Execute ``cs`` and print the stack's events until it settles; DeployError unless it succeeded."""
     cfn = run.aws.cfn
     since = events.latest_event_id(cfn, plan.name)
+    run.out.tracker.begin(plan.key, f"executing {cs.type}", [c.logical_id for c in cs.changes])
     changesets.execute(cfn, cs)
     run.out.line(f"executing {cs.name}", plan.key)
     final, seen = events.stream(cfn, plan.name, since, lambda e: show_event(run, plan, e), run.poll_delay)
@@ -226,7 +227,7 @@ def failure_message(plan: StackPlan, final: str, seen: list[dict], region: str) 
 
 
 def show_event(run: Run, plan: StackPlan, event: dict) -> None:
-    run.out.line(events.describe_event(event), plan.key, status_colour(event.get("ResourceStatus", "")))
+    run.out.event(plan.key, event, events.describe_event(event), status_colour(event.get("ResourceStatus", "")))
 
 
 def parameter_changes(plan: StackPlan, deployed: stacks.Deployed | None) -> list[list[str]]:

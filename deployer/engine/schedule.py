@@ -4,15 +4,17 @@ from are done; after a failure nothing new starts.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
+from deployer import progress
 from deployer.engine import flow
 from deployer.engine.flow import Run
-from deployer.engine.outcome import Outcome, Result
+from deployer.engine.outcome import Mode, Outcome, Result
 from deployer.engine.plan import StackPlan
 from deployer.errors import DeployError
 
@@ -29,15 +31,24 @@ def run_graph(run: Run, plans: list[StackPlan], work: Callable[[Run, StackPlan],
     finished = {p.key: threading.Event() for p in plans}
     failed = threading.Event()
 
+    # A live line per stack on a terminal while stacks change (the tracker does nothing elsewhere).
+    out = getattr(run, "out", None)  # (unit tests schedule plain functions, with no run at all)
+    executing = out is not None and run.mode == Mode.EXECUTE
+    live = out.progress([p.key for p in plans]) if executing else contextlib.nullcontext()
+
     def one(p: StackPlan) -> None:
+        track = out.tracker if out is not None else progress.NULL
         try:
             result = _guarded(first_look, run, p) if first_look else None
             if result is None:
+                if p.depends_on:
+                    track.update(p.key, status="after " + ", ".join(p.depends_on))
                 for dep in p.depends_on:
                     finished[dep].wait()
                 if failed.is_set() or not all(results[d].ok for d in p.depends_on):
                     result = Result(p.key, Outcome.NOT_STARTED)
                 else:
+                    track.begin(p.key, "preparing")
                     result = _guarded(work, run, p)
         except BaseException:
             result = Result(p.key, Outcome.FAILED, message="unexpected error")
@@ -46,9 +57,10 @@ def run_graph(run: Run, plans: list[StackPlan], work: Callable[[Run, StackPlan],
             results[p.key] = result
             if result.outcome == Outcome.FAILED:
                 failed.set()
+            track.finish(p.key, str(result.outcome), failed=result.outcome == Outcome.FAILED)
             finished[p.key].set()
 
-    with ThreadPoolExecutor(max_workers=max(1, len(plans))) as pool:
+    with live, ThreadPoolExecutor(max_workers=max(1, len(plans))) as pool:
         for future in [pool.submit(one, p) for p in plans]:
             future.result()  # re-raises a bug (anything _guarded does not turn into a Result)
     return [results[p.key] for p in plans]

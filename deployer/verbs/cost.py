@@ -7,14 +7,17 @@ WAF's rules, every log group, alarm, dashboard, secret, bucket, repository and K
 (tasks on average, requests, GB) comes from ``Assumptions``, printed with the table; unit prices
 from ``prices.yaml`` beside this file, with the region and the date they were read.
 
-Plain functions for the CLI to wire: ``estimate(params) -> Estimate``, ``render_table(estimate)``
-and ``to_json(estimate)``.
+``estimate(params) -> Estimate``, ``render_table(estimate)`` and ``to_json(estimate)``; ``COST`` is the verb
+(the table, or ``--json``, on stdout; the warnings on stderr as well, where a script piping the JSON still
+sees them).
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -22,6 +25,8 @@ from pathlib import Path
 import yaml
 
 import templates
+from deployer.errors import EXIT_OK
+from deployer.verbs.verb import Verb
 from templates import params as schema
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
@@ -431,5 +436,30 @@ def to_json(est: Estimate) -> dict:
     }
 
 
+# ---- the verb ----
+
+def cost_cmd(ctx, args) -> int:
+    est = estimate(ctx.params)
+    if args.json:
+        ctx.out.line(json.dumps(to_json(est), indent=2, sort_keys=True))
+    else:
+        ctx.out.block([line for line in render_table(est) if not line.startswith("warning: ")])
+    for warning in est.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cost_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="the estimate as JSON (for scripts)")
+
+
+COST = Verb("cost", cost_cmd, "estimate the stacks' monthly cost from the params, with no AWS call",
+            ("python deploy.py prod cost", "python deploy.py prod cost -p nat_gateways=0",
+             "python deploy.py prod cost --json | jq .total"),
+            _cost_options,
+            notes=f"Per stack and line item, the total, and the usage it assumes. Unit prices: deployer/verbs/"
+                  f"{PRICES_FILE.name} (region, source, date read; a warning once over {STALE_AFTER_DAYS} days old).")
+
+
 __all__ = ["Assumptions", "Estimate", "Line", "estimate", "render_table", "to_json", "load_prices",
-           "average_tasks", "capacity_split"]
+           "average_tasks", "capacity_split", "COST"]

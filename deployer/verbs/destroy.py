@@ -19,6 +19,7 @@ import contract
 import templates
 from deployer.engine import plan, stacks
 from deployer.errors import EXIT_OK, DeployError
+from deployer.progress import NULL
 from deployer.verbs.verb import Verb, add_yes, require_terminal_or_yes
 
 
@@ -78,16 +79,22 @@ def by_level(found: list[Target]) -> list[list[Target]]:
 
 
 def delete(cfn, found: list[Target], region: str, say: Callable[[str, str], None],
-           wait_delay: float | None = None, wait_attempts: int | None = None) -> None:
+           wait_delay: float | None = None, wait_attempts: int | None = None, tracker=NULL) -> None:
     """Delete ``found`` level by level (in the order ``targets`` returns); stop at the first failure, so
-    nothing that another stack still imports from is attempted."""
+    nothing that another stack still imports from is attempted. ``tracker``: a live view's (output.py)."""
     for group in by_level(found):
         for t in group:
+            tracker.watch(cfn, t.stack.key, t.deployed.stack_id, "DELETE_IN_PROGRESS")
             stacks.start_delete(cfn, t.name, t.deployed.termination_protection,
                                 lambda text, key=t.stack.key: say(key, text))
             say(t.stack.key, "DELETE_IN_PROGRESS")
         for t in group:  # all of the level are deleting already: waiting in turn waits for the slowest
-            stacks.wait_deleted(cfn, t.deployed.stack_id, t.name, region, wait_delay, wait_attempts)
+            try:
+                stacks.wait_deleted(cfn, t.deployed.stack_id, t.name, region, wait_delay, wait_attempts)
+            except DeployError:
+                tracker.finish(t.stack.key, "DELETE_FAILED", failed=True)
+                raise
+            tracker.finish(t.stack.key, "DELETE_COMPLETE")
             say(t.stack.key, "DELETE_COMPLETE")
 
 
@@ -121,7 +128,8 @@ def destroy_cmd(ctx, args) -> int:
                      + ", ".join(contract.stack_name(project, s.key) for s in optional))
     if not args.yes and not _confirm_name(ctx, project):
         raise DeployError("not confirmed: nothing deleted")
-    delete(aws.cfn, found, aws.region, lambda key, text: ctx.out.line(text, key))
+    with ctx.out.progress([t.stack.key for t in found]) as tracker:
+        delete(aws.cfn, found, aws.region, lambda key, text: ctx.out.line(text, key), tracker=tracker)
     ctx.out.line(f"destroyed: {', '.join(t.name for t in found)}", colour="green")
     if kept:
         ctx.out.line(RETAINED_HEADING)

@@ -11,6 +11,7 @@ import pytest
 
 from deployer.verbs import cost
 from templates.params import load_params
+from testkit.harness import run
 from tests.tools import ROOT
 
 TODAY = datetime.date(2026, 11, 30)
@@ -181,3 +182,56 @@ def test_json_shape_adds_up_and_is_deterministic():
     text = json.dumps(data, sort_keys=True)
     assert text == json.dumps(cost.to_json(_estimate()), sort_keys=True)
     assert cost.render_table(_estimate()) == cost.render_table(_estimate())
+
+
+# ---- the verb: `deploy.py ENV cost` ---------------------------------------------------------------------
+
+
+def test_cost_verb_prints_the_table_and_a_total_with_no_aws_call(no_aws):
+    result = run(["prod", "cost"])
+    assert result.code == 0, result.err
+    est = cost.estimate(load_params("prod"))
+    lines = result.out.splitlines()
+    assert lines == [line for line in cost.render_table(est) if not line.startswith("warning: ")]
+    assert any(line.startswith("total") and line.endswith(f"${est.total:,.2f}") for line in lines)
+    assert result.calls.names == [] and result.sessions == []  # no AWS session was even made
+
+
+def test_cost_verb_json_parses_and_follows_the_overrides(no_aws):
+    with_nat, without = run(["prod", "cost", "--json"]), run(["prod", "cost", "--json", "-p", "nat_gateways=0"])
+    assert with_nat.code == without.code == 0, with_nat.err + without.err
+    data, no_nat = json.loads(with_nat.out), json.loads(without.out)
+    assert data == cost.to_json(cost.estimate(load_params("prod")))
+    items = {line["item"] for line in data["stacks"]["network"]["lines"]}
+    assert {"NAT gateway hours", "NAT public IPv4 (Elastic IP)"} <= items
+    no_nat_items = {line["item"] for stack in no_nat["stacks"].values() for line in stack["lines"]}
+    assert not any("NAT" in item for item in no_nat_items)
+    assert any(item.startswith("task public IPv4") for item in no_nat_items)
+
+
+def test_cost_verb_says_its_warnings_on_stderr(no_aws):
+    result = run(["prod", "cost", "-p", "region=eu-west-1"])
+    assert result.code == 0
+    assert "warning: prices are for us-east-1, the stacks are in eu-west-1" in result.err
+    assert "warning" not in result.out
+    as_json = run(["prod", "cost", "--json", "-p", "region=eu-west-1"])
+    assert json.loads(as_json.out)["warnings"] and "eu-west-1" in as_json.err
+
+
+@pytest.mark.parametrize(("argv", "names"), [
+    (["prod", "cost", "-p", "nat_gateways=7"], ["nat_gateways=7", "0, 1, 2"]),
+    (["prod", "cost", "--csv"], ["--csv"]),
+    (["nope", "cost"], ["'nope'"]),
+])
+def test_cost_verb_bad_input_exits_2_in_one_line(argv, names, no_aws):
+    result = run(argv)
+    assert result.code == 2 and result.out == ""
+    assert len(result.err.strip().splitlines()) == 1, result.err
+    for name in names:
+        assert name in result.err
+
+
+def test_the_readmes_cost_command_runs_as_written(no_aws):
+    command = re.search(r"^python deploy\.py (\S+ cost)", _readme_section("Cost"), flags=re.M).group(1)
+    assert command == "prod cost"
+    assert run(command.split()).code == 0
