@@ -25,9 +25,22 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {
 class JsonFormatter(logging.Formatter):
     """Formats a record as a single JSON line (never a multi-line traceback)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # The time up to the second changes once a second, not once a line (one access line a request).
+        self._second = -1
+        self._second_text = ""
+
+    def _time(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int(record.msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "time": self._time(record),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

@@ -64,6 +64,9 @@ def create_app(
         redoc_url="/redoc" if settings.api_docs else None,
     )
     app.state.services = services
+    # add_middleware puts each new layer outside the previous ones: the shortcut runs
+    # inside the request-id middleware (so a hit is logged and bounded like any request).
+    app.add_middleware(query.CachedAnswerShortcut, services=services)
     app.add_middleware(RequestContextMiddleware)
     app.add_exception_handler(RequestValidationError, _on_invalid)
     app.add_exception_handler(ModelUnavailable, _on_model_unavailable)

@@ -139,13 +139,24 @@ class RequestContextMiddleware:
                         {"detail": "Error interno. Intente nuevamente.", "request_id": request_id},
                     )
         finally:
-            log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": state["status"],
-                    "duration_ms": state["duration_ms"],
-                },
-            )
+            if log.isEnabledFor(logging.INFO):
+                # makeRecord + handle is what log.info does, less its search of the stack for the
+                # caller's file and line, which the JSON line does not carry.
+                log.handle(
+                    log.makeRecord(
+                        log.name,
+                        logging.INFO,
+                        "",
+                        0,
+                        "request",
+                        (),
+                        None,
+                        extra={
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": state["status"],
+                            "duration_ms": state["duration_ms"],
+                        },
+                    )
+                )
             request_id_var.reset(token)

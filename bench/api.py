@@ -19,6 +19,12 @@ the bare FastAPI POST's rate; cached query p99 under 10 ms at --rate req/s open 
 (A p99 at 50 saturating connections measures the queue, not the app: it is printed, not
 judged.)
 Every loop is bounded by --duration; the servers are stopped at the end.
+
+    python bench/api.py --profile 3000
+
+profiles instead (pyinstrument, requirements-dev): the app in this process, driven
+through ASGI one cached POST /v1/query at a time against a real redis-server, and
+prints the time per request and the call tree (no HTTP server, no load generator).
 """
 
 from __future__ import annotations
@@ -123,6 +129,17 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 20) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
+def wait_redis(port: int, proc: subprocess.Popen, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
 def post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
     req = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}, method="POST"
@@ -221,6 +238,61 @@ def run_python(
     return asyncio.run(_py_load(host, port, request, duration, connections, rate))
 
 
+# ----------------------------------------------------------------- profile
+
+
+def profile_cached_query(requests: int, env: dict[str, str]) -> None:
+    """The cached query through the app's ASGI stack in this process, sequentially."""
+    import logging
+
+    import uvloop
+    from pyinstrument import Profiler
+
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    app = fake_model_app()
+    for handler in logging.getLogger().handlers:  # the JSON lines are formatted and written, to nowhere
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
+    body = json.dumps({"question": QUESTION}).encode()
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/v1/query", "raw_path": b"/v1/query", "root_path": "", "query_string": b"",
+        "headers": [(b"host", b"bench"), (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }
+
+    async def one() -> bytes:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(dict(scope), receive, send)
+        return sent[-1]["body"]
+
+    async def run() -> None:
+        await one()
+        assert b'"cached":true' in await one()
+        began = time.perf_counter()
+        for _ in range(requests):
+            await one()
+        took = time.perf_counter() - began
+        print(f"{requests} cached queries, one at a time: {took / requests * 1e6:.0f} us each (no profiler)")
+        profiler = Profiler(interval=0.0001, async_mode="disabled")
+        profiler.start()
+        for _ in range(requests):
+            await one()
+        profiler.stop()
+        print(profiler.output_text(unicode=False, color=False))
+
+    uvloop.run(run())
+
+
 # ----------------------------------------------------------------- main
 
 
@@ -232,6 +304,8 @@ def main() -> int:
     parser.add_argument("--python-load", action="store_true", help="use the asyncio generator even if wrk exists")
     parser.add_argument("--rate", type=float, default=200.0,
                         help="offered req/s of the extra open-loop cached-query run (default 200)")
+    parser.add_argument("--profile", type=int, metavar="N", default=0,
+                        help="profile N cached queries in this process (pyinstrument) instead of benchmarking")
     args = parser.parse_args()
 
     redis_bin = shutil.which("redis-server")
@@ -259,6 +333,10 @@ def main() -> int:
             "CACHE_TTL_DEFAULT": "3600",
             "AWS_DEFAULT_REGION": "us-east-1",
         }
+        if args.profile:
+            wait_redis(redis_port, procs[-1])
+            profile_cached_query(args.profile, env)
+            return 0
         ports = {"bare": free_port(), "app": free_port()}
         factories = {"bare": "bench.api:bare_app", "app": "bench.api:fake_model_app"}
         for name in ("bare", "app"):

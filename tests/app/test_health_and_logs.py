@@ -114,3 +114,18 @@ def test_settings_from_environment(monkeypatch):
     monkeypatch.setenv("REDIS_PASSWORD", "")
     monkeypatch.setenv("CACHE_ENABLED", "true")
     assert Settings().redis_password is None and Settings().cache_configured is True
+
+
+def test_json_formatter_time_is_the_records_own_to_the_millisecond():
+    formatter = JsonFormatter()  # one formatter for many lines, as the handler has
+    times = []
+    for second, msecs in ((1_700_000_000, 123), (1_700_000_000, 999), (1_700_000_001, 4), (1_699_999_999, 500)):
+        record = logging.makeLogRecord({"msg": "x"})
+        record.created, record.msecs = second + msecs / 1000, msecs
+        times.append(json.loads(formatter.format(record))["time"])
+    assert times == [
+        "2023-11-14T22:13:20.123Z",
+        "2023-11-14T22:13:20.999Z",
+        "2023-11-14T22:13:21.004Z",
+        "2023-11-14T22:13:19.500Z",
+    ]
