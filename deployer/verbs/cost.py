@@ -24,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+import contract
 import templates
 from deployer.errors import EXIT_OK
 from deployer.verbs.verb import Verb
@@ -332,7 +333,7 @@ def _average_lcu(assume: Assumptions) -> float:
 
 
 def _spot_share(tasks: float, params: schema.Params) -> float:
-    services = _Context("compute", params).resources("AWS::ECS::Service") if "compute" in templates.BY_KEY else []
+    services = _Context(contract.COMPUTE, params).resources("AWS::ECS::Service")
     if not services or tasks == 0:
         return 0.0
     _, spot = capacity_split(tasks, services[0][1]["CapacityProviderStrategy"])
