@@ -55,6 +55,37 @@ def ecr_repository(exists: bool = False):
     return handler
 
 
+def ecr_scan_findings(status: str = "COMPLETE", findings: tuple[dict, ...] = ()):
+    """ECR DescribeImageScanFindings (not in community LocalStack): the image's basic scan in ``status`` with
+    these findings (AWS's shape: name, severity, attributes package_name/package_version), their
+    findingSeverityCounts, or AWS's ScanNotFoundException when ``status`` is None (no scan of the image)."""
+
+    def handler(request, **_):
+        asked = json.loads(request.body or b"{}")
+        repository, image = asked.get("repositoryName", "x"), asked.get("imageId", {})
+        if status is None:
+            body = {"__type": "ScanNotFoundException",
+                    "message": f"Image scan does not exist for the image with '{{imageDigest:'null', imageTag:"
+                               f"'{image.get('imageTag')}'}}' in the repository with name '{repository}' in the "
+                               "registry with id '000000000000'"}
+            return response(400, json.dumps(body).encode(), {"Content-Type": "application/x-amz-json-1.1"})
+        counts: dict[str, int] = {}
+        for f in findings:
+            counts[f["severity"]] = counts.get(f["severity"], 0) + 1
+        body = {"registryId": "000000000000", "repositoryName": repository,
+                "imageId": {"imageDigest": "sha256:" + "0" * 64, **image},
+                "imageScanStatus": {"status": status, "description": {
+                    "COMPLETE": "The scan was completed successfully.", "IN_PROGRESS": "",
+                }.get(status, "")}}
+        if status == "COMPLETE":
+            body["imageScanFindings"] = {"imageScanCompletedAt": 1767225600.0,
+                                         "vulnerabilitySourceUpdatedAt": 1767225600.0,
+                                         "findingSeverityCounts": counts, "findings": list(findings)}
+        return response(200, json.dumps(body).encode(), {"Content-Type": "application/x-amz-json-1.1"})
+
+    return handler
+
+
 def cfn_error(code: str, message: str, status: int = 400) -> AWSResponse:
     body = (
         '<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">'

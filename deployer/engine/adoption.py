@@ -119,14 +119,48 @@ def _parameter_values(template: dict, parameters: dict[str, str]) -> dict[str, s
     return {**defaults, **parameters}
 
 
-def candidates(template: dict, parameters: dict[str, str], pseudo: dict[str, str]) -> list[Candidate]:
-    """Retained resources of an adoptable type whose name the template fixes (resolvable without AWS)."""
+def condition(template: dict, name: str, values: dict[str, str], pseudo: dict[str, str]) -> bool | None:
+    """The value of the template's condition ``name`` for these parameter values; None when it cannot be
+    told without AWS (a function other than Equals/Not/And/Or/Condition over resolvable values)."""
+    conditions = template.get("Conditions") or {}
+
+    def value(node, seen: tuple[str, ...]) -> bool | None:
+        if not isinstance(node, dict) or len(node) != 1:
+            return None
+        (fn, arg), = node.items()
+        if fn == "Condition":
+            return None if arg in seen or arg not in conditions else value(conditions[arg], (*seen, arg))
+        if fn == "Fn::Equals" and isinstance(arg, list) and len(arg) == 2:
+            left, right = (guard.resolve(x, values, pseudo) for x in arg)
+            return None if left is None or right is None else left == right
+        if fn in ("Fn::Not", "Fn::And", "Fn::Or") and isinstance(arg, list):
+            parts = [value(x, seen) for x in arg]
+            if any(p is None for p in parts):
+                return None
+            return {"Fn::Not": lambda: not parts[0], "Fn::And": lambda: all(parts), "Fn::Or": lambda: any(parts)}[fn]()
+        return None
+
+    return value({"Condition": name}, ())
+
+
+def candidates(template: dict, parameters: dict[str, str], pseudo: dict[str, str],
+               warn: Callable[[str], None] | None = None) -> list[Candidate]:
+    """Retained resources of an adoptable type whose name the template fixes (resolvable without AWS), and
+    that this deploy's parameters create: a resource whose Condition is false is not in the stack, and an
+    IMPORT of it fails (the ALB access-log bucket with alb_access_logs off)."""
     values = _parameter_values(template, parameters)
     found = []
     for logical_id, resource in sorted((template.get("Resources") or {}).items()):
         kind = KINDS.get(resource.get("Type", ""))
         if kind is None or resource.get("DeletionPolicy") != "Retain":
             continue
+        if "Condition" in resource:
+            on = condition(template, resource["Condition"], values, pseudo)
+            if on is None and warn:
+                warn(f"cannot tell whether {logical_id} is created (condition {resource['Condition']}); "
+                     "not adopting it")
+            if not on:
+                continue
         name = guard.resolve((resource.get("Properties") or {}).get(kind.name_property), values, pseudo)
         if name:  # no name, or one computed from another resource: CloudFormation generates it, nothing to adopt
             found.append(Candidate(logical_id, resource["Type"], name))
@@ -137,7 +171,7 @@ def existing(aws, template: dict, parameters: dict[str, str], pseudo: dict[str, 
              warn: Callable[[str], None]) -> list[Adoption]:
     """The candidates that exist in the account: one read-only call each."""
     adoptions = []
-    for c in candidates(template, parameters, pseudo):
+    for c in candidates(template, parameters, pseudo, warn):
         kind = KINDS[c.resource_type]
         try:
             value = kind.find(aws, c.name)

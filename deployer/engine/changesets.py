@@ -54,33 +54,60 @@ def template_source(aws, plan: StackPlan, account: str) -> dict:
     if len(plan.body.encode()) <= MAX_BODY_BYTES:
         return {"TemplateBody": plan.body}
     bucket = contract.resource_name("deploy_artifacts", plan.tags[contract.PROJECT_TAG], account, aws.region)
-    return {"TemplateURL": upload_template(aws, bucket, plan)}
+    return {"TemplateURL": upload_template(aws, bucket, plan, account)}
 
 
-def upload_template(aws, bucket: str, plan: StackPlan) -> str:
+def upload_template(aws, bucket: str, plan: StackPlan, account: str) -> str:
     s3 = aws.client("s3")
-    ensure_bucket(s3, bucket, aws.region)
+    ensure_bucket(s3, bucket, aws.region, account)
     digest = hashlib.sha256(plan.body.encode()).hexdigest()[:16]
     key = f"templates/{plan.name}/{digest}.yaml"  # content-addressed: re-uploads are idempotent
-    s3.put_object(Bucket=bucket, Key=key, Body=plan.body.encode(), ContentType="application/x-yaml")
+    s3.put_object(Bucket=bucket, Key=key, Body=plan.body.encode(), ContentType="application/x-yaml",
+                  ExpectedBucketOwner=account)
     endpoint = s3.meta.endpoint_url
     if endpoint.endswith(".amazonaws.com"):
         return f"https://{bucket}.s3.{aws.region}.amazonaws.com/{key}"
     return f"{endpoint}/{bucket}/{key}"  # an emulator (AWS_ENDPOINT_URL): path style
 
 
-def ensure_bucket(s3, bucket: str, region: str) -> None:
-    """The deploy-artifacts bucket, created on first need: private, encrypted, old templates expire."""
+def not_ours(bucket: str, account: str, answer: str) -> DeployError:
+    """The deploy-artifacts bucket's name is predictable: anyone may create it first in their own account
+    (bucket squatting), and then read, or swap, the templates CloudFormation is told to run."""
+    return DeployError(
+        f"deploy-artifacts bucket {bucket} is not owned by account {account} ({answer}): another account may "
+        "hold that name (bucket squatting), and whoever owns it could read or replace the templates uploaded "
+        "there; refusing to upload any template. Delete or rename that bucket if it is yours in another "
+        "account, or keep every template under CloudFormation's 51,200-byte inline limit"
+    )
+
+
+def ensure_bucket(s3, bucket: str, region: str, account: str) -> None:
+    """The deploy-artifacts bucket, created on first need: private, encrypted, old templates expire.
+
+    Every call that accepts it carries ExpectedBucketOwner: S3 answers 403 when the bucket belongs to
+    another account, so a squatted name is refused here, before any template is uploaded (CreateBucket does
+    not take the parameter; a name taken elsewhere answers BucketAlreadyExists)."""
     try:
-        s3.head_bucket(Bucket=bucket)
+        s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=account)
         return
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("403", "AccessDenied", "Forbidden"):  # HEAD has no body: botocore names it by its status
+            answer = ("HeadBucket with ExpectedBucketOwner answered 403 Forbidden; also the answer when these "
+                      "credentials lack s3:ListBucket on it")
+            raise not_ours(bucket, account, answer) from None
+        if code not in ("404", "NoSuchBucket", "NotFound"):
             raise
     kwargs = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-    s3.create_bucket(Bucket=bucket, **kwargs)
+    try:
+        s3.create_bucket(Bucket=bucket, **kwargs)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "BucketAlreadyExists":
+            raise not_ours(bucket, account, "CreateBucket answered BucketAlreadyExists") from None
+        raise
     s3.put_public_access_block(
         Bucket=bucket,
+        ExpectedBucketOwner=account,
         PublicAccessBlockConfiguration={
             "BlockPublicAcls": True,
             "IgnorePublicAcls": True,
@@ -90,6 +117,7 @@ def ensure_bucket(s3, bucket: str, region: str) -> None:
     )
     s3.put_bucket_encryption(
         Bucket=bucket,
+        ExpectedBucketOwner=account,
         ServerSideEncryptionConfiguration={
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
@@ -97,6 +125,7 @@ def ensure_bucket(s3, bucket: str, region: str) -> None:
     # A template is only needed while its change set exists.
     s3.put_bucket_lifecycle_configuration(
         Bucket=bucket,
+        ExpectedBucketOwner=account,
         LifecycleConfiguration={
             "Rules": [{"ID": "expire-templates", "Status": "Enabled", "Filter": {"Prefix": "templates/"},
                        "Expiration": {"Days": 30}}]

@@ -14,9 +14,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from botocore.exceptions import ClientError
+
 import contract
 from deployer.aws import Aws
 from deployer.engine import adoption, changesets, events, guard, preflight, stacks
+from deployer.engine import plan as plan_module
 from deployer.engine.changesets import ChangeSet
 from deployer.engine.outcome import Mode, Outcome, Result
 from deployer.engine.plan import StackPlan
@@ -81,7 +84,7 @@ def deploy_stack(run: Run, plan: StackPlan) -> Result:
             protect(run, plan, deployed)
         return Result(plan.key, Outcome.ADOPTED if adopted else Outcome.NO_CHANGES)
     if result.outcome in (Outcome.CREATED, Outcome.UPDATED):
-        protect(run, plan, None)
+        protect(run, plan, deployed)  # an update keeps the stack's protection as it was
         if adopted:
             result.outcome = Outcome.ADOPTED_UPDATED
     return result
@@ -201,8 +204,22 @@ def protect(run: Run, plan: StackPlan, deployed: stacks.Deployed | None) -> None
     """Termination protection on protected environments' stacks (one call, only when it is off)."""
     if not plan.termination_protection or (deployed is not None and deployed.termination_protection):
         return
-    run.aws.cfn.update_termination_protection(StackName=plan.name, EnableTerminationProtection=True)
+    try:
+        run.aws.cfn.update_termination_protection(StackName=plan.name, EnableTerminationProtection=True)
+    except ClientError as exc:
+        # The CI deploy role holds no UpdateTerminationProtection (so CI cannot lift it and delete prod): an
+        # admin turns it on once. The deploy itself went through; this is not its failure.
+        if exc.response.get("Error", {}).get("Code") != "AccessDenied":
+            raise
+        run.out.line(f"termination protection is off and these credentials may not turn it on (AccessDenied); "
+                     f"an admin must run: {enable_protection_command(plan.name, run.aws.region)}", plan.key, "yellow")
+        return
     run.out.line("termination protection on", plan.key)
+
+
+def enable_protection_command(stack: str, region: str) -> str:
+    return (f"aws cloudformation update-termination-protection --enable-termination-protection "
+            f"--stack-name {stack} --region {region}")
 
 
 def discard(cfn, cs: ChangeSet, created_stack: bool) -> None:
@@ -267,12 +284,30 @@ def inspect(run: Run, plan: StackPlan) -> Result | None:
     return Result(plan.key, Outcome.UNCHANGED)
 
 
-def image_gate(run: Run, deferred: bool) -> Callable[[StackPlan], None]:
+def settle_access(run: Run, plans: list[StackPlan]) -> list[StackPlan]:
+    """Look up the CI access stack once, before the first look at any stack, when a plan takes the permissions
+    boundary: say which mode the run deploys in, and give every plan that declares it the boundary's ARN
+    (the "unchanged" check compares parameters, so the value must be known before ``inspect``). Without the CI
+    stack the plans keep the declared default "" (admin mode: roles unbounded). The execution role found is
+    the run's (``role_for`` does not look again)."""
+    if not any(plan_module.declares(p, contract.PERMISSIONS_BOUNDARY_PARAMETER) for p in plans):
+        return plans
+    access = preflight.ci_access(run.aws, run.params)
+    with run._role_lock:  # noqa: SLF001 (the Run's own cache, filled here instead of on the first change set)
+        run._role[:] = [access.execution_role]  # noqa: SLF001
+    run.out.line(access.mode())
+    if not access.boundary:
+        return plans
+    return plan_module.with_parameter(plans, contract.PERMISSIONS_BOUNDARY_PARAMETER, access.boundary)
+
+
+def image_gate(run: Run, deferred: bool, allow_vulnerable: bool = False) -> Callable[[StackPlan], None]:
     """The ``before_change`` hook: stacks that run the image check it again right before they change,
     strictly when pre-flight could not (the repository did not exist yet)."""
 
     def check(plan: StackPlan) -> None:
         if plan.key in preflight.IMAGE_STACKS and deferred:
             preflight.check_image(run.aws, run.params, run.account, strict=True)
+            preflight.check_scan(run.aws, run.params, allow_vulnerable, lambda text: run.out.line(text, plan.key))
 
     return check

@@ -5,6 +5,7 @@ before any AWS call, so bad input costs nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -104,6 +105,16 @@ def build(params: Params, selected: Sequence[templates.Stack], graph: Sequence[t
             )
         )
     return plans
+
+
+def declares(stack: StackPlan, parameter: str) -> bool:
+    return parameter in (stack.template.get("Parameters") or {})
+
+
+def with_parameter(plans: Sequence[StackPlan], parameter: str, value: str) -> list[StackPlan]:
+    """``plans`` with ``parameter`` set to ``value`` in every plan whose template declares it."""
+    return [dataclasses.replace(p, parameters={**p.parameters, parameter: value}) if declares(p, parameter) else p
+            for p in plans]
 
 
 class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):

@@ -7,7 +7,8 @@ DescribeImages call answers the same question in a second.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
@@ -84,9 +85,182 @@ def check_image(aws, params: Params, account: str, strict: bool) -> str:
     )
 
 
+@dataclass(frozen=True)
+class CiAccess:
+    """What the CI access stack gives the other stacks: the role CloudFormation acts as, and the permissions
+    boundary every role they create must carry (both None before an admin deployed that stack)."""
+
+    stack: str
+    execution_role: str | None = None
+    boundary: str | None = None
+
+    def mode(self) -> str:
+        """The one line a deploy says about whose rights it changes the stacks with."""
+        if self.execution_role is None:
+            return f"mode: admin (no CI access stack {self.stack}): your own credentials, roles unbounded"
+        bounded = (f"roles bounded by {self.boundary}" if self.boundary else
+                   f"roles unbounded: {self.stack} has no {contract.PERMISSIONS_BOUNDARY_OUTPUT} output, "
+                   "deploy it again as an admin")
+        return f"mode: through the CI execution role {self.execution_role} ({bounded})"
+
+
+def ci_access(aws, params: Params) -> CiAccess:
+    """The CI access stack's execution role and permissions boundary (one DescribeStacks)."""
+    name = contract.stack_name(params.project, contract.CI_ACCESS)
+    deployed = stacks.describe(aws.cfn, name)
+    if deployed is None:
+        return CiAccess(name)
+    return CiAccess(name, deployed.outputs.get(contract.EXECUTION_ROLE_OUTPUT) or None,
+                    deployed.outputs.get(contract.PERMISSIONS_BOUNDARY_OUTPUT) or None)
+
+
 def execution_role(aws, params: Params) -> str | None:
     """The CloudFormation execution role of the CI access stack, or None before an admin deployed it."""
-    deployed = stacks.describe(aws.cfn, contract.stack_name(params.project, contract.CI_ACCESS))
-    if deployed is None:
+    return ci_access(aws, params).execution_role
+
+
+# ---- the image's ECR scan ----
+# A deploy refuses an image whose scan reports CRITICAL findings (issue 10: "ECR scan findings never gate a
+# deploy"), unless told --allow-vulnerable. The build job pushes and the deploy job follows at once, so the
+# scan on push is often still running: it is waited for, bounded.
+
+SCAN_WAIT = 120  # s
+SCAN_POLL = 5  # s between looks
+GATING_SEVERITY = "CRITICAL"
+SCAN_DONE = ("COMPLETE", "ACTIVE")  # ACTIVE: enhanced scanning (Amazon Inspector) watches the image continuously
+SCAN_RUNNING = ("IN_PROGRESS", "PENDING")
+SHOWN_FINDINGS = 20  # findings listed by name; the rest only counted
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str  # CVE-2024-1234
+    severity: str
+    package: str  # "openssl 3.0.11", "" when the scan does not say
+
+
+@dataclass(frozen=True)
+class Scan:
+    status: str  # imageScanStatus.status
+    description: str = ""
+    counts: dict = field(default_factory=dict)  # findingSeverityCounts
+    findings: tuple[Finding, ...] = ()
+
+    def gating(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == GATING_SEVERITY]
+
+
+def _basic_finding(item: dict) -> Finding:
+    attrs = {a.get("key"): a.get("value", "") for a in item.get("attributes", [])}
+    package = " ".join(x for x in (attrs.get("package_name", ""), attrs.get("package_version", "")) if x)
+    return Finding(item.get("name", "?"), item.get("severity", ""), package)
+
+
+def _enhanced_finding(item: dict) -> Finding:
+    details = item.get("packageVulnerabilityDetails", {})
+    packages = details.get("vulnerablePackages", [])
+    first = packages[0] if packages else {}
+    package = " ".join(x for x in (first.get("name", ""), first.get("version", "")) if x)
+    return Finding(details.get("vulnerabilityId") or item.get("title", "?"), item.get("severity", ""), package)
+
+
+def image_scan(ecr, repository: str, tag: str) -> Scan | None:
+    """The image's scan, every page of findings read; None when ECR has no scan of it (ScanNotFoundException)."""
+    status, description, counts, findings = "", "", {}, []
+    try:
+        pages = ecr.get_paginator("describe_image_scan_findings").paginate(
+            repositoryName=repository, imageId={"imageTag": tag})
+        for page in pages:
+            state = page.get("imageScanStatus", {})
+            status, description = state.get("status", status), state.get("description", description)
+            found = page.get("imageScanFindings", {})
+            counts = found.get("findingSeverityCounts", counts)
+            findings += [_basic_finding(f) for f in found.get("findings", [])]
+            findings += [_enhanced_finding(f) for f in found.get("enhancedFindings", [])]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ScanNotFoundException":
+            return None
+        raise
+    return Scan(status, description, dict(counts), tuple(findings))
+
+
+def scan_on_push(ecr, repository: str) -> bool | None:
+    """The repository's scan-on-push setting; None when it cannot be read."""
+    try:
+        repo = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]
+    except (ClientError, IndexError, KeyError):
         return None
-    return deployed.outputs.get(contract.EXECUTION_ROLE_OUTPUT) or None
+    return bool(repo.get("imageScanningConfiguration", {}).get("scanOnPush"))
+
+
+def wait_for_scan(ecr, repository: str, tag: str, say, wait: float = SCAN_WAIT, poll: float = SCAN_POLL,
+                  sleep=time.sleep, clock=time.monotonic) -> Scan | None:
+    """The scan once it is no longer running, or as it is after ``wait`` seconds; None when there is none and
+    none is coming (scan on push off), or none appeared within ``wait``."""
+    deadline = clock() + wait
+    said = False
+    on_push = None
+    while True:
+        scan = image_scan(ecr, repository, tag)
+        if scan is None:
+            if on_push is None:
+                on_push = scan_on_push(ecr, repository)
+            if on_push is False:
+                return None  # nothing will come
+        elif scan.status not in SCAN_RUNNING:
+            return scan
+        if clock() >= deadline:
+            return scan
+        if not said:
+            say(f"image scan of {repository}:{tag} " + (scan.status if scan else "not started yet")
+                + f": waiting for it (at most {wait:.0f} s)")
+            said = True
+        sleep(poll)
+
+
+def check_scan(aws, params: Params, allow_vulnerable: bool, say, wait: float = SCAN_WAIT, poll: float = SCAN_POLL,
+               sleep=time.sleep, clock=time.monotonic) -> Scan | None:
+    """Refuse (DeployError) an image whose ECR scan reports CRITICAL findings, whose scan did not finish in
+    ``wait`` seconds, failed, or does not exist; ``allow_vulnerable`` says so and goes on (without waiting)."""
+    repository = contract.resource_name("repository", params.project)
+    tag = params["image_tag"]
+    image = f"{repository}:{tag}"
+    ecr = aws.client("ecr")
+    scan = image_scan(ecr, repository, tag) if allow_vulnerable else \
+        wait_for_scan(ecr, repository, tag, say, wait, poll, sleep, clock)
+    anyway = "; deploying anyway (--allow-vulnerable)"
+    if scan is None:
+        start = (f"aws ecr start-image-scan --repository-name {repository} --image-id imageTag={tag} "
+                 f"--region {aws.region}")
+        why = ("scan on push is off for the repository" if scan_on_push(ecr, repository) is False
+               else f"none appeared within {wait:.0f} s")
+        problem = f"image {image} has no ECR scan ({why}): its vulnerabilities are unknown"
+        if allow_vulnerable:
+            say(problem + anyway)
+            return None
+        raise DeployError(f"{problem}; scan it ({start}) and deploy again, or pass --allow-vulnerable")
+    if scan.status not in SCAN_DONE:
+        detail = f" ({scan.description})" if scan.description else ""
+        problem = (f"the ECR scan of image {image} is still {scan.status} after {wait:.0f} s" if scan.status in
+                   SCAN_RUNNING else f"the ECR scan of image {image} is {scan.status}{detail}: no findings to judge")
+        if allow_vulnerable:
+            say(problem + anyway)
+            return scan
+        step = "deploy again once it completes" if scan.status in SCAN_RUNNING else "push or scan the image again"
+        raise DeployError(f"{problem}; {step}, or pass --allow-vulnerable")
+    critical = int(scan.counts.get(GATING_SEVERITY, 0)) or len(scan.gating())
+    summary = ", ".join(f"{n} {sev}" for sev, n in sorted(scan.counts.items())) or "no findings"
+    say(f"image scan of {image}: {scan.status}, {summary}")
+    if not critical:
+        return scan
+    listed = scan.gating()[:SHOWN_FINDINGS]
+    for f in listed:
+        say(f"  {f.severity} {f.name}" + (f" in {f.package}" if f.package else ""))
+    if len(scan.gating()) > len(listed):
+        say(f"  ... and {len(scan.gating()) - len(listed)} more")
+    problem = f"image {image} has {critical} {GATING_SEVERITY} finding(s) in its ECR scan"
+    if allow_vulnerable:
+        say(problem + anyway)
+        return scan
+    raise DeployError(f"{problem} ({', '.join(f.name for f in listed) or 'see the console'}); fix the image, "
+                      "or pass --allow-vulnerable to deploy it anyway")

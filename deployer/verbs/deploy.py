@@ -34,16 +34,20 @@ def deploy(ctx: Context, args) -> int:
     aws, me = _start(ctx)
     run = flow.Run(aws=aws, params=ctx.params, out=ctx.out, account=me.account, mode=mode,
                    poll_delay=ctx.poll_delay)
+    plans = flow.settle_access(run, ctx.plans)
     if mode == Mode.EXECUTE:
         if any(p.key in preflight.IMAGE_STACKS for p in ctx.plans):
             state = preflight.check_image(aws, ctx.params, me.account, strict=False)
             ctx.out.line(f"image {ctx.params['image_tag']}: "
                          + ("in ECR" if state == "present" else "repository not created yet; checked again "
                             "before the stacks that run it"))
-            run.before_change = flow.image_gate(run, deferred=state != "present")
+            if state == "present":
+                preflight.check_scan(aws, ctx.params, args.allow_vulnerable, ctx.out.line)
+            run.before_change = flow.image_gate(run, deferred=state != "present",
+                                                allow_vulnerable=args.allow_vulnerable)
         if not args.yes:
             run.confirm = lambda p, cs: ctx.out.ask(f"[{p.key}] execute change set {cs.name} on {p.name}? [y/N] ")
-    results = schedule.run_graph(run, ctx.plans)
+    results = schedule.run_graph(run, plans)
     _report(ctx, results)
     if mode == Mode.REVIEW:
         pending = [r for r in results if r.change_set]
@@ -64,7 +68,7 @@ def diff(ctx: Context, args) -> int:
     aws, me = _start(ctx)
     run = flow.Run(aws=aws, params=ctx.params, out=ctx.out, account=me.account, mode=Mode.DIFF,
                    poll_delay=ctx.poll_delay)
-    results = schedule.run_graph(run, ctx.plans)
+    results = schedule.run_graph(run, flow.settle_access(run, ctx.plans))
     _report(ctx, results)
     _raise_if_failed(results)
     return EXIT_DIFF_CHANGES if any(r.outcome == Outcome.CHANGES for r in results) else EXIT_OK
@@ -115,6 +119,8 @@ def _deploy_options(parser: argparse.ArgumentParser) -> None:
     _stack_options(parser)
     parser.add_argument("--no-execute", action="store_true",
                         help="create the change sets and leave them for review in the console")
+    parser.add_argument("--allow-vulnerable", action="store_true",
+                        help="deploy an image whose ECR scan reports CRITICAL findings (or has no finished scan)")
     add_yes(parser, "execute")
 
 

@@ -1,10 +1,11 @@
 """`destroy`: delete the stacks in reverse graph order and say what was kept on purpose.
 
 The seed's `cdk destroy --all`, with the guard rails an irreversible command needs: it shows what it will
-delete and what it will keep, asks for the project name (or --yes), turns off the termination
-protection that deploy set on protected environments, and deletes level by level (stacks on one level
-never import from each other, so they go together; a stack goes only after every stack importing from
-it is gone). What it keeps is every resource the deployed stack's template (GetTemplate) marks
+delete and what it will keep, asks for the project name (or --yes), turns off the termination protection
+that deploy set on protected environments and the ALB's deletion protection (alb_deletion_protection), and
+deletes level by level (stacks on one level never import from each other, so they go together; a stack
+goes only after every stack importing from it is gone). What it keeps is every resource the deployed
+stack's template (GetTemplate) marks
 DeletionPolicy: Retain: read from what CloudFormation holds, not listed here, and nothing is rendered.
 The next deploy adopts them again (deployer/engine/adoption.py: an IMPORT change set
 before the stack's first UPDATE), so their contents carry over.
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
 
 import contract
 import templates
@@ -78,12 +81,50 @@ def by_level(found: list[Target]) -> list[list[Target]]:
     return groups
 
 
+ALB_TYPE = "AWS::ElasticLoadBalancingV2::LoadBalancer"
+DELETION_PROTECTION = "deletion_protection.enabled"
+
+
+def load_balancer_arn(cfn, target: Target) -> str | None:
+    """The compute stack's ALB: its output, or (a stack whose outputs never came, e.g. a failed update) its
+    resource; None when it has none."""
+    arn = target.deployed.outputs.get(contract.ALB_ARN)
+    if arn:
+        return arn
+    for page in cfn.get_paginator("list_stack_resources").paginate(StackName=target.name):
+        for r in page.get("StackResourceSummaries", []):
+            if r.get("ResourceType") == ALB_TYPE and r.get("PhysicalResourceId"):
+                return r["PhysicalResourceId"]  # an ALB's physical id is its ARN
+    return None
+
+
+def unprotect_load_balancer(elbv2, arn: str, say: Callable[[str], None]) -> None:
+    """Turn the ALB's deletion protection off when it is on (alb_deletion_protection, on in prod):
+    CloudFormation cannot delete a protected load balancer, and the stack would end DELETE_FAILED."""
+    try:
+        attributes = elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "LoadBalancerNotFound":
+            return  # gone already: nothing to protect
+        raise
+    if {a["Key"]: a.get("Value") for a in attributes}.get(DELETION_PROTECTION) != "true":
+        return
+    elbv2.modify_load_balancer_attributes(LoadBalancerArn=arn,
+                                          Attributes=[{"Key": DELETION_PROTECTION, "Value": "false"}])
+    say("ALB deletion protection off")
+
+
 def delete(cfn, found: list[Target], region: str, say: Callable[[str, str], None],
-           wait_delay: float | None = None, wait_attempts: int | None = None, tracker=NULL) -> None:
+           wait_delay: float | None = None, wait_attempts: int | None = None, elbv2=None, tracker=NULL) -> None:
     """Delete ``found`` level by level (in the order ``targets`` returns); stop at the first failure, so
-    nothing that another stack still imports from is attempted. ``tracker``: a live view's (output.py)."""
+    nothing that another stack still imports from is attempted. With ``elbv2``, the compute stack's ALB
+    loses its deletion protection first. ``tracker``: a live view's (output.py)."""
     for group in by_level(found):
         for t in group:
+            if elbv2 is not None and t.stack.key == contract.COMPUTE:
+                arn = load_balancer_arn(cfn, t)
+                if arn:
+                    unprotect_load_balancer(elbv2, arn, lambda text, key=t.stack.key: say(key, text))
             tracker.watch(cfn, t.stack.key, t.deployed.stack_id, "DELETE_IN_PROGRESS")
             stacks.start_delete(cfn, t.name, t.deployed.termination_protection,
                                 lambda text, key=t.stack.key: say(key, text))
@@ -129,7 +170,8 @@ def destroy_cmd(ctx, args) -> int:
     if not args.yes and not _confirm_name(ctx, project):
         raise DeployError("not confirmed: nothing deleted")
     with ctx.out.progress([t.stack.key for t in found]) as tracker:
-        delete(aws.cfn, found, aws.region, lambda key, text: ctx.out.line(text, key), tracker=tracker)
+        delete(aws.cfn, found, aws.region, lambda key, text: ctx.out.line(text, key), elbv2=aws.client("elbv2"),
+               tracker=tracker)
     ctx.out.line(f"destroyed: {', '.join(t.name for t in found)}", colour="green")
     if kept:
         ctx.out.line(RETAINED_HEADING)

@@ -44,7 +44,7 @@ def rollback_cmd(ctx, args) -> int:
                      poll_delay=ctx.poll_delay)
     if not args.yes:
         run.confirm = lambda p, cs: ctx.out.ask(f"[{p.key}] execute change set {cs.name} on {p.name}? [y/N] ")
-    results = schedule.run_graph(run, plans)
+    results = schedule.run_graph(run, flow.settle_access(run, plans))
     for r in results:
         ctx.out.line(f"{r.key}: {r.outcome}", r.key)
     failed = [r for r in results if not r.ok]

@@ -150,6 +150,26 @@ def key_rows(current: dict[str, str]) -> list[list[str]]:
     return rows
 
 
+# The secret's REDIS_PORT is where the app connects; params' redis_port is the only port the tasks' security
+# group lets out to besides 443 (templates/compute.py). They are set apart, so they can drift apart.
+REDIS_PORT_KEY = "REDIS_PORT"
+REDIS_PORT_PARAM = "redis_port"
+
+
+def redis_port_warning(secret_value: str | None, params) -> str | None:
+    """A warning when the secret's REDIS_PORT is not params' redis_port (the egress rule); None when they agree
+    or the secret holds no port yet. Like every secret value, the secret's port is not printed."""
+    if secret_value is None:
+        return None
+    expected = str(params[REDIS_PORT_PARAM])
+    if secret_value.strip() == expected:
+        return None
+    return (f"warning: the secret's {REDIS_PORT_KEY} is not params/{params.env}.yaml's {REDIS_PORT_PARAM} "
+            f"({expected}): the tasks' security group lets out only port {expected} (and 443), so the app cannot "
+            f"reach Redis on another; set them alike (secrets set {REDIS_PORT_KEY}={expected}, or change "
+            f"{REDIS_PORT_PARAM} and deploy)")
+
+
 # ---- the verb ----
 
 def secrets_cmd(ctx, args) -> int:
@@ -164,9 +184,13 @@ def secrets_cmd(ctx, args) -> int:
     secret = secret_id(ctx.params.project)
     sm = ctx.aws().client("secretsmanager")
     if args.action == "keys":
+        current = read(sm, secret)
         ctx.out.line(f"secret {secret} (names only; values are never printed):")
-        ctx.out.block(table(["Key", "State"], key_rows(read(sm, secret))))
+        ctx.out.block(table(["Key", "State"], key_rows(current)))
+        _warn_redis_port(ctx, current.get(REDIS_PORT_KEY))
         return EXIT_OK
+    if REDIS_PORT_KEY in updates:  # a warning, not a refusal: the operator may be about to change redis_port too
+        _warn_redis_port(ctx, updates[REDIS_PORT_KEY])
     changed = set_values(sm, secret, updates)
     unchanged = sorted(set(updates) - set(changed))
     if unchanged:
@@ -186,6 +210,12 @@ def secrets_cmd(ctx, args) -> int:
     restart_service(ctx)
     ctx.out.line("restarted", colour="green")
     return EXIT_OK
+
+
+def _warn_redis_port(ctx, value: str | None) -> None:
+    warning = redis_port_warning(value, ctx.params)
+    if warning:
+        ctx.out.line(warning, colour="yellow")
 
 
 def _options(parser: argparse.ArgumentParser) -> None:

@@ -487,3 +487,54 @@ def test_localstack_existence_checks_find_a_real_bucket_and_secret(project):
                               pytest.fail)
     assert [(x.logical_id, x.identifier) for x in found] == [("AppSecret", {"Id": arn}),
                                                             ("UnhandledQueriesBucket", {"BucketName": bucket})]
+
+
+# --- a retained resource that this deploy's parameters do not create ------------------------------------------
+
+def compute_plan(alb_access_logs: str) -> plan.StackPlan:
+    params_ = load_params("prod", [f"alb_access_logs={alb_access_logs}"])
+    return plan.build(params_, [s for s in templates.STACKS if s.key == "compute"], templates.STACKS)[0]
+
+
+ALB_LOGS_BUCKET = contract.resource_name("alb_logs_bucket", "ia-comafi", ACCOUNT, REGION)
+
+
+def test_the_alb_log_bucket_is_adopted_only_when_its_condition_holds():
+    on = compute_plan("true")
+    assert [(c.logical_id, c.name) for c in adoption.candidates(on.template, on.parameters, PSEUDO)] == [
+        ("AlbLogsBucket", ALB_LOGS_BUCKET)]
+    off = compute_plan("false")
+    assert adoption.candidates(off.template, off.parameters, PSEUDO) == []  # IMPORT of it would fail
+
+
+def test_with_alb_access_logs_off_the_retained_log_bucket_is_not_even_looked_up(aws):
+    """Stubber: no HeadBucket is stubbed for the off case, so a lookup would fail the test (and an IMPORT of a
+    resource whose Condition is false is refused by CloudFormation)."""
+    off = compute_plan("false")
+    with stubs_for(aws) as stubs:
+        assert adoption.existing(aws, off.template, off.parameters, PSEUDO, pytest.fail) == []
+        stubs["s3"].assert_no_pending_responses()
+    on = compute_plan("true")
+    with stubs_for(aws) as stubs:
+        stubs["s3"].add_response("head_bucket", {"BucketRegion": REGION}, {"Bucket": ALB_LOGS_BUCKET})
+        found = adoption.existing(aws, on.template, on.parameters, PSEUDO, pytest.fail)
+    assert [a.to_import() for a in found] == [{"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "AlbLogsBucket",
+                                               "ResourceIdentifier": {"BucketName": ALB_LOGS_BUCKET}}]
+    body = adoption.import_template(on.template, ["AlbLogsBucket"])
+    assert body["Resources"]["AlbLogsBucket"]["Condition"] == "AlbAccessLogsOn"
+    assert "AlbAccessLogsOn" in body["Conditions"] and "AlbAccessLogs" in body["Parameters"]
+
+
+def test_conditions_are_evaluated_as_cloudformation_does():
+    t = {"Parameters": {"A": {"Default": "x"}},
+         "Conditions": {"IsX": {"Fn::Equals": [{"Ref": "A"}, "x"]}, "NotX": {"Fn::Not": [{"Condition": "IsX"}]},
+                        "Both": {"Fn::And": [{"Condition": "IsX"}, {"Fn::Equals": [{"Ref": "AWS::Region"}, REGION]}]},
+                        "Either": {"Fn::Or": [{"Condition": "NotX"}, {"Fn::Equals": ["a", "b"]}]},
+                        "Unknown": {"Fn::Equals": [{"Fn::FindInMap": ["M", "k", "v"]}, "x"]}}}
+    values = {"A": "x"}
+    assert adoption.condition(t, "IsX", values, PSEUDO) is True
+    assert adoption.condition(t, "NotX", values, PSEUDO) is False
+    assert adoption.condition(t, "Both", values, PSEUDO) is True
+    assert adoption.condition(t, "Either", values, PSEUDO) is False
+    assert adoption.condition(t, "IsX", {"A": "y"}, PSEUDO) is False
+    assert adoption.condition(t, "Unknown", values, PSEUDO) is None

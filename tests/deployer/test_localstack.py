@@ -10,7 +10,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from troposphere import Export, ImportValue, Output, Template
+from troposphere import Export, ImportValue, Output, Ref, Template
 from troposphere.s3 import Bucket
 from troposphere.ssm import Parameter as SsmParameter
 
@@ -82,7 +82,9 @@ def test_second_run_changes_nothing_and_creates_no_change_set(real):
     keys = [s.key for s in templates.STACKS if not s.optional]
     assert result.calls.count("CreateChangeSet") == 0
     cfn_calls = [n for n in result.calls.names if n.startswith("cloudformation.")]
-    assert len(cfn_calls) <= 2 * len(keys), cfn_calls  # DescribeStacks + GetTemplate per stack
+    # DescribeStacks + GetTemplate per stack, and one DescribeStacks of the CI access stack (its boundary)
+    assert len(cfn_calls) <= 2 * len(keys) + 1, cfn_calls
+    assert lines_with(result.out, "mode: admin (no CI access stack")
     for key in keys:
         assert lines_with(result.out, f"[{key}]", "unchanged")
 
@@ -123,6 +125,63 @@ def test_a_parameter_change_updates_exactly_one_stack(real, tmp_path):
     # GitHub step summary: the change set as a Markdown table
     text = summary.read_text()
     assert "| Action | Logical id | Type | Replacement |" in text and "UnhandledExpiryDays" in text
+
+
+def ci_access_standin(project: str, boundary_name: str) -> templates.Stack:
+    """The CI access stack as the deployer sees it: its two outputs. The boundary is a real managed policy
+    (LocalStack's IAM checks a role's PermissionsBoundary names one); the execution role an ARN only
+    (LocalStack does not assume the RoleARN it is given)."""
+    from troposphere.iam import ManagedPolicy
+
+    def build() -> Template:
+        t = Template(Description="deployer test: CI access")
+        params.add_parameters(t, contract.CI_ACCESS)
+        policy = t.add_resource(ManagedPolicy("Boundary", ManagedPolicyName=boundary_name, PolicyDocument={
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}))
+        t.add_output(Output(contract.EXECUTION_ROLE_OUTPUT, Value=execution_role(project)))
+        t.add_output(Output(contract.PERMISSIONS_BOUNDARY_OUTPUT, Value=Ref(policy)))
+        return t
+
+    return templates.Stack(contract.CI_ACCESS, (), build, optional=True)
+
+
+def execution_role(project: str) -> str:
+    return f"arn:aws:iam::000000000000:role/{contract.resource_name('cfn_execution_role', project)}"
+
+
+def test_once_the_ci_stack_exists_network_and_compute_roles_get_its_boundary_in_place(real):
+    """Admin mode above; now the CI access stack appears: the next deploy says so, passes its boundary to the
+    stacks that declare it (network, compute), and updates their roles in place (no replacement)."""
+    project = real[2].split("=")[1]
+    boundary_name = contract.resource_name("permissions_boundary", project)
+    graph = [ci_access_standin(project, boundary_name) if s.key == contract.CI_ACCESS else s
+             for s in templates.STACKS]
+    same = ["-p", "unhandled_expiry_days=30"]  # the data stack as the test above left it
+    ci = harness.run_emulated([*real, "--yes", "--stacks", contract.CI_ACCESS], graph=graph)
+    assert ci.code == 0, ci.out
+    boundary = f"arn:aws:iam::000000000000:policy/{boundary_name}"
+
+    result = harness.run_emulated([*real, *same, "--yes"], graph=graph)
+    assert result.code == 0, result.out
+    [mode] = lines_with(result.out, "mode:")
+    assert mode == f"mode: through the CI execution role {execution_role(project)} (roles bounded by {boundary})"
+    declares = {"network", "compute"}
+    for key in ("network", "data", "compute", "waf"):
+        stack = cfn().describe_stacks(StackName=contract.stack_name(project, key))["Stacks"][0]
+        given = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
+        assert given.get(contract.PERMISSIONS_BOUNDARY_PARAMETER) == (boundary if key in declares else None), key
+        if key in declares:
+            assert stack["StackStatus"] == "UPDATE_COMPLETE", key
+        else:
+            assert lines_with(result.out, f"[{key}]", "unchanged"), key
+    roles = lines_with(result.out, "AWS::IAM::Role", "Modify")
+    assert roles and not [line for line in roles if "True" in line], roles  # an update in place
+    assert lines_with(result.out, "[network]", "PermissionsBoundaryArn", boundary)
+
+    # The boundary is known before the first look: the next run finds everything unchanged.
+    again = harness.run_emulated([*real, *same, "--yes"], graph=graph)
+    assert again.code == 0, again.out
+    assert again.calls.count("CreateChangeSet") == 0 and lines_with(again.out, "mode: through the CI execution role")
 
 
 # --- small test stacks --------------------------------------------------------------------------------------
@@ -305,3 +364,22 @@ def test_once_ci_access_exists_stacks_change_through_its_execution_role(project)
     after = harness.run_emulated([*argv, "--stacks", "solo"], graph=changed, extra_hooks=hooks)
     assert after.code == 0, after.out
     assert role_of[contract.stack_name(project, "solo")] == role
+
+
+def test_an_image_with_critical_findings_stops_before_any_stack_changes(project):
+    """ECR's scan answered at the HTTP boundary (testkit/fakes.py) as AWS answers DescribeImageScanFindings."""
+    from testkit import fakes
+
+    graph = [tiny(project, "compute", declare="compute")]
+    critical = fakes.ecr_scan_findings(findings=({"name": "CVE-2024-6387", "severity": "CRITICAL", "attributes": [
+        {"key": "package_name", "value": "openssh-client"}, {"key": "package_version", "value": "1:9.2p1-2"}]},))
+    argv = ["dev", "--yes", "-p", f"project_name={project}"]
+    refused = harness.run_emulated(argv, graph=graph, scan=critical)
+    assert refused.code == 1, refused.out
+    assert "1 CRITICAL finding(s)" in refused.err and "CVE-2024-6387" in refused.err
+    assert lines_with(refused.out, "CRITICAL CVE-2024-6387 in openssh-client")
+    assert refused.calls.count("CreateChangeSet") == 0
+    assert status(contract.stack_name(project, "compute")) is None
+    allowed = harness.run_emulated([*argv, "--allow-vulnerable"], graph=graph, scan=critical)
+    assert allowed.code == 0, allowed.out
+    assert status(contract.stack_name(project, "compute")) == "CREATE_COMPLETE"

@@ -201,3 +201,65 @@ def test_a_protected_stack_is_refused_as_aws_refuses_it():
     assert err.value.response["Error"]["Code"] == "ValidationError"
     assert f"Stack [{name}] cannot be deleted while TerminationProtection is enabled" in str(err.value)
     assert not state["deleted"]
+
+
+# ---- the ALB's deletion protection (ELBv2: not in LocalStack community, moto's ALB is not the stack's) ----
+
+ALB_ARN = f"arn:aws:elasticloadbalancing:{REGION}:123456789012:loadbalancer/app/{PROJECT}-alb/50dc6c495c0c9188"
+
+
+def alb_attributes(protected: str) -> dict:
+    return {"Attributes": [{"Key": "deletion_protection.enabled", "Value": protected},
+                           {"Key": "access_logs.s3.enabled", "Value": "true"},
+                           {"Key": "idle_timeout.timeout_seconds", "Value": "60"}]}
+
+
+def compute_target(stack_id: str, outputs: dict) -> list:
+    from contract import COMPUTE
+    return [destroy.Target(GRAPH[2], f"{PROJECT}-{COMPUTE}", 1,
+                           stacks.Deployed(stack_id, "CREATE_COMPLETE", {}, {}, True, outputs))]
+
+
+def test_alb_deletion_protection_goes_off_before_the_compute_stack_is_deleted():
+    name = f"{PROJECT}-compute"
+    stack_id = f"arn:aws:cloudformation:{REGION}:123456789012:stack/{name}/1"
+    cfn, state = protected_cloudformation(name, stack_id)
+    elbv2 = client("elbv2")
+    said = []
+    with Stubber(elbv2) as elb:
+        elb.add_response("describe_load_balancer_attributes", alb_attributes("true"), {"LoadBalancerArn": ALB_ARN})
+        elb.add_response("modify_load_balancer_attributes", alb_attributes("false"), {
+            "LoadBalancerArn": ALB_ARN, "Attributes": [{"Key": "deletion_protection.enabled", "Value": "false"}]})
+        destroy.delete(cfn, compute_target(stack_id, {"AlbArn": ALB_ARN}), REGION,
+                       lambda key, text: said.append(text), wait_delay=0, wait_attempts=2, elbv2=elbv2)
+        elb.assert_no_pending_responses()
+    assert state["deleted"]
+    assert said == ["ALB deletion protection off", "termination protection off", "DELETE_IN_PROGRESS",
+                    "DELETE_COMPLETE"]
+
+
+def test_an_unprotected_or_gone_alb_is_left_alone():
+    elbv2 = client("elbv2")
+    said = []
+    with Stubber(elbv2) as elb:  # only the reads: a modify would find no stubbed answer
+        elb.add_response("describe_load_balancer_attributes", alb_attributes("false"), {"LoadBalancerArn": ALB_ARN})
+        elb.add_client_error("describe_load_balancer_attributes", "LoadBalancerNotFound",
+                             "One or more load balancers not found", 400, expected_params={"LoadBalancerArn": ALB_ARN})
+        destroy.unprotect_load_balancer(elbv2, ALB_ARN, said.append)
+        destroy.unprotect_load_balancer(elbv2, ALB_ARN, said.append)
+        elb.assert_no_pending_responses()
+    assert said == []
+
+
+def test_without_the_output_the_alb_is_found_among_the_stack_resources():
+    cfn = client("cloudformation")
+    [target] = compute_target("id", {})
+    with Stubber(cfn) as stub:
+        stub.add_response("list_stack_resources", {"StackResourceSummaries": [
+            {"LogicalResourceId": "ServiceSecurityGroup", "PhysicalResourceId": "sg-0123",
+             "ResourceType": "AWS::EC2::SecurityGroup", "ResourceStatus": "CREATE_COMPLETE",
+             "LastUpdatedTimestamp": dt.datetime(2024, 5, 1, tzinfo=dt.UTC)},
+            {"LogicalResourceId": "LoadBalancer", "PhysicalResourceId": ALB_ARN,
+             "ResourceType": "AWS::ElasticLoadBalancingV2::LoadBalancer", "ResourceStatus": "CREATE_COMPLETE",
+             "LastUpdatedTimestamp": dt.datetime(2024, 5, 1, tzinfo=dt.UTC)}]}, {"StackName": target.name})
+        assert destroy.load_balancer_arn(cfn, target) == ALB_ARN

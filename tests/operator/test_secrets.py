@@ -161,3 +161,24 @@ def test_allowed_keys_are_the_ones_the_task_definition_reads():
 
     container = compute.build().resources["TaskDefinition"].properties["ContainerDefinitions"][0]
     assert tuple(s.properties["Name"] for s in container.properties["Secrets"]) == tuple(contract.SECRET_KEYS)
+
+
+# ---- REDIS_PORT against params' redis_port (the tasks' egress rule) ----
+
+def test_setting_a_redis_port_the_egress_rule_does_not_allow_warns_but_writes(secret, capsys, monkeypatch):
+    result = run(["prod", "secrets", "set", "REDIS_PORT=6380", "--no-restart"])
+    assert result.code == 0, result.err
+    [warning] = [line for line in result.out.splitlines() if "warning:" in line]
+    assert "REDIS_PORT" in warning and "redis_port (6379)" in warning  # params/prod.yaml's, the default
+    assert stored(secret)["REDIS_PORT"] == "6380"  # a warning, not a refusal
+
+
+def test_a_redis_port_matching_the_param_says_nothing_and_keys_warns_on_a_mismatch(secret, capsys, monkeypatch):
+    agreed = run(["prod", "secrets", "set", "REDIS_PORT=6380", "-p", "redis_port=6380", "--no-restart"])
+    assert agreed.code == 0, agreed.err
+    assert "warning:" not in agreed.out
+    keys = run(["prod", "secrets", "keys"])  # params say 6379, the secret now 6380
+    assert keys.code == 0, keys.err
+    assert [line for line in keys.out.splitlines() if "warning:" in line and "redis_port (6379)" in line]
+    assert "6380" not in keys.out  # the secret's value is not printed, even a port
+    assert "warning:" not in run(["prod", "secrets", "keys", "-p", "redis_port=6380"]).out
