@@ -25,9 +25,9 @@ from deployer.context import Context
 from deployer.engine import plan
 from deployer.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, DeployError
 from deployer.output import Printer
-from deployer.verbs import cost, deploy, destroy, health, logs, restart, rollback, secrets, status
+from deployer.verbs import cost, deploy, destroy, drift, health, logs, restart, rollback, secrets, status
 from deployer.verbs.verb import Verb
-from templates.params import ParamError, load_params
+from templates.params import ParamError, load_params, parse_override
 
 PROG = "deploy.py"
 
@@ -38,6 +38,7 @@ VERBS: dict[str, Verb] = {v.name: v for v in (
     deploy.LIST,
     status.STATUS,
     status.OUTPUTS,
+    drift.DRIFT,
     health.HEALTH,
     logs.LOGS,
     rollback.ROLLBACK,
@@ -50,7 +51,7 @@ DEFAULT_VERB = deploy.DEPLOY.name
 
 EPILOG = """\
 deploy asks before executing each change set; without a terminal (CI) it needs --yes (or --no-execute).
-exit codes: 0 done, 1 failed (the cause on stderr), 2 bad input, 3 diff has changes.
+exit codes: 0 done, 1 failed (the cause on stderr), 2 bad input, 3 diff has changes (drift: drifted).
 `deploy.py ENV VERB --help` shows a verb's options and examples.
 
 Examples:
@@ -125,11 +126,14 @@ def prepare(argv: Sequence[str], graph: Sequence[templates.Stack], out: Printer,
         overrides.append(f"image_tag={args.image_tag}")
     try:
         params = load_params(args.env, overrides)
+        # Asked for (--image-tag, or -p image_tag=): deployed as given. Otherwise compute keeps the tag it runs.
+        asked = any(parse_override(o)[0] == "image_tag" for o in overrides)
     except ParamError as exc:
         raise BadInput(str(exc)) from None
     selected = plan.select(graph, getattr(args, "stacks", None)) if verb.renders else list(graph)
     plans = plan.build(params, selected, graph) if verb.renders else []
-    ctx = Context(params=params, graph=graph, selected=selected, plans=plans, out=out, interactive=stdin_tty)
+    ctx = Context(params=params, graph=graph, selected=selected, plans=plans, out=out, interactive=stdin_tty,
+                  image_tag=params["image_tag"] if asked else None)
     return verb, args, ctx
 
 

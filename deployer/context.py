@@ -28,6 +28,7 @@ class Context:
     connect: Callable[[str], aws_module.Aws] = aws_module.connect
     poll_delay: float = events.POLL_DELAY
     interactive: bool = False  # a terminal to ask questions on (standard input is one)
+    image_tag: str | None = None  # the image tag asked for (--image-tag, -p image_tag=); None: keep the running one
     _aws: aws_module.Aws | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

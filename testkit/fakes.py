@@ -5,6 +5,8 @@ retry policy and botocore's parsing all run for real."""
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 from botocore.awsrequest import AWSResponse
 
@@ -93,6 +95,72 @@ def cfn_error(code: str, message: str, status: int = 400) -> AWSResponse:
         "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
     ).encode()
     return response(status, body, {"Content-Type": "text/xml"})
+
+
+class StackPolicies:
+    """Answers CloudFormation SetStackPolicy and GetStackPolicy (not emulated by LocalStack community) with AWS's
+    query-protocol XML, remembering each stack's policy; every other call goes on to the endpoint.
+
+        policies = StackPolicies(); policies.attach(aws.session)   # then deploy; policies.bodies[stack_name]
+
+    Keyed by the StackName sent (the deployer sends the name), kept for as long as the object lives: the
+    harness shares one between the runs of a test session, as AWS keeps a stack's policy between deploys.
+    """
+
+    XMLNS = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
+
+    def __init__(self):
+        self.bodies: dict[str, str] = {}
+        self.calls: list[str] = []
+
+    def attach(self, session) -> None:
+        session.events.register("before-send.cloudformation.SetStackPolicy", self.set_policy)
+        session.events.register("before-send.cloudformation.GetStackPolicy", self.get_policy)
+
+    @staticmethod
+    def _form(request) -> dict[str, str]:
+        raw = request.body.decode() if isinstance(request.body, bytes) else request.body or ""
+        return {k: v[0] for k, v in parse_qs(raw).items()}
+
+    def _xml(self, operation: str, result: str = "") -> AWSResponse:
+        body = (f'<{operation}Response xmlns="{self.XMLNS}">{result}<ResponseMetadata>'
+                f"<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ResponseMetadata></{operation}Response>")
+        return response(200, body.encode(), {"Content-Type": "text/xml"})
+
+    def set_policy(self, request, **_):
+        form = self._form(request)
+        self.calls.append("SetStackPolicy")
+        self.bodies[form["StackName"]] = form["StackPolicyBody"]
+        return self._xml("SetStackPolicy")
+
+    def get_policy(self, request, **_):
+        form = self._form(request)
+        self.calls.append("GetStackPolicy")
+        text = self.bodies.get(form["StackName"])
+        result = f"<StackPolicyBody>{escape(text)}</StackPolicyBody>" if text is not None else ""
+        return self._xml("GetStackPolicy", f"<GetStackPolicyResult>{result}</GetStackPolicyResult>")
+
+
+class SentChangeSets(dict):
+    """Each CreateChangeSet's form body as it goes on the wire (before-send), by stack name. LocalStack accepts
+    RollbackConfiguration but does not record it on the stack, so the request is where it can be seen."""
+
+    def hook(self, request, **_):
+        raw = request.body.decode() if isinstance(request.body, bytes) else request.body or ""
+        form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+        self.setdefault(form["StackName"], []).append(form)
+
+    @property
+    def hooks(self):
+        return [("before-send.cloudformation.CreateChangeSet", self.hook)]
+
+
+def triggers(form: dict) -> list[str] | None:
+    """The rollback-trigger ARNs a CreateChangeSet sent; [] for an explicit empty list, None when it sent none."""
+    if not any(k.startswith("RollbackConfiguration.") for k in form):
+        return None
+    return [v for k, v in sorted(form.items()) if k.startswith("RollbackConfiguration.RollbackTriggers.member.")
+            and k.endswith(".Arn")]
 
 
 class Calls(list):

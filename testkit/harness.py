@@ -4,7 +4,8 @@ it swapped, returning the exit code, what it printed on stdout and stderr, and e
 ``run`` is AWS-agnostic: the endpoint is whatever the environment says (moto's in-process mock, or a
 LocalStack through AWS_ENDPOINT_URL); ``clients`` put stubbed clients (botocore Stubber) in place of the
 session's, ``hooks`` register botocore event handlers on the session. ``run_emulated`` adds what community
-LocalStack lacks: ECR DescribeImages / DescribeRepositories / DescribeImageScanFindings answered at the HTTP boundary.
+LocalStack lacks: ECR DescribeImages / DescribeRepositories / DescribeImageScanFindings and CloudFormation
+SetStackPolicy / GetStackPolicy answered at the HTTP boundary.
 """
 
 from __future__ import annotations
@@ -68,11 +69,17 @@ def run(argv, *, graph=None, clients: dict | None = None, hooks=(), stdin=None, 
     return Outcome(code, printed.getvalue() + out.getvalue(), err.getvalue(), calls, sessions)
 
 
+# The stack policies the LocalStack runs set, kept between runs as AWS keeps them (stack names are unique per test).
+STACK_POLICIES = fakes.StackPolicies()
+
+
 def run_emulated(argv, image_exists: bool = True, extra_hooks=(), scan=None, **kwargs) -> Outcome:
-    """``run`` against LocalStack: ECR (not in community LocalStack) answered as AWS would, the image there
-    (or not), its scan (``scan``: a ``fakes.ecr_scan_findings`` hook; default complete, no findings), and no
-    repository to adopt."""
+    """``run`` against LocalStack: ECR and stack policies (not in community LocalStack) answered as AWS would,
+    the image there (or not), its scan (``scan``: a ``fakes.ecr_scan_findings`` hook; default complete, no
+    findings), and no repository to adopt."""
     hooks = [("before-send.ecr.DescribeImages", fakes.ecr_image(exists=image_exists)),
              ("before-send.ecr.DescribeRepositories", fakes.ecr_repository(exists=False)),
-             ("before-send.ecr.DescribeImageScanFindings", scan or fakes.ecr_scan_findings()), *extra_hooks]
+             ("before-send.ecr.DescribeImageScanFindings", scan or fakes.ecr_scan_findings()),
+             ("before-send.cloudformation.SetStackPolicy", STACK_POLICIES.set_policy),
+             ("before-send.cloudformation.GetStackPolicy", STACK_POLICIES.get_policy), *extra_hooks]
     return run(argv, hooks=hooks, poll_delay=kwargs.pop("poll_delay", 0.1), **kwargs)

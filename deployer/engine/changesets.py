@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -42,6 +42,9 @@ class ChangeSet:
     type: str  # CREATE | UPDATE | IMPORT
     changes: tuple[Change, ...] = ()
     status: str = ""
+    # DescribeChangeSet's Changes as AWS gave them: the stack-policy check reads their Details (which property
+    # forces a replacement), without asking for the change set a second time.
+    raw_changes: tuple[dict, ...] = field(default=(), repr=False, compare=False)
 
 
 def new_name() -> str:
@@ -134,13 +137,17 @@ def ensure_bucket(s3, bucket: str, region: str, account: str) -> None:
 
 
 def create(aws, plan: StackPlan, change_type: str, account: str, role_arn: str | None = None,
-           resources_to_import: list[dict] | None = None) -> ChangeSet:
-    """``resources_to_import`` with change_type IMPORT: [{ResourceType, LogicalResourceId, ResourceIdentifier}]."""
+           resources_to_import: list[dict] | None = None, rollback_configuration: dict | None = None) -> ChangeSet:
+    """``resources_to_import`` with change_type IMPORT: [{ResourceType, LogicalResourceId, ResourceIdentifier}].
+    ``rollback_configuration``: the alarms that watch the operation (rollback_triggers.configuration); None sends
+    none, which makes CloudFormation reuse the stack's saved triggers."""
     name = new_name()
     # RoleARN: CloudFormation acts as the execution role, not as the caller.
     extra: dict = {"RoleARN": role_arn} if role_arn else {}
     if resources_to_import:
         extra["ResourcesToImport"] = resources_to_import
+    if rollback_configuration is not None:
+        extra["RollbackConfiguration"] = rollback_configuration
     resp = aws.cfn.create_change_set(
         StackName=plan.name,
         ChangeSetName=name,
@@ -173,9 +180,11 @@ def wait(cfn, cs: ChangeSet) -> ChangeSet | None:
 
 def describe(cfn, cs: ChangeSet) -> ChangeSet:
     changes: list[Change] = []
+    raw: list[dict] = []
     kwargs = {"ChangeSetName": cs.id}
     while True:
         page = cfn.describe_change_set(**kwargs)
+        raw += page.get("Changes", [])
         for item in page.get("Changes", []):
             rc = item.get("ResourceChange", {})
             changes.append(
@@ -191,7 +200,7 @@ def describe(cfn, cs: ChangeSet) -> ChangeSet:
             break
         kwargs["NextToken"] = page["NextToken"]
     return ChangeSet(id=cs.id, name=cs.name, stack_id=page.get("StackId", cs.stack_id), type=cs.type,
-                     changes=tuple(changes), status=page.get("Status", ""))
+                     changes=tuple(changes), status=page.get("Status", ""), raw_changes=tuple(raw))
 
 
 def execute(cfn, cs: ChangeSet) -> None:

@@ -14,11 +14,21 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 import contract
 from deployer.aws import Aws
-from deployer.engine import adoption, changesets, events, guard, preflight, stacks
+from deployer.engine import (
+    adoption,
+    changesets,
+    events,
+    guard,
+    image_tag,
+    preflight,
+    rollback_triggers,
+    stack_policy,
+    stacks,
+)
 from deployer.engine import plan as plan_module
 from deployer.engine.changesets import ChangeSet
 from deployer.engine.outcome import Mode, Outcome, Result
@@ -41,6 +51,10 @@ class Run:
     before_change: Callable[[StackPlan], None] | None = None
     # Seconds between event polls; tests shorten it.
     poll_delay: float = events.POLL_DELAY
+    # The image tag the operator asked for (--image-tag, -p image_tag=, rollback); None keeps the running one.
+    image_tag: str | None = None
+    # Protected resources (--allow-replace) a change set may replace or delete.
+    allow_replace: frozenset[str] = frozenset()
     _role: list = field(default_factory=list, repr=False)
     _role_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -58,10 +72,12 @@ class Run:
 def deploy_stack(run: Run, plan: StackPlan) -> Result:
     cfn = run.aws.cfn
     change_type, deployed = stacks.prepare(cfn, plan.name, run.aws.region, _say(run, plan))
+    plan = with_image_tag(run, plan, deployed if change_type == "UPDATE" else None)
     if change_type == "UPDATE" and stacks.unchanged(cfn, plan, deployed):
         run.out.line("unchanged", plan.key, "green")
         if run.mode == Mode.EXECUTE:
             protect(run, plan, deployed)
+            keep_policy(run, plan)
         return Result(plan.key, Outcome.UNCHANGED)
 
     if run.before_change and run.mode == Mode.EXECUTE:
@@ -82,9 +98,11 @@ def deploy_stack(run: Run, plan: StackPlan) -> Result:
     if result.outcome == Outcome.NO_CHANGES:
         if run.mode == Mode.EXECUTE:
             protect(run, plan, deployed)
+            keep_policy(run, plan)
         return Result(plan.key, Outcome.ADOPTED if adopted else Outcome.NO_CHANGES)
     if result.outcome in (Outcome.CREATED, Outcome.UPDATED):
         protect(run, plan, deployed)  # an update keeps the stack's protection as it was
+        keep_policy(run, plan)
         if adopted:
             result.outcome = Outcome.ADOPTED_UPDATED
     return result
@@ -105,8 +123,14 @@ def change_set_flow(run: Run, plan: StackPlan, change_type: str, deployed: stack
     """
     cfn = run.aws.cfn
     created_stack = deployed is None  # creating the change set also made the (empty) stack: discard deletes it
+    # The alarms that watch the update (an IMPORT takes none: CloudFormation refuses a rollback configuration
+    # on an import).
+    triggers = None if importing else rollback_triggers.configuration(
+        deployed.outputs if deployed is not None and change_type == "UPDATE" else None, plan.key,
+        run.params["rollback_monitoring_minutes"])
     cs = changesets.create(run.aws, plan, change_type, run.account, run.role_for(plan),
-                           resources_to_import=[a.to_import() for a in importing] if importing else None)
+                           resources_to_import=[a.to_import() for a in importing] if importing else None,
+                           rollback_configuration=triggers)
     try:
         computed = changesets.wait(cfn, cs)
     except DeployError:
@@ -122,6 +146,7 @@ def change_set_flow(run: Run, plan: StackPlan, change_type: str, deployed: stack
 
     if deployed is not None and change_type == "UPDATE":
         try:
+            stack_policy.check(list(cs.raw_changes), plan.key, plan.name, run.allow_replace)
             guard.check(cfn, plan.name, deployed.stack_id, plan.template, plan.parameters, pseudo(run, plan), cs)
         except DeployError:
             discard(cfn, cs, created_stack)
@@ -143,7 +168,11 @@ def change_set_flow(run: Run, plan: StackPlan, change_type: str, deployed: stack
         what = "import change set" if importing else "change set"
         raise DeployError(f"{plan.name}: not confirmed; {what} deleted, nothing changed{declined}")
 
-    seen = execute_and_stream(run, plan, cs)
+    # --allow-replace: the stack policy spares what this change set replaces, for as long as it runs (not atomic:
+    # see stack_policy). Nothing to spare, nothing is called.
+    spared = set() if importing else stack_policy.to_spare(list(cs.raw_changes), plan.key, run.allow_replace)
+    with stack_policy.lifted(cfn, plan.name, plan.key, spared):
+        seen = execute_and_stream(run, plan, cs)
     outcome = {"CREATE": Outcome.CREATED, "UPDATE": Outcome.UPDATED, "IMPORT": Outcome.ADOPTED}[cs.type]
     return Result(plan.key, outcome, cs, events=seen)
 
@@ -157,7 +186,7 @@ def execute_and_stream(run: Run, plan: StackPlan, cs: ChangeSet) -> list[dict]:
     run.out.line(f"executing {cs.name}", plan.key)
     final, seen = events.stream(cfn, plan.name, since, lambda e: show_event(run, plan, e), run.poll_delay)
     if final not in events.SUCCESS:
-        raise DeployError(failure_message(plan, final, seen, run.aws.region))
+        raise DeployError(trigger_message(run, plan, final, seen) or failure_message(plan, final, seen, run.aws.region))
     run.out.line(final, plan.key, "green")
     return seen
 
@@ -198,6 +227,42 @@ def _say(run: Run, plan: StackPlan) -> Callable[[str], None]:
 def pseudo(run: Run, plan: StackPlan) -> dict[str, str]:
     return {"AWS::Region": run.aws.region, "AWS::AccountId": run.account, "AWS::StackName": plan.name,
             "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+
+
+def with_image_tag(run: Run, plan: StackPlan, deployed: stacks.Deployed | None) -> StackPlan:
+    """``plan`` with the ImageTag it deploys: the one asked for, else the one the stack runs (kept), else, on a
+    first create, the params file's. Stacks that do not run the image are returned as they are."""
+    if image_tag.IMAGE_TAG_PARAMETER not in plan.parameters:
+        return plan
+    tag, _ = image_tag.image_tag_for(_deployed_parameters(deployed), run.image_tag, run.params["image_tag"])
+    if tag == plan.parameters[image_tag.IMAGE_TAG_PARAMETER]:
+        return plan
+    return dataclasses.replace(plan, parameters={**plan.parameters, image_tag.IMAGE_TAG_PARAMETER: tag})
+
+
+def _deployed_parameters(deployed: stacks.Deployed | None) -> dict | None:
+    # A stack never executed (REVIEW_IN_PROGRESS) or busy has no tag to keep.
+    return deployed.parameters if deployed is not None and deployed.status in stacks.STABLE else None
+
+
+def keep_policy(run: Run, plan: StackPlan) -> None:
+    """The stack policy of a stack that protects resources, set when it is missing or differs (a first create,
+    or a policy a killed run left lifted)."""
+    if stack_policy.protected(plan.key) and stack_policy.ensure(run.aws.cfn, plan.name, plan.key):
+        run.out.line("stack policy set: replacing or deleting " + ", ".join(stack_policy.protected(plan.key))
+                     + " is denied", plan.key)
+
+
+def trigger_message(run: Run, plan: StackPlan, final: str, seen: list[dict]) -> str:
+    """When a rollback trigger rolled the update back: which alarm, its reason, the rollback events ("" when the
+    rollback had another cause, or the alarm cannot be read: failure_message says what it can)."""
+    if final != "UPDATE_ROLLBACK_COMPLETE" or plan.key not in contract.ROLLBACK_TRIGGER_OUTPUTS:
+        return ""
+    try:
+        return "\n".join(rollback_triggers.explain(run.aws.client("cloudwatch"), run.aws.cfn, plan.name, seen))
+    except (ClientError, BotoCoreError) as exc:
+        run.out.error(f"could not read the rollback-trigger alarms: {exc}", plan.key)
+        return ""
 
 
 def protect(run: Run, plan: StackPlan, deployed: stacks.Deployed | None) -> None:
@@ -247,15 +312,24 @@ def show_event(run: Run, plan: StackPlan, event: dict) -> None:
     run.out.event(plan.key, event, events.describe_event(event), status_colour(event.get("ResourceStatus", "")))
 
 
-def parameter_changes(plan: StackPlan, deployed: stacks.Deployed | None) -> list[list[str]]:
+def parameter_changes(plan: StackPlan, deployed: stacks.Deployed | None, requested_tag: str | None = None
+                      ) -> list[list[str]]:
+    """Parameter, deployed value, new value: each that changes, and the image tag when it is kept ("v1 (kept)"),
+    so a reviewer sees which image the update runs."""
     old = deployed.parameters if deployed else {}
-    return [[k, old.get(k, "(new)"), v] for k, v in plan.parameters.items() if old.get(k) != v]
+    rows = []
+    for k, v in plan.parameters.items():
+        if old.get(k) != v:
+            rows.append([k, old.get(k, "(new)"), v])
+        elif k == image_tag.IMAGE_TAG_PARAMETER and requested_tag is None and old.get(k):
+            rows.append([k, v, image_tag.image_tag_for(old, None, v)[1]])
+    return rows
 
 
 def show_change_set(run: Run, plan: StackPlan, deployed: stacks.Deployed | None, cs: ChangeSet) -> None:
     headers = ["Action", "Logical id", "Type", "Replacement"]
     rows = [[c.action, c.logical_id, c.resource_type, c.replacement] for c in cs.changes]
-    params = parameter_changes(plan, deployed)
+    params = parameter_changes(plan, deployed, run.image_tag)
     lines = [f"change set {cs.name} ({cs.type}): {len(rows)} resource change(s)"]
     lines += ["  " + x for x in table(headers, rows)] if rows else []
     if params:
@@ -276,11 +350,12 @@ def inspect(run: Run, plan: StackPlan) -> Result | None:
     instead of level after level: a no-op deploy costs one round of calls.
     """
     deployed = stacks.describe(run.aws.cfn, plan.name)
-    if deployed is None or not stacks.unchanged(run.aws.cfn, plan, deployed):
+    if deployed is None or not stacks.unchanged(run.aws.cfn, with_image_tag(run, plan, deployed), deployed):
         return None
     run.out.line("unchanged", plan.key, "green")
     if run.mode == Mode.EXECUTE:
         protect(run, plan, deployed)
+        keep_policy(run, plan)
     return Result(plan.key, Outcome.UNCHANGED)
 
 

@@ -13,12 +13,8 @@ import re
 from datetime import datetime
 
 import contract
+from deployer.engine import events
 from deployer.errors import DeployError
-
-try:  # until the restructure lands, deployer/engine.py shadows the deployer/engine/ directory
-    from deployer.engine import events
-except ImportError:
-    from deployer import events
 
 MAX_TRIGGERS = 5  # CloudFormation's limit per stack (RollbackConfiguration.RollbackTriggers)
 MAX_MONITORING_MINUTES = 180  # CloudFormation's limit (RollbackConfiguration.MonitoringTimeInMinutes: 0..180)

@@ -7,12 +7,13 @@ import argparse
 import contract
 from deployer import aws as aws_module
 from deployer.context import Context
-from deployer.engine import changesets, flow, plan, preflight, schedule, stacks
+from deployer.engine import changesets, flow, image_tag, plan, preflight, schedule, stack_policy, stacks
 from deployer.engine.outcome import Mode, Outcome, Result
 from deployer.errors import EXIT_DIFF_CHANGES, EXIT_OK, BadInput, DeployError
 from deployer.output import markdown_table, status_colour, table
 from deployer.verbs.status import NOT_DEPLOYED
-from deployer.verbs.verb import Verb, add_yes, image_tag
+from deployer.verbs.verb import Verb, add_yes
+from deployer.verbs.verb import image_tag as image_tag_arg
 
 
 def _start(ctx: Context) -> tuple[aws_module.Aws, preflight.Identity]:
@@ -31,20 +32,28 @@ def deploy(ctx: Context, args) -> int:
     if mode == Mode.EXECUTE and not args.yes and not ctx.interactive:
         raise BadInput("no terminal to confirm on; pass --yes to execute without asking, "
                        "or --no-execute to leave the change sets for review")
+    stack_policy.validate_allowed(args.allow_replace)
     aws, me = _start(ctx)
-    run = flow.Run(aws=aws, params=ctx.params, out=ctx.out, account=me.account, mode=mode,
-                   poll_delay=ctx.poll_delay)
+    run = _run(ctx, args, aws, me, mode)
     plans = flow.settle_access(run, ctx.plans)
     if mode == Mode.EXECUTE:
         if any(p.key in preflight.IMAGE_STACKS for p in ctx.plans):
-            state = preflight.check_image(aws, ctx.params, me.account, strict=False)
-            ctx.out.line(f"image {ctx.params['image_tag']}: "
-                         + ("in ECR" if state == "present" else "repository not created yet; checked again "
-                            "before the stacks that run it"))
-            if state == "present":
-                preflight.check_scan(aws, ctx.params, args.allow_vulnerable, ctx.out.line)
-            run.before_change = flow.image_gate(run, deferred=state != "present",
-                                                allow_vulnerable=args.allow_vulnerable)
+            kept = None if ctx.image_tag is not None else _running_tag(ctx, aws)
+            if kept:
+                # The tag the service runs, kept: it must still be in ECR (the lifecycle policy expires images).
+                # Its scan gated it when it was first deployed; like a rollback, keeping it is not gated again.
+                image_tag.check_kept(aws.client("ecr"), contract.resource_name("repository", ctx.params.project),
+                                     kept)
+                ctx.out.line(f"image {kept} (kept: the one running; --image-tag to change it): in ECR")
+            else:
+                state = preflight.check_image(aws, ctx.params, me.account, strict=False)
+                ctx.out.line(f"image {ctx.params['image_tag']}: "
+                             + ("in ECR" if state == "present" else "repository not created yet; checked again "
+                                "before the stacks that run it"))
+                if state == "present":
+                    preflight.check_scan(aws, ctx.params, args.allow_vulnerable, ctx.out.line)
+                run.before_change = flow.image_gate(run, deferred=state != "present",
+                                                    allow_vulnerable=args.allow_vulnerable)
         if not args.yes:
             run.confirm = lambda p, cs: ctx.out.ask(f"[{p.key}] execute change set {cs.name} on {p.name}? [y/N] ")
     results = schedule.run_graph(run, plans)
@@ -59,15 +68,30 @@ def deploy(ctx: Context, args) -> int:
     return EXIT_OK
 
 
+def _run(ctx: Context, args, aws, me: preflight.Identity, mode: Mode) -> flow.Run:
+    return flow.Run(aws=aws, params=ctx.params, out=ctx.out, account=me.account, mode=mode,
+                    poll_delay=ctx.poll_delay, image_tag=ctx.image_tag, allow_replace=frozenset(args.allow_replace))
+
+
+def _running_tag(ctx: Context, aws) -> str | None:
+    """The image tag of the deployed stack that runs the image (the one a deploy without --image-tag keeps)."""
+    for p in ctx.plans:
+        if p.key in preflight.IMAGE_STACKS:
+            deployed = stacks.describe(aws.cfn, p.name)
+            if deployed is not None and deployed.status in stacks.STABLE:
+                return deployed.parameters.get(image_tag.IMAGE_TAG_PARAMETER) or None
+    return None
+
+
 def _console(aws, result) -> str:
     return changesets.console_url(aws.region, result.change_set)
 
 
 def diff(ctx: Context, args) -> int:
     """Create each stack's change set, print it, delete it. Exit 0 when nothing would change, 3 otherwise."""
+    stack_policy.validate_allowed(args.allow_replace)
     aws, me = _start(ctx)
-    run = flow.Run(aws=aws, params=ctx.params, out=ctx.out, account=me.account, mode=Mode.DIFF,
-                   poll_delay=ctx.poll_delay)
+    run = _run(ctx, args, aws, me, Mode.DIFF)
     results = schedule.run_graph(run, flow.settle_access(run, ctx.plans))
     _report(ctx, results)
     _raise_if_failed(results)
@@ -110,9 +134,13 @@ def _raise_if_failed(results: list[Result]) -> None:
 
 
 def _stack_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--image-tag", metavar="TAG", type=image_tag,
-                        help="image tag to run (overrides params' image_tag)")
+    parser.add_argument("--image-tag", metavar="TAG", type=image_tag_arg,
+                        help="image tag to run; without it compute keeps the tag it runs (params' image_tag "
+                             "only on its first create)")
     parser.add_argument("--stacks", metavar="a,b", help="only these stacks (optional ones only when named)")
+    parser.add_argument("--allow-replace", metavar="LOGICAL_ID", action="append", default=[],
+                        help="let the change set replace or delete this protected resource (repeatable): "
+                             + ", ".join(sorted({r for ids in contract.PROTECTED_RESOURCES.values() for r in ids})))
 
 
 def _deploy_options(parser: argparse.ArgumentParser) -> None:
@@ -126,10 +154,13 @@ def _deploy_options(parser: argparse.ArgumentParser) -> None:
 
 DEPLOY = Verb(
     "deploy", deploy, "deploy the stacks in graph order (the default verb: `deploy.py ENV` is `deploy.py ENV deploy`)",
-    ("python deploy.py prod --image-tag 0123abc --yes", "python deploy.py prod deploy --stacks data --no-execute"),
+    ("python deploy.py prod --image-tag 0123abc --yes", "python deploy.py prod deploy --stacks data --no-execute",
+     "python deploy.py prod --stacks data --allow-replace UnhandledQueriesBucket"),
     _deploy_options, renders=True,
     notes="Each stack: unchanged? -> change set -> shown -> confirmed (or --yes) -> executed, its events streamed. "
-          "Without a terminal (CI) it needs --yes or --no-execute.")
+          "Without a terminal (CI) it needs --yes or --no-execute. Updates of compute and waf are watched by "
+          "their alarms (rollback triggers); a change set that would replace or delete a protected resource of "
+          "the data stack is refused unless --allow-replace names it.")
 DIFF = Verb(
     "diff", diff, "print what a deploy would change; exit 0 if nothing, 3 if something",
     ("python deploy.py prod diff", "python deploy.py prod diff -p fargate_cpu=512"), _stack_options, renders=True)

@@ -41,7 +41,7 @@ def rollback_cmd(ctx, args) -> int:
     except ValueError as exc:  # a template bug, as in cli.main
         raise DeployError(f"template error: {exc}") from None
     run = flow.Run(aws=aws, params=ctx.params, out=ctx.out, account=me.account, mode=Mode.EXECUTE,
-                     poll_delay=ctx.poll_delay)
+                   poll_delay=ctx.poll_delay, image_tag=tag)
     if not args.yes:
         run.confirm = lambda p, cs: ctx.out.ask(f"[{p.key}] execute change set {cs.name} on {p.name}? [y/N] ")
     results = schedule.run_graph(run, flow.settle_access(run, plans))
@@ -50,9 +50,9 @@ def rollback_cmd(ctx, args) -> int:
     failed = [r for r in results if not r.ok]
     if failed:
         raise DeployError("rollback failed: " + "; ".join(f"{r.key}: {r.message or r.outcome}" for r in failed))
-    # The rollback lasts until the next deploy: one without --image-tag runs params' image_tag again.
-    ctx.out.line(f"rolled back to {tag}; a deploy without --image-tag would run params/{ctx.params.env}.yaml's "
-                 "image_tag again", colour="green")
+    # A later deploy without --image-tag keeps the running tag, so the rollback lasts until someone asks for
+    # another image.
+    ctx.out.line(f"rolled back to {tag}; later deploys keep it until one passes --image-tag", colour="green")
     return EXIT_OK
 
 
@@ -73,4 +73,4 @@ def _options(parser: argparse.ArgumentParser) -> None:
 ROLLBACK = Verb("rollback", rollback_cmd, "deploy compute with an image tag that is in ECR, via a change set",
                 ("python deploy.py prod rollback --image-tag 0123abc",
                  "python deploy.py prod rollback --image-tag 0123abc --yes"),
-                _options, notes="It lasts until the next deploy, which runs params' image_tag again.")
+                _options, notes="It lasts: a later deploy without --image-tag keeps the running tag.")

@@ -48,6 +48,7 @@ class Report:
     stopped_task: dict | None = None
     log_group: str = ""
     log_lines: list[str] = field(default_factory=list)
+    alarms: list[dict] | None = None  # None: no alarm topic output (compute not deployed); ALARM first
 
 
 def describe_stack(cfn, project: str, stack: templates.Stack) -> StackRow:
@@ -101,6 +102,11 @@ def collect(aws, params: Params, graph: Sequence[templates.Stack], log_lines: in
         elif not report.targets and svc is not None and svc.desired > 0:
             report.problems.append("no targets registered in the target group")
 
+    topic = compute.outputs.get(contract.ALARM_TOPIC_ARN) if compute else None
+    if topic:
+        report.alarms = project_alarms(aws.client("cloudwatch"), project, topic)
+        report.problems += [f"alarm {a['AlarmName']} is in ALARM" for a in report.alarms if a["StateValue"] == "ALARM"]
+
     # Only when something is wrong: why the last task stopped, and what it said before it did.
     if report.problems and svc is not None:
         report.stopped_task = ecs_service.latest_stopped_task(ecs, cluster, service)
@@ -108,6 +114,40 @@ def collect(aws, params: Params, graph: Sequence[templates.Stack], log_lines: in
         stream = ecs_service.task_log_stream(report.stopped_task["taskArn"]) if report.stopped_task else None
         report.log_lines = ecs_service.log_tail(aws.client("logs"), report.log_group, stream, log_lines)
     return report
+
+
+_STATE_ORDER = {"ALARM": 0, "INSUFFICIENT_DATA": 1, "OK": 2}
+
+
+def project_alarms(cw, project: str, topic_arn: str) -> list[dict]:
+    """The project's alarms (metric and composite), those in ALARM first. The name prefix "{project}-" is shared
+    with another project named "{project}-dev", so an alarm is ours when it notifies our topic (every alarm the
+    templates create does)."""
+    prefix = contract.resource_name("alarm_prefix", project)
+    found = []
+    for page in cw.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix,
+                                                             AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
+        found += page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])
+    ours = [a for a in found if topic_arn in a.get("AlarmActions", [])]
+    return sorted(ours, key=lambda a: (_STATE_ORDER.get(a.get("StateValue", ""), 3), a["AlarmName"]))
+
+
+def render_alarms(alarms: list[dict], out: Printer) -> None:
+    counts: dict[str, int] = {}
+    for a in alarms:
+        counts[a["StateValue"]] = counts.get(a["StateValue"], 0) + 1
+    out.line("alarms: " + (", ".join(f"{n} {state}" for state, n in sorted(counts.items(),
+                                                                          key=lambda x: _STATE_ORDER.get(x[0], 3)))
+                           or "none"))
+    colour = {"ALARM": "red", "OK": "green", "INSUFFICIENT_DATA": None}
+    rows = []
+    for a in alarms:
+        when = a.get("StateUpdatedTimestamp")
+        since = when.isoformat(timespec="seconds") if hasattr(when, "isoformat") else ""
+        reason = " ".join((a.get("StateReason") or "").split()) if a["StateValue"] == "ALARM" else ""
+        rows.append([out.paint(a["StateValue"], colour.get(a["StateValue"])), a["AlarmName"], since, reason])
+    if rows:
+        out.block(["  " + x for x in table(["State", "Alarm", "Since", "Reason"], rows)])
 
 
 def render(report: Report, out: Printer) -> None:
@@ -142,6 +182,8 @@ def render(report: Report, out: Printer) -> None:
         for t in report.targets:
             if t["state"] != "healthy":
                 out.line(f"  {t['id']}:{t['port']} {t['state']} {t['reason']}".rstrip())
+    if report.alarms is not None:
+        render_alarms(report.alarms, out)
     out.line()
     if not report.problems:
         out.line("all well", colour="green")
@@ -214,7 +256,8 @@ def _outputs_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="JSON on stdout, for scripts")
 
 
-STATUS = Verb("status", status_cmd, "stacks, ECS service, deployments, targets; on trouble why tasks stop "
-              "(exit 1 when something is wrong)", ("python deploy.py prod status",))
+STATUS = Verb("status", status_cmd, "stacks, ECS service, deployments, targets, alarms (in ALARM first, with "
+              "their reason); on trouble why tasks stop (exit 1 when something is wrong)",
+              ("python deploy.py prod status",))
 OUTPUTS = Verb("outputs", outputs_cmd, "every stack output", (
     "python deploy.py prod outputs", "python deploy.py prod outputs --json | jq -r .compute.ApiUrl"), _outputs_options)

@@ -28,7 +28,7 @@ from troposphere.ssm import Parameter as SsmParameter
 import contract
 import templates
 from deployer import aws as aws_module
-from deployer.engine import adoption, flow, plan, stacks
+from deployer.engine import adoption, flow, plan, stack_policy, stacks
 from deployer.engine.outcome import Mode
 from deployer.errors import DeployError
 from deployer.output import Printer
@@ -319,6 +319,10 @@ def test_deploy_after_destroy_imports_the_retained_resources_then_updates_with_t
         cfn.add_response("describe_stack_events", {"StackEvents": updated})
         cfn.add_response("update_termination_protection", {"StackId": STACK_ID},
                          {"StackName": STACK, "EnableTerminationProtection": True})
+        # the adopted stateful resources are protected by the stack policy from then on
+        cfn.add_response("get_stack_policy", {}, {"StackName": STACK})
+        cfn.add_response("set_stack_policy", {}, {
+            "StackName": STACK, "StackPolicyBody": stack_policy.body(stack_policy.policy(p.key))})
         result = flow.deploy_stack(run, p)
         for s in stubs.values():
             s.assert_no_pending_responses()

@@ -16,8 +16,9 @@ from troposphere.ssm import Parameter as SsmParameter
 
 import contract
 import templates
+from deployer.engine import stack_policy
 from templates import params
-from testkit import harness
+from testkit import fakes, harness
 
 pytestmark = pytest.mark.usefixtures("localstack")
 
@@ -52,7 +53,8 @@ def real(localstack_endpoint):
 
 
 def test_first_deploy_of_every_stack_from_nothing(real):
-    result = harness.run_emulated([*real, "--yes"])
+    sent = fakes.SentChangeSets()
+    result = harness.run_emulated([*real, "--yes"], extra_hooks=sent.hooks)
     assert result.code == 0, result.out
     project = real[2].split("=")[1]
     keys = [s.key for s in templates.STACKS if not s.optional]
@@ -74,6 +76,18 @@ def test_first_deploy_of_every_stack_from_nothing(real):
     order = [line.split("]")[0][1:] for line in result.out.splitlines() if "executing" in line]
     assert order.index("compute") > max(order.index("network"), order.index("data"))
     assert order.index("waf") > order.index("compute")
+    # The data stack's policy is set once it exists (LocalStack community has no SetStackPolicy: the harness
+    # answers it at the HTTP boundary, and remembers the body the deployer sent).
+    data = contract.stack_name(project, contract.DATA)
+    assert harness.STACK_POLICIES.bodies[data] == stack_policy.body(stack_policy.policy(contract.DATA))
+    assert lines_with(result.out, "[data]", "stack policy set")
+    assert result.calls.count("SetStackPolicy") == 1  # only the data stack protects anything
+    # A create has no alarms to be watched by yet: an explicit empty list (with the monitoring time) for the
+    # stacks that have rollback-trigger outputs, nothing for the others.
+    [compute] = sent[contract.stack_name(project, contract.COMPUTE)]
+    assert fakes.triggers(compute) == [] and compute["RollbackConfiguration.MonitoringTimeInMinutes"] == "5"
+    [network] = sent[contract.stack_name(project, contract.NETWORK)]
+    assert fakes.triggers(network) is None
 
 
 def test_second_run_changes_nothing_and_creates_no_change_set(real):
@@ -82,9 +96,11 @@ def test_second_run_changes_nothing_and_creates_no_change_set(real):
     keys = [s.key for s in templates.STACKS if not s.optional]
     assert result.calls.count("CreateChangeSet") == 0
     cfn_calls = [n for n in result.calls.names if n.startswith("cloudformation.")]
-    # DescribeStacks + GetTemplate per stack, and one DescribeStacks of the CI access stack (its boundary)
-    assert len(cfn_calls) <= 2 * len(keys) + 1, cfn_calls
+    # DescribeStacks + GetTemplate per stack, one DescribeStacks of the CI access stack (its boundary), one of
+    # compute for the image tag it keeps (pre-flight), GetStackPolicy of the data stack (current: not set again).
+    assert len(cfn_calls) <= 2 * len(keys) + 3, cfn_calls
     assert lines_with(result.out, "mode: admin (no CI access stack")
+    assert result.calls.count("GetStackPolicy") == 1 and result.calls.count("SetStackPolicy") == 0
     for key in keys:
         assert lines_with(result.out, f"[{key}]", "unchanged")
 
@@ -127,6 +143,45 @@ def test_a_parameter_change_updates_exactly_one_stack(real, tmp_path):
     assert "| Action | Logical id | Type | Replacement |" in text and "UnhandledExpiryDays" in text
 
 
+def test_a_compute_update_is_watched_by_its_alarm_and_image_tag_changes_it(real):
+    project = real[2].split("=")[1]
+    compute = contract.stack_name(project, contract.COMPUTE)
+    alarm_arn = cfn().describe_stacks(StackName=compute)["Stacks"][0]["Outputs"]
+    [alarm_arn] = [o["OutputValue"] for o in alarm_arn if o["OutputKey"] == contract.RELEASE_HEALTH_ALARM_ARN]
+    sent = fakes.SentChangeSets()
+    result = harness.run_emulated([*real, "--yes", "--image-tag", "v1", "-p", "alarm_cpu_percent=80"],
+                                  extra_hooks=sent.hooks)
+    assert result.code == 0, result.out
+    [form] = sent[compute]
+    assert fakes.triggers(form) == [alarm_arn]
+    assert form["RollbackConfiguration.RollbackTriggers.member.1.Type"] == "AWS::CloudWatch::Alarm"
+    assert form["RollbackConfiguration.MonitoringTimeInMinutes"] == "5"
+    assert lines_with(result.out, "[compute]", "ImageTag", "latest", "v1")
+    assert deployed_parameter(compute, "ImageTag") == "v1"
+
+
+def test_a_parameter_change_without_image_tag_keeps_the_running_image(real):
+    project = real[2].split("=")[1]
+    compute = contract.stack_name(project, contract.COMPUTE)
+    diff = harness.run_emulated([*real, "diff", "-p", "alarm_cpu_percent=70"])
+    assert diff.code == 3, diff.out
+    assert lines_with(diff.out, "[compute]", "ImageTag", "v1 (kept)")
+    assert not lines_with(diff.out, "latest")  # no ImageTag v1 -> latest surprise
+    result = harness.run_emulated([*real, "--yes", "-p", "alarm_cpu_percent=70"])
+    assert result.code == 0, result.out
+    assert lines_with(result.out, "image v1 (kept")  # the pre-flight checked the kept tag, not params' latest
+    assert lines_with(result.out, "[compute]", "ImageTag", "v1 (kept)")
+    assert lines_with(result.out, "[compute]", "AlarmCpuPercent", "80", "70")
+    assert deployed_parameter(compute, "ImageTag") == "v1"
+    assert deployed_parameter(compute, "AlarmCpuPercent") == "70"
+
+
+def deployed_parameter(stack: str, key: str) -> str:
+    [value] = [p["ParameterValue"] for p in cfn().describe_stacks(StackName=stack)["Stacks"][0]["Parameters"]
+               if p["ParameterKey"] == key]
+    return value
+
+
 def ci_access_standin(project: str, boundary_name: str) -> templates.Stack:
     """The CI access stack as the deployer sees it: its two outputs. The boundary is a real managed policy
     (LocalStack's IAM checks a role's PermissionsBoundary names one); the execution role an ARN only
@@ -156,7 +211,7 @@ def test_once_the_ci_stack_exists_network_and_compute_roles_get_its_boundary_in_
     boundary_name = contract.resource_name("permissions_boundary", project)
     graph = [ci_access_standin(project, boundary_name) if s.key == contract.CI_ACCESS else s
              for s in templates.STACKS]
-    same = ["-p", "unhandled_expiry_days=30"]  # the data stack as the test above left it
+    same = ["-p", "alarm_cpu_percent=70"]  # the stacks as the tests above left them
     ci = harness.run_emulated([*real, "--yes", "--stacks", contract.CI_ACCESS], graph=graph)
     assert ci.code == 0, ci.out
     boundary = f"arn:aws:iam::000000000000:policy/{boundary_name}"
@@ -324,12 +379,15 @@ def test_deploy_py_as_ci_runs_it(localstack, project):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "deploy.py", "dev", "--stacks", "data", "--yes", "-p", f"project_name={project}"]
+    # The network stack: the data stack's policy calls would reach LocalStack, which has no SetStackPolicy (the
+    # in-process runs answer them at the HTTP boundary; a child process cannot be hooked).
+    cmd = [sys.executable, "deploy.py", "dev", "--stacks", "network", "--yes", "-p", f"project_name={project}",
+           "-p", "nat_gateways=0"]
     proc = subprocess.run(cmd, cwd=harness.ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "\033[" not in proc.stdout  # no colour when not on a terminal
     assert "account 000000000000" in proc.stdout and "region us-east-1" in proc.stdout
-    assert status(contract.stack_name(project, "data")) == "CREATE_COMPLETE"
+    assert status(contract.stack_name(project, "network")) == "CREATE_COMPLETE"
 
 
 def test_once_ci_access_exists_stacks_change_through_its_execution_role(project):

@@ -2,20 +2,17 @@
 the --allow-replace override.
 
 LocalStack community emulates neither SetStackPolicy/GetStackPolicy nor a policy refusing an update, so these
-use botocore's Stubber with AWS's DescribeChangeSet shapes. ``StackPolicies`` below answers the two policy
-calls at the HTTP boundary for the LocalStack deploy test (everything else reaches LocalStack).
+use botocore's Stubber with AWS's DescribeChangeSet shapes. ``testkit.fakes.StackPolicies`` answers the two policy
+calls at the HTTP boundary for the LocalStack runs (everything else reaches LocalStack); its test is below.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-from urllib.parse import parse_qs
-from xml.sax.saxutils import escape
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
 import contract
@@ -254,53 +251,12 @@ def test_an_override_that_spares_nothing_here_makes_no_call():
         pass
 
 
-# --- for the LocalStack test: SetStackPolicy/GetStackPolicy at the HTTP boundary -----------------------------
-
-class StackPolicies:
-    """Answers CloudFormation SetStackPolicy and GetStackPolicy (not emulated by LocalStack community) with AWS's
-    query-protocol XML, remembering each stack's policy; every other call goes on to the endpoint.
-
-        policies = StackPolicies(); policies.attach(aws.session)   # then deploy; policies.bodies[stack_name]
-    """
-
-    XMLNS = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
-
-    def __init__(self):
-        self.bodies: dict[str, str] = {}
-        self.calls: list[str] = []
-
-    def attach(self, session) -> None:
-        session.events.register("before-send.cloudformation.SetStackPolicy", self.set_policy)
-        session.events.register("before-send.cloudformation.GetStackPolicy", self.get_policy)
-
-    @staticmethod
-    def _form(request) -> dict[str, str]:
-        raw = request.body.decode() if isinstance(request.body, bytes) else request.body or ""
-        return {k: v[0] for k, v in parse_qs(raw).items()}
-
-    def _xml(self, operation: str, result: str = "") -> AWSResponse:
-        body = (f'<{operation}Response xmlns="{self.XMLNS}">{result}<ResponseMetadata>'
-                f"<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ResponseMetadata></{operation}Response>")
-        return fakes.response(200, body.encode(), {"Content-Type": "text/xml"})
-
-    def set_policy(self, request, **_):
-        form = self._form(request)
-        self.calls.append("SetStackPolicy")
-        self.bodies[form["StackName"]] = form["StackPolicyBody"]
-        return self._xml("SetStackPolicy")
-
-    def get_policy(self, request, **_):
-        form = self._form(request)
-        self.calls.append("GetStackPolicy")
-        text = self.bodies.get(form["StackName"])
-        result = f"<StackPolicyBody>{escape(text)}</StackPolicyBody>" if text is not None else ""
-        return self._xml("GetStackPolicy", f"<GetStackPolicyResult>{result}</GetStackPolicyResult>")
-
+# --- the LocalStack runs' SetStackPolicy/GetStackPolicy, at the HTTP boundary -----------------------------------
 
 def test_the_http_boundary_fake_answers_both_calls_as_aws_does(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached: before-send answers
     session = boto3.session.Session(region_name=REGION)
-    policies = StackPolicies()
+    policies = fakes.StackPolicies()
     policies.attach(session)
     cfn = session.client("cloudformation", region_name=REGION)
     assert stack_policy.ensure(cfn, STACK, contract.DATA) is True  # none yet: set

@@ -189,3 +189,37 @@ def test_outputs_table_and_json(moto, capsys):
     assert parsed["compute"]["ApiUrl"] == "http://ia-comafi-alb-1.us-east-1.elb.amazonaws.com"
     assert parsed["network"] == {"NetworkMarker": "network"}
     assert parsed["github-oidc"] is None
+
+
+def put_alarm(name: str, topic: str, state: str, reason: str) -> None:
+    cw = boto3.client("cloudwatch", region_name=REGION)
+    cw.put_metric_alarm(AlarmName=name, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
+                        Statistic="Sum", Period=60, EvaluationPeriods=3, Threshold=5, AlarmActions=[topic],
+                        OKActions=[topic], ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching")
+    cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+
+
+def test_status_lists_the_alarms_in_alarm_first_with_their_reason_and_only_this_projects(moto, capsys):
+    topic = f"arn:aws:sns:{REGION}:123456789012:{PROJECT}-alarms"
+    other = f"arn:aws:sns:{REGION}:123456789012:{PROJECT}-dev-alarms"  # a project named "{PROJECT}-dev"
+    moto_service()
+    for key in ("network", "data", "waf"):
+        cfn_stack(f"{PROJECT}-{key}", {f"{key.title()}Marker": key})
+    dashboard = f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#dashboards:name={PROJECT}"
+    cfn_stack(f"{PROJECT}-compute", {"ApiUrl": "http://alb.example", "ClusterName": f"{PROJECT}-cluster",
+                                     "ServiceName": f"{PROJECT}-api", "AlarmTopicArn": topic,
+                                     "DashboardUrl": dashboard})
+    put_alarm(f"{PROJECT}-cpu-high", topic, "OK", "Threshold Crossed: 5 datapoints were not greater than 85.0")
+    put_alarm(f"{PROJECT}-unhealthy-hosts", topic, "ALARM",
+              "Threshold Crossed: 3 out of the last 3 datapoints [1.0, 1.0, 1.0] were greater than the threshold (0.0)")
+    put_alarm(f"{PROJECT}-dev-5xx-rate", other, "ALARM", "not ours")
+    result = run(["prod", "status"])
+    assert result.code == 1
+    assert "alarms: 1 ALARM, 1 OK" in result.out
+    rows = [line.split() for line in result.out.splitlines() if line.strip().startswith(("ALARM ", "OK "))]
+    assert [r[1] for r in rows] == [f"{PROJECT}-unhealthy-hosts", f"{PROJECT}-cpu-high"]  # ALARM first
+    assert "were greater than the threshold (0.0)" in result.out
+    assert "not ours" not in result.out and f"{PROJECT}-dev-5xx-rate" not in result.out
+    assert f"alarm {PROJECT}-unhealthy-hosts is in ALARM" in result.err
+    outputs = run(["prod", "outputs"])
+    assert any(line.split() == ["compute", "DashboardUrl", dashboard] for line in outputs.out.splitlines())
