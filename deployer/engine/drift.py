@@ -61,17 +61,23 @@ def _start(cfn, name: str) -> str | StackDrift:
         return StackDrift(name, FAILED, exc.response.get("Error", {}).get("Message", str(exc)))
 
 
-def detect(cfn, stack_names: list[str], timeout: float = DEFAULT_TIMEOUT, poll: float = DEFAULT_POLL
-           ) -> dict[str, StackDrift]:
-    """Drift of each stack, in ``stack_names``' order. Every detection is started before any is waited for."""
+def detect(cfn, stack_names: list[str], timeout: float = DEFAULT_TIMEOUT, poll: float = DEFAULT_POLL,
+           tracker=None) -> dict[str, StackDrift]:
+    """Drift of each stack, in ``stack_names``' order. Every detection is started before any is waited for.
+
+    ``tracker``, a live view's (deployer/progress.py), is told when each stack's detection starts and ends.
+    """
     results: dict[str, StackDrift] = {}
     pending: dict[str, str] = {}
     for name in stack_names:
         started = _start(cfn, name)
         if isinstance(started, StackDrift):
             results[name] = started
+            _told(tracker, started)
         else:
             pending[name] = started
+            if tracker is not None:
+                tracker.begin(name, "DETECTION_IN_PROGRESS")
     deadline = time.monotonic() + timeout
     while pending:
         for name, detection_id in list(pending.items()):
@@ -80,14 +86,21 @@ def detect(cfn, stack_names: list[str], timeout: float = DEFAULT_TIMEOUT, poll: 
                 continue
             del pending[name]
             results[name] = _finished(cfn, name, status)
+            _told(tracker, results[name])
         if pending and time.monotonic() >= deadline:
             for name in pending:
                 results[name] = StackDrift(name, TIMED_OUT, f"detection still running after {timeout:g} s; run "
                                                             "drift again later (the detection goes on in AWS)")
+                _told(tracker, results[name])
             break
         if pending:
             time.sleep(poll)
     return {name: results[name] for name in stack_names}
+
+
+def _told(tracker, result: StackDrift) -> None:
+    if tracker is not None:
+        tracker.finish(result.stack, result.status, failed=result.status != IN_SYNC)
 
 
 def _finished(cfn, name: str, status: dict) -> StackDrift:

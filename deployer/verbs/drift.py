@@ -23,8 +23,11 @@ def drift_cmd(ctx, args) -> int:
             names.append(name)
     if not args.json:
         ctx.out.line(f"detecting drift on {len(names)} stacks (at most {args.timeout:g} s): {', '.join(names)}")
-    # Progress hook: the live progress view can take over here; until then one line before and the table after.
-    results = drift.detect(aws.cfn, names, timeout=args.timeout, poll=drift.DEFAULT_POLL)
+    if args.json:
+        results = drift.detect(aws.cfn, names, timeout=args.timeout, poll=drift.DEFAULT_POLL)
+    else:  # one live line per stack on a terminal; off one, the table after is all
+        with ctx.out.progress(names) as tracker:
+            results = drift.detect(aws.cfn, names, timeout=args.timeout, poll=drift.DEFAULT_POLL, tracker=tracker)
     if args.json:
         ctx.out.line(drift.to_json(results))  # only the JSON on stdout
     else:

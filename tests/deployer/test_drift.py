@@ -166,3 +166,30 @@ def test_a_detection_past_the_timeout_exits_1(cfn):
 def test_drifted_and_failed_together_exit_1():
     results = {"a": drift.StackDrift("a", "DRIFTED"), "b": drift.StackDrift("b", "TIMED_OUT")}
     assert drift.exit_code(results) == 1
+
+
+class RecordingTracker:
+    """What a live view is told (deployer/progress.py's Tracker interface)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def begin(self, key, status, resources=None):
+        self.calls.append(("begin", key, status))
+
+    def finish(self, key, status, failed=False):
+        self.calls.append(("finish", key, status, failed))
+
+
+def test_the_live_view_sees_each_detection_start_and_end_in_sync_or_not(cfn):
+    tracker = RecordingTracker()
+    with Stubber(cfn) as stub:
+        started(stub, NETWORK)
+        started(stub, COMPUTE)
+        status(stub, NETWORK, "DETECTION_COMPLETE", "IN_SYNC")
+        status(stub, COMPUTE, "DETECTION_COMPLETE", "DRIFTED", drifted=1)
+        drifts(stub, COMPUTE, security_group_drift())
+        drift.detect(cfn, [NETWORK, COMPUTE], timeout=30, poll=0, tracker=tracker)
+    assert tracker.calls == [
+        ("begin", NETWORK, "DETECTION_IN_PROGRESS"), ("begin", COMPUTE, "DETECTION_IN_PROGRESS"),
+        ("finish", NETWORK, "IN_SYNC", False), ("finish", COMPUTE, "DRIFTED", True)]
