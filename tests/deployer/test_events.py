@@ -108,7 +108,8 @@ def test_stream_shows_each_event_once_and_stops_when_describe_stacks_confirms_th
     shown = []
     with Stubber(cfn) as stub:
         stub.add_response("describe_stack_events", {"StackEvents": [event(2, "Service", "UPDATE_IN_PROGRESS"),
-                                                                    stack_event(1, "UPDATE_IN_PROGRESS")]},
+                                                                    stack_event(1, "UPDATE_IN_PROGRESS"),
+                                                                    stack_event(0, "UPDATE_COMPLETE")]},
                           {"StackName": STACK})
         # Second poll asks only for what follows e2: the API has no "since", the page stops at it.
         stub.add_response("describe_stack_events", {"StackEvents": [stack_event(4, "UPDATE_COMPLETE"),
@@ -157,10 +158,11 @@ def test_without_a_stack_event_describe_stacks_is_asked_every_fifth_poll(monkeyp
         stub.add_response("describe_stacks", stack_status("UPDATE_COMPLETE"), {"StackName": STACK})
         stub.add_response("describe_stack_events", {"StackEvents": [stack_event(2, "UPDATE_COMPLETE"),
                                                                     event(1, "Service", "DELETE_COMPLETE")]})
-        status, seen = events.stream(cfn, STACK, "e0", lambda _e: None, delay=0.5)
+        shown = []
+        status, seen = events.stream(cfn, STACK, "e0", shown.append, delay=0.5)
         stub.assert_no_pending_responses()
     assert status == "UPDATE_COMPLETE"
-    assert [e["EventId"] for e in seen] == ["e1", "e2"]
+    assert [e["EventId"] for e in seen] == ["e1", "e2"] == [e["EventId"] for e in shown]  # the late one shown too
     assert sleeps == [0.5] * (events.STATUS_CHECK_EVERY - 1)
 
 
@@ -215,6 +217,16 @@ def test_without_a_failed_resource_the_stacks_own_reason_is_the_cause():
     assert [e["EventId"] for e in events.causes(seen, STACK)] == ["e1"]
     assert [e["EventId"] for e in events.causes(seen[1:], STACK)] == ["e3"]
     assert [e["EventId"] for e in events.causes(seen[1:], "ia-comafi-data")] == []
+    # The stack's own failure is not a resource's: the first reason the stack gave is the cause.
+    stuck = [stack_event(1, "UPDATE_ROLLBACK_IN_PROGRESS", "Parameters: [VpcCidr] must have values"),
+             stack_event(2, "UPDATE_ROLLBACK_FAILED", "Rollback failed")]
+    assert [e["EventId"] for e in events.causes(stuck, STACK)] == ["e1"]
+
+
+def test_an_event_without_a_status_is_no_failure():
+    """ResourceStatus is optional in the DescribeStackEvents shape (hook invocations carry HookStatus)."""
+    hook = {"EventId": "h", "StackName": STACK, "LogicalResourceId": "Service", "HookStatus": "HOOK_COMPLETE_FAILED"}
+    assert events.causes([hook, event(2, "Service", "UPDATE_FAILED", reason="Invalid")], STACK)[0]["EventId"] == "e2"
 
 
 def test_an_event_reads_as_one_line_time_resource_type_status_reason():
