@@ -227,6 +227,7 @@ def test_an_event_without_a_status_is_no_failure():
     """ResourceStatus is optional in the DescribeStackEvents shape (hook invocations carry HookStatus)."""
     hook = {"EventId": "h", "StackName": STACK, "LogicalResourceId": "Service", "HookStatus": "HOOK_COMPLETE_FAILED"}
     assert events.causes([hook, event(2, "Service", "UPDATE_FAILED", reason="Invalid")], STACK)[0]["EventId"] == "e2"
+    assert events.describe_event(hook) == "Service ()"
 
 
 def test_an_event_reads_as_one_line_time_resource_type_status_reason():
