@@ -324,3 +324,41 @@ def test_the_deployed_template_is_the_original_one_and_a_parsed_json_body_compar
         stub.assert_no_pending_responses()
     assert stacks.template_hash({"b": 1, "a": [1]}) == stacks.template_hash('{"a": [1], "b": 1}')
     assert stacks.template_hash("x") != stacks.template_hash("y")
+
+
+@pytest.mark.parametrize(("status", "resources"), [("ROLLBACK_COMPLETE", None), ("IMPORT_ROLLBACK_COMPLETE", [])])
+def test_a_restart_whose_delete_fails_names_the_stack_and_the_command_for_its_region(status, resources):
+    """prepare deletes a failed first create (or an empty failed adoption), protected or not; when that delete
+    fails, the operator gets the stack's name, why, and the command with this stack and region."""
+    cfn = client()
+    failed = desc("DELETE_FAILED", reason="The following resource(s) failed to delete: [Bucket].")
+    with Stubber(cfn) as stub:
+        stub.add_response("describe_stacks", desc(status, protected=True))
+        if resources is not None:
+            stub.add_response("list_stack_resources", {"StackResourceSummaries": resources})
+        stub.add_response("update_termination_protection", {"StackId": STACK_ID},
+                          {"StackName": NAME, "EnableTerminationProtection": False})
+        stub.add_response("delete_stack", {}, {"StackName": NAME})
+        stub.add_response("describe_stacks", failed)  # the waiter: DELETE_FAILED is its failure state
+        stub.add_response("describe_stacks", failed, {"StackName": NAME})  # the second look
+        with pytest.raises(DeployError) as err:
+            stacks.prepare(cfn, NAME, REGION, lambda _t: None)
+        stub.assert_no_pending_responses()
+    assert str(err.value) == (
+        f"{NAME} was not deleted: DELETE_FAILED (The following resource(s) failed to delete: [Bucket].); next: "
+        + stacks.next_step(NAME, "DELETE_FAILED", REGION))
+    assert f"--region {REGION}" in str(err.value)
+
+
+def test_an_explicit_delay_wins_over_the_module_s(monkeypatch):
+    cfn = client()
+    asked = {}
+
+    class Waiter:
+        def wait(self, **kwargs):
+            asked.update(kwargs)
+
+    monkeypatch.setattr(cfn, "get_waiter", lambda _name: Waiter())
+    monkeypatch.setattr(stacks, "WAIT_DELAY", 3)
+    stacks.wait_deleted(cfn, STACK_ID, NAME, REGION, delay=1, attempts=5)
+    assert asked["WaiterConfig"] == {"Delay": 1, "MaxAttempts": 5}
