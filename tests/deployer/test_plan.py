@@ -87,6 +87,7 @@ Outputs:
   A: {Value: !Ref Vpc}
   B: {Value: !GetAtt Vpc.CidrBlock}
   C: {Value: !GetAtt [Vpc, DefaultSecurityGroup]}
+  H: {Value: !GetAtt Redis.Endpoint.Address}
   D: {Value: !Sub ['${X}-y', {X: !Ref Vpc}]}
   E: {Value: !If [IsProd, !Select [0, !GetAZs ''], !Ref 'AWS::NoValue']}
   F: {Value: !Join [',', [a, b]], Condition: !Condition IsProd}
@@ -96,6 +97,8 @@ Outputs:
     assert out["A"]["Value"] == {"Ref": "Vpc"}
     assert out["B"]["Value"] == {"Fn::GetAtt": ["Vpc", "CidrBlock"]}
     assert out["C"]["Value"] == {"Fn::GetAtt": ["Vpc", "DefaultSecurityGroup"]}
+    # The first dot ends the logical id; the rest is the attribute, dots and all (CloudFormation's reading).
+    assert out["H"]["Value"] == {"Fn::GetAtt": ["Redis", "Endpoint.Address"]}
     assert out["D"]["Value"] == {"Fn::Sub": ["${X}-y", {"X": {"Ref": "Vpc"}}]}
     assert out["E"]["Value"] == {"Fn::If": ["IsProd", {"Fn::Select": [0, {"Fn::GetAZs": ""}]}, {"Ref": "AWS::NoValue"}]}
     assert out["F"]["Condition"] == {"Condition": "IsProd"}
