@@ -1,0 +1,241 @@
+"""Change sets as CloudFormation takes and answers them, and the S3 bucket for templates too big to send
+inline: the exact requests (Stubber's expected parameters) and AWS's real answers, including the ones
+LocalStack does not give (a FAILED change set's reason, a template over 51,200 bytes, paged changes)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+import contract
+from deployer import aws as aws_module
+from deployer.engine import changesets
+from deployer.engine.plan import MAX_BODY_BYTES, StackPlan
+from deployer.errors import DeployError
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/ia-comafi-network/1"
+CS_ARN = "arn:aws:cloudformation:eu-west-1:123456789012:changeSet/deploy-x/1"
+SESSION = boto3.session.Session(region_name=REGION)
+PLAN = StackPlan(key="network", name="ia-comafi-network", depends_on=(), level=0, body="Resources: {}\n",
+                 parameters={"ProjectName": "ia-comafi", "NatGateways": "1"},
+                 tags={"Project": "ia-comafi", "Environment": "prod"}, termination_protection=True)
+BUCKET = f"ia-comafi-deploy-{ACCOUNT}-{REGION}"
+
+
+@pytest.fixture(autouse=True)
+def _dummy_credentials(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setattr(changesets, "CHANGE_SET_WAIT_DELAY", 0)
+
+
+def client(service: str, **kwargs):
+    return SESSION.client(service, region_name=REGION, config=aws_module.config(), **kwargs)
+
+
+def test_names_are_ours_sortable_and_unique():
+    a, b = changesets.new_name(), changesets.new_name()
+    assert re.fullmatch(rf"{contract.CHANGE_SET_PREFIX}\d{{8}}-\d{{6}}-[0-9a-f]{{6}}", a) and a != b
+
+
+# --- create ----------------------------------------------------------------------------------------------------
+
+def test_create_sends_the_template_values_tags_capabilities_and_role():
+    cfn = client("cloudformation")
+    aws = aws_module.Aws(REGION, clients={"cloudformation": cfn})
+    with Stubber(cfn) as stub:
+        stub.add_response("create_change_set", {"Id": CS_ARN, "StackId": STACK_ID}, {
+            "StackName": "ia-comafi-network", "ChangeSetName": ANY,
+            "ChangeSetType": "UPDATE",
+            "Parameters": [{"ParameterKey": "ProjectName", "ParameterValue": "ia-comafi"},
+                           {"ParameterKey": "NatGateways", "ParameterValue": "1"}],
+            "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+            "Tags": [{"Key": "Project", "Value": "ia-comafi"}, {"Key": "Environment", "Value": "prod"}],
+            "Description": "deploy.py prod network",
+            "TemplateBody": PLAN.body,
+            "RoleARN": "arn:aws:iam::123456789012:role/cfn-exec",
+        })
+        cs = changesets.create(aws, PLAN, "UPDATE", ACCOUNT, role_arn="arn:aws:iam::123456789012:role/cfn-exec")
+        stub.assert_no_pending_responses()
+    assert (cs.id, cs.stack_id, cs.type) == (CS_ARN, STACK_ID, "UPDATE")
+    assert cs.name.startswith(contract.CHANGE_SET_PREFIX)
+
+
+def test_an_import_change_set_lists_its_resources_and_no_role_means_the_caller():
+    cfn = client("cloudformation")
+    aws = aws_module.Aws(REGION, clients={"cloudformation": cfn})
+    to_import = [{"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "Bucket",
+                  "ResourceIdentifier": {"BucketName": "b"}}]
+    untagged = dataclasses.replace(PLAN, tags={"Project": "ia-comafi"})
+    with Stubber(cfn) as stub:
+        stub.add_response("create_change_set", {"Id": CS_ARN}, {
+            "StackName": "ia-comafi-network", "ChangeSetName": ANY, "ChangeSetType": "IMPORT",
+            "Parameters": ANY, "Capabilities": ANY, "Tags": ANY,
+            "Description": "deploy.py  network", "TemplateBody": PLAN.body, "ResourcesToImport": to_import,
+        })
+        cs = changesets.create(aws, untagged, "IMPORT", ACCOUNT, resources_to_import=to_import)
+        stub.assert_no_pending_responses()
+    assert cs.stack_id == "" and cs.type == "IMPORT"
+
+
+# --- big templates: S3 -----------------------------------------------------------------------------------------
+
+def test_a_template_that_fits_goes_inline():
+    fits = dataclasses.replace(PLAN, body="#" * MAX_BODY_BYTES)
+    assert changesets.template_source(None, fits, ACCOUNT) == {"TemplateBody": fits.body}
+
+
+def stub_new_bucket(stub, region_kwargs):
+    stub.add_client_error("head_bucket", "404", "Not Found", 404, expected_params={"Bucket": BUCKET})
+    stub.add_response("create_bucket", {}, {"Bucket": BUCKET, **region_kwargs})
+    stub.add_response("put_public_access_block", {}, {"Bucket": BUCKET, "PublicAccessBlockConfiguration": {
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}})
+    stub.add_response("put_bucket_encryption", {}, {"Bucket": BUCKET, "ServerSideEncryptionConfiguration": {
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}})
+    stub.add_response("put_bucket_lifecycle_configuration", {}, {"Bucket": BUCKET, "LifecycleConfiguration": {
+        "Rules": [{"ID": "expire-templates", "Status": "Enabled", "Filter": {"Prefix": "templates/"},
+                   "Expiration": {"Days": 30}}]}})
+
+
+def test_a_big_template_goes_to_a_private_encrypted_expiring_bucket_made_on_first_need():
+    s3 = client("s3")
+    aws = aws_module.Aws(REGION, clients={"s3": s3})
+    big = dataclasses.replace(PLAN, body="#" * (MAX_BODY_BYTES + 1))
+    key = "templates/ia-comafi-network/" + changesets.hashlib.sha256(big.body.encode()).hexdigest()[:16] + ".yaml"
+    with Stubber(s3) as stub:
+        stub_new_bucket(stub, {"CreateBucketConfiguration": {"LocationConstraint": REGION}})
+        stub.add_response("put_object", {}, {"Bucket": BUCKET, "Key": key, "Body": big.body.encode(),
+                                             "ContentType": "application/x-yaml"})
+        source = changesets.template_source(aws, big, ACCOUNT)
+        stub.assert_no_pending_responses()
+    assert source == {"TemplateURL": f"https://{BUCKET}.s3.{REGION}.amazonaws.com/{key}"}
+
+
+def test_in_us_east_1_the_bucket_is_created_without_a_location_and_an_existing_one_is_kept():
+    s3 = client("s3")
+    with Stubber(s3) as stub:
+        stub_new_bucket(stub, {})
+        changesets.ensure_bucket(s3, BUCKET, "us-east-1")
+        stub.add_response("head_bucket", {}, {"Bucket": BUCKET})
+        changesets.ensure_bucket(s3, BUCKET, REGION)  # there: nothing else is sent
+        stub.add_client_error("head_bucket", "403", "Forbidden", 403)
+        with pytest.raises(s3.exceptions.ClientError):
+            changesets.ensure_bucket(s3, BUCKET, REGION)  # not ours, or no access: not created over
+        stub.assert_no_pending_responses()
+
+
+def test_against_an_emulator_the_template_url_is_path_style():
+    s3 = client("s3", endpoint_url="http://127.0.0.1:4566")
+    aws = aws_module.Aws(REGION, clients={"s3": s3})
+    with Stubber(s3) as stub:
+        stub.add_response("head_bucket", {})
+        stub.add_response("put_object", {})
+        url = changesets.upload_template(aws, BUCKET, PLAN)
+    assert url.startswith(f"http://127.0.0.1:4566/{BUCKET}/templates/ia-comafi-network/")
+
+
+# --- wait, read, execute, delete -------------------------------------------------------------------------------
+
+CS = changesets.ChangeSet(id=CS_ARN, name="deploy-x", stack_id=STACK_ID, type="UPDATE")
+
+
+def described(status: str, reason: str = "", changes=(), token: str | None = None) -> dict:
+    page = {"ChangeSetId": CS_ARN, "ChangeSetName": "deploy-x", "StackId": STACK_ID, "StackName": "ia-comafi-network",
+            "Status": status, "ExecutionStatus": "AVAILABLE", "Changes": list(changes)}
+    if reason:
+        page["StatusReason"] = reason
+    if token:
+        page["NextToken"] = token
+    return page
+
+
+def change(action: str, logical: str, replacement: str | None = None, physical: str | None = None) -> dict:
+    rc = {"Action": action, "LogicalResourceId": logical, "ResourceType": "AWS::EC2::VPC"}
+    if replacement:
+        rc["Replacement"] = replacement
+    if physical:
+        rc["PhysicalResourceId"] = physical
+    return {"Type": "Resource", "ResourceChange": rc}
+
+
+def test_a_change_set_with_nothing_to_do_is_none_on_aws_and_on_localstack():
+    cfn = client("cloudformation")
+    for reason in ("The submitted information didn't contain changes. Submit different information to create a "
+                   "change set.", "No updates are to be performed."):
+        with Stubber(cfn) as stub:
+            stub.add_response("describe_change_set", described("FAILED", reason), {"ChangeSetName": CS_ARN})
+            assert changesets.wait(cfn, CS) is None
+
+
+def test_a_failed_change_set_names_itself_and_aws_s_reason():
+    cfn = client("cloudformation")
+    reason = "Parameters: [VpcCidr] must have values"
+    with Stubber(cfn) as stub:
+        stub.add_response("describe_change_set", described("CREATE_PENDING"), {"ChangeSetName": CS_ARN})
+        stub.add_response("describe_change_set", described("FAILED", reason), {"ChangeSetName": CS_ARN})
+        with pytest.raises(DeployError) as err:
+            changesets.wait(cfn, CS)
+    assert str(err.value) == f"change set deploy-x failed: {reason}"
+
+
+def test_a_change_set_that_never_completes_fails_with_the_waiter_s_reason(monkeypatch):
+    monkeypatch.setattr(changesets, "CHANGE_SET_WAIT_ATTEMPTS", 2)
+    cfn = client("cloudformation")
+    with Stubber(cfn) as stub:
+        stub.add_response("describe_change_set", described("CREATE_IN_PROGRESS"))
+        stub.add_response("describe_change_set", described("CREATE_IN_PROGRESS"))
+        with pytest.raises(DeployError, match=r"^change set deploy-x failed: Waiter ChangeSetCreateComplete failed: "
+                                              r"Max attempts exceeded"):
+            changesets.wait(cfn, CS)
+
+
+def test_changes_are_read_across_pages_with_replacement_only_for_a_modify():
+    cfn = client("cloudformation")
+    with Stubber(cfn) as stub:
+        stub.add_response("describe_change_set", described("CREATE_COMPLETE"), {"ChangeSetName": CS_ARN})  # waiter
+        stub.add_response("describe_change_set", described("CREATE_COMPLETE", changes=[
+            change("Modify", "Vpc", "True", "vpc-1"), change("Add", "Subnet", "False")], token="p2"),
+            {"ChangeSetName": CS_ARN})
+        stub.add_response("describe_change_set", described("CREATE_COMPLETE", changes=[
+            change("Remove", "Old", physical="sg-1")]), {"ChangeSetName": CS_ARN, "NextToken": "p2"})
+        cs = changesets.wait(cfn, CS)
+        stub.assert_no_pending_responses()
+    assert cs == dataclasses.replace(CS, status="CREATE_COMPLETE", changes=(
+        changesets.Change("Modify", "Vpc", "AWS::EC2::VPC", "True", "vpc-1"),
+        changesets.Change("Add", "Subnet", "AWS::EC2::VPC", "", ""),
+        changesets.Change("Remove", "Old", "AWS::EC2::VPC", "", "sg-1")))
+
+
+def test_a_new_stack_s_id_comes_from_the_change_set():
+    cfn = client("cloudformation")
+    with Stubber(cfn) as stub:
+        stub.add_response("describe_change_set", {"Changes": [{"Type": "Resource", "ResourceChange": {}}]})
+        cs = changesets.describe(cfn, dataclasses.replace(CS, stack_id="from-create"))
+        assert (cs.stack_id, cs.status, cs.changes) == ("from-create", "", (changesets.Change("", "", "", ""),))
+        stub.add_response("describe_change_set", described("CREATE_COMPLETE"))
+        assert changesets.describe(cfn, dataclasses.replace(CS, stack_id="")).stack_id == STACK_ID
+
+
+def test_execute_and_delete_name_the_change_set_by_its_arn():
+    cfn = client("cloudformation")
+    with Stubber(cfn) as stub:
+        stub.add_response("execute_change_set", {}, {"ChangeSetName": CS_ARN})
+        stub.add_response("delete_change_set", {}, {"ChangeSetName": CS_ARN})
+        changesets.execute(cfn, CS)
+        changesets.delete(cfn, CS)
+        stub.assert_no_pending_responses()
+
+
+def test_the_console_link_opens_this_change_set():
+    assert changesets.console_url(REGION, CS) == (
+        "https://eu-west-1.console.aws.amazon.com/cloudformation/home?region=eu-west-1#/stacks/changesets/changes"
+        "?stackId=arn%3Aaws%3Acloudformation%3Aeu-west-1%3A123456789012%3Astack%2Fia-comafi-network%2F1"
+        "&changeSetId=arn%3Aaws%3Acloudformation%3Aeu-west-1%3A123456789012%3AchangeSet%2Fdeploy-x%2F1")
