@@ -94,13 +94,14 @@ def test_a_template_that_fits_goes_inline():
 
 
 def stub_new_bucket(stub, region_kwargs):
-    stub.add_client_error("head_bucket", "404", "Not Found", 404, expected_params={"Bucket": BUCKET})
+    owner = {"ExpectedBucketOwner": ACCOUNT}  # every call that takes it: a squatted name is refused
+    stub.add_client_error("head_bucket", "404", "Not Found", 404, expected_params={"Bucket": BUCKET, **owner})
     stub.add_response("create_bucket", {}, {"Bucket": BUCKET, **region_kwargs})
-    stub.add_response("put_public_access_block", {}, {"Bucket": BUCKET, "PublicAccessBlockConfiguration": {
+    stub.add_response("put_public_access_block", {}, {"Bucket": BUCKET, **owner, "PublicAccessBlockConfiguration": {
         "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}})
-    stub.add_response("put_bucket_encryption", {}, {"Bucket": BUCKET, "ServerSideEncryptionConfiguration": {
+    stub.add_response("put_bucket_encryption", {}, {"Bucket": BUCKET, **owner, "ServerSideEncryptionConfiguration": {
         "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}})
-    stub.add_response("put_bucket_lifecycle_configuration", {}, {"Bucket": BUCKET, "LifecycleConfiguration": {
+    stub.add_response("put_bucket_lifecycle_configuration", {}, {"Bucket": BUCKET, **owner, "LifecycleConfiguration": {
         "Rules": [{"ID": "expire-templates", "Status": "Enabled", "Filter": {"Prefix": "templates/"},
                    "Expiration": {"Days": 30}}]}})
 
@@ -113,7 +114,7 @@ def test_a_big_template_goes_to_a_private_encrypted_expiring_bucket_made_on_firs
     with Stubber(s3) as stub:
         stub_new_bucket(stub, {"CreateBucketConfiguration": {"LocationConstraint": REGION}})
         stub.add_response("put_object", {}, {"Bucket": BUCKET, "Key": key, "Body": big.body.encode(),
-                                             "ContentType": "application/x-yaml"})
+                                             "ContentType": "application/x-yaml", "ExpectedBucketOwner": ACCOUNT})
         source = changesets.template_source(aws, big, ACCOUNT)
         stub.assert_no_pending_responses()
     assert source == {"TemplateURL": f"https://{BUCKET}.s3.{REGION}.amazonaws.com/{key}"}
@@ -123,12 +124,12 @@ def test_in_us_east_1_the_bucket_is_created_without_a_location_and_an_existing_o
     s3 = client("s3")
     with Stubber(s3) as stub:
         stub_new_bucket(stub, {})
-        changesets.ensure_bucket(s3, BUCKET, "us-east-1")
-        stub.add_response("head_bucket", {}, {"Bucket": BUCKET})
-        changesets.ensure_bucket(s3, BUCKET, REGION)  # there: nothing else is sent
+        changesets.ensure_bucket(s3, BUCKET, "us-east-1", ACCOUNT)
+        stub.add_response("head_bucket", {}, {"Bucket": BUCKET, "ExpectedBucketOwner": ACCOUNT})
+        changesets.ensure_bucket(s3, BUCKET, REGION, ACCOUNT)  # there: nothing else is sent
         stub.add_client_error("head_bucket", "403", "Forbidden", 403)
-        with pytest.raises(s3.exceptions.ClientError):
-            changesets.ensure_bucket(s3, BUCKET, REGION)  # not ours, or no access: not created over
+        with pytest.raises(DeployError, match="bucket squatting"):
+            changesets.ensure_bucket(s3, BUCKET, REGION, ACCOUNT)  # not ours, or no access: not created over
         stub.assert_no_pending_responses()
 
 
@@ -138,7 +139,7 @@ def test_against_an_emulator_the_template_url_is_path_style():
     with Stubber(s3) as stub:
         stub.add_response("head_bucket", {})
         stub.add_response("put_object", {})
-        url = changesets.upload_template(aws, BUCKET, PLAN)
+        url = changesets.upload_template(aws, BUCKET, PLAN, ACCOUNT)
     assert url.startswith(f"http://127.0.0.1:4566/{BUCKET}/templates/ia-comafi-network/")
 
 
