@@ -179,3 +179,21 @@ class Calls(list):
 
     def attach(self, session) -> None:
         session.events.register("before-call", self.hook)
+
+
+class Stubbers(dict):
+    """botocore Stubbers by service name, activated and deactivated together (``with Stubbers(...) as s:``);
+    ``clients`` hands their clients to the harness."""
+
+    def __enter__(self):
+        for stub in self.values():
+            stub.activate()
+        return self
+
+    def __exit__(self, *exc):
+        for stub in self.values():
+            stub.deactivate()
+
+    @property
+    def clients(self) -> dict:
+        return {name: stub.client for name, stub in self.items()}

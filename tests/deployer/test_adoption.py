@@ -154,19 +154,9 @@ def stub_checks(stubs: dict, bucket=True, repository=True, secret: dict | None =
                                                  expected_params={"SecretId": SECRET})
 
 
-class Stubs(dict):
-    def __enter__(self):
-        for s in self.values():
-            s.activate()
-        return self
-
-    def __exit__(self, *exc):
-        for s in self.values():
-            s.deactivate()
-
-
-def stubs_for(aws) -> Stubs:
-    return Stubs({name: Stubber(aws.client(name)) for name in ("cloudformation", "s3", "ecr", "secretsmanager")})
+def stubs_for(aws) -> fakes.Stubbers:
+    services = ("cloudformation", "s3", "ecr", "secretsmanager")
+    return fakes.Stubbers({name: Stubber(aws.client(name)) for name in services})
 
 
 def test_what_exists_is_adopted_by_its_import_identifier(aws):

@@ -16,7 +16,7 @@ from troposphere.ssm import Parameter as SsmParameter
 import contract
 import templates
 from templates import params
-from testkit import harness
+from testkit import fakes, harness
 from tests.deployer import test_drift as d
 from tests.deployer import test_rollback_triggers as rt
 
@@ -36,23 +36,8 @@ def client(service: str):
     return boto3.session.Session(region_name=rt.REGION).client(service, region_name=rt.REGION)
 
 
-class Stubs(dict):
-    def __enter__(self):
-        for s in self.values():
-            s.activate()
-        return self
-
-    def __exit__(self, *exc):
-        for s in self.values():
-            s.deactivate()
-
-    @property
-    def clients(self) -> dict:
-        return {name: s.client for name, s in self.items()}
-
-
-def stubs(*services: str) -> Stubs:
-    return Stubs({name: Stubber(client(name)) for name in services})
+def stubs(*services: str) -> fakes.Stubbers:
+    return fakes.Stubbers({name: Stubber(client(name)) for name in services})
 
 
 # --- a rollback trigger fires -------------------------------------------------------------------------------
