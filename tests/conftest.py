@@ -35,3 +35,13 @@ def no_aws(monkeypatch):
     monkeypatch.setattr(boto3.session.Session, "client", forbidden)
     monkeypatch.setattr(boto3, "client", forbidden)
     return forbidden
+
+
+@pytest.fixture
+def stubbed_aws_env(monkeypatch):
+    """Dummy credentials, no profile and no endpoint: for clients that botocore's Stubber answers (a stubbed
+    call never leaves the process, but building the client still reads them)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)

@@ -114,11 +114,7 @@ def client(service: str):
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def aws(stubbed_aws_env, monkeypatch):
     monkeypatch.setattr(stacks, "WAIT_DELAY", 0)
     clients = {s: client(s) for s in ("cloudformation", "s3", "ecr", "secretsmanager")}
     return aws_module.Aws(REGION, clients=clients)

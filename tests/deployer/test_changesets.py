@@ -29,11 +29,7 @@ BUCKET = f"ia-comafi-deploy-{ACCOUNT}-{REGION}"
 
 
 @pytest.fixture(autouse=True)
-def _dummy_credentials(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def _no_waiting(stubbed_aws_env, monkeypatch):
     monkeypatch.setattr(changesets, "CHANGE_SET_WAIT_DELAY", 0)
 
 

@@ -31,10 +31,7 @@ def detection_id(name: str) -> str:
 
 
 @pytest.fixture
-def cfn(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def cfn(stubbed_aws_env):
     return boto3.session.Session(region_name=REGION).client("cloudformation", region_name=REGION)
 
 

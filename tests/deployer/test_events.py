@@ -18,11 +18,7 @@ STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/ia-comafi-comput
 T0 = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 
 
-@pytest.fixture(autouse=True)
-def _dummy_credentials(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+pytestmark = pytest.mark.usefixtures("stubbed_aws_env")
 
 
 # One session for the module: its loader parses the service model once, not once a test.

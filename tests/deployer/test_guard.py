@@ -21,11 +21,7 @@ PSEUDO = {"AWS::Region": REGION, "AWS::AccountId": "123456789012"}
 SESSION = boto3.session.Session(region_name=REGION)
 
 
-@pytest.fixture(autouse=True)
-def _dummy_credentials(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+pytestmark = pytest.mark.usefixtures("stubbed_aws_env")
 
 
 def client():

@@ -33,10 +33,7 @@ def test_only_a_create_takes_the_params_files_tag():
 
 
 @pytest.fixture
-def ecr(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def ecr(stubbed_aws_env):
     return boto3.session.Session(region_name="us-east-1").client("ecr", region_name="us-east-1")
 
 

@@ -26,11 +26,7 @@ T0 = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.UTC)
 OUTPUT = contract.ROLLBACK_TRIGGER_OUTPUTS[contract.COMPUTE][0]
 
 
-@pytest.fixture(autouse=True)
-def _dummy_credentials(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+pytestmark = pytest.mark.usefixtures("stubbed_aws_env")
 
 
 def client(service: str):

@@ -25,11 +25,8 @@ ACCOUNT = "123456789012"
 
 
 @pytest.fixture(autouse=True)
-def _dummy_credentials(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "GITHUB_STEP_SUMMARY"):
-        monkeypatch.delenv(name, raising=False)
+def _no_step_summary(stubbed_aws_env, monkeypatch):
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 
 
 def client(service: str):

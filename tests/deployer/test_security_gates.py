@@ -31,12 +31,7 @@ REPOSITORY = contract.resource_name("repository", PARAMS.project)
 TAG = PARAMS["image_tag"]
 
 
-@pytest.fixture(autouse=True)
-def _fake_credentials(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+pytestmark = pytest.mark.usefixtures("stubbed_aws_env")
 
 
 def client(service: str):

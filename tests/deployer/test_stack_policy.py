@@ -29,11 +29,7 @@ SECRET = contract.SECRET_RESOURCE
 REPOSITORY = contract.REPOSITORY_RESOURCE
 
 
-@pytest.fixture(autouse=True)
-def _dummy_credentials(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+pytestmark = pytest.mark.usefixtures("stubbed_aws_env")
 
 
 def cfn_client():

@@ -25,10 +25,7 @@ WHERE = f"--stack-name {NAME} --region {REGION}"
 
 
 @pytest.fixture(autouse=True)
-def _no_waiting(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def _no_waiting(stubbed_aws_env, monkeypatch):
     monkeypatch.setattr(stacks, "WAIT_DELAY", 0)
     monkeypatch.setattr(stacks.time, "sleep", lambda _s: None)
 
