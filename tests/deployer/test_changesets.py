@@ -236,3 +236,84 @@ def test_the_console_link_opens_this_change_set():
         "https://eu-west-1.console.aws.amazon.com/cloudformation/home?region=eu-west-1#/stacks/changesets/changes"
         "?stackId=arn%3Aaws%3Acloudformation%3Aeu-west-1%3A123456789012%3Astack%2Fia-comafi-network%2F1"
         "&changeSetId=arn%3Aaws%3Acloudformation%3Aeu-west-1%3A123456789012%3AchangeSet%2Fdeploy-x%2F1")
+
+
+def test_the_raw_changes_the_stack_policy_reads_are_every_page_s_as_aws_sent_them():
+    """stack_policy reads each change's Details (which property forces a replacement) from raw_changes."""
+    detail = {"Target": {"Attribute": "Properties", "Name": "BucketName", "RequiresRecreation": "Always"},
+              "Evaluation": "Static", "ChangeSource": "DirectModification"}
+    first = change("Modify", "Vpc")  # a Modify that names no Replacement: shown as ""
+    first["ResourceChange"]["Details"] = [detail]
+    second = change("Add", "Subnet")
+    cfn = client("cloudformation")
+    with Stubber(cfn) as stub:
+        stub.add_response("describe_change_set", described("CREATE_COMPLETE", changes=[first], token="p2"),
+                          {"ChangeSetName": CS_ARN})
+        last = described("CREATE_COMPLETE", changes=[second])
+        stub.add_response("describe_change_set", last, {"ChangeSetName": CS_ARN, "NextToken": "p2"})
+        cs = changesets.describe(cfn, CS)
+        page_without_changes = {k: v for k, v in described("CREATE_COMPLETE").items() if k != "Changes"}
+        stub.add_response("describe_change_set", page_without_changes, {"ChangeSetName": CS_ARN})
+        empty = changesets.describe(cfn, CS)
+    assert cs.raw_changes == (first, second)
+    assert cs.changes[0] == changesets.Change("Modify", "Vpc", "AWS::EC2::VPC", "", "")
+    assert (empty.changes, empty.raw_changes) == ((), ())
+
+
+SQUATTED = ("deploy-artifacts bucket {bucket} is not owned by account {account} ({answer}): another account may "
+            "hold that name (bucket squatting), and whoever owns it could read or replace the templates uploaded "
+            "there; refusing to upload any template. Delete or rename that bucket if it is yours in another "
+            "account, or keep every template under CloudFormation's 51,200-byte inline limit")
+
+
+@pytest.mark.parametrize("code", ["403", "AccessDenied", "Forbidden"])  # HEAD has no body: botocore says "403"
+def test_a_bucket_another_account_owns_is_refused_whatever_the_403_is_called(code):
+    s3 = client("s3")
+    with Stubber(s3) as stub:
+        stub.add_client_error("head_bucket", code, "Forbidden", 403,
+                              expected_params={"Bucket": BUCKET, "ExpectedBucketOwner": ACCOUNT})
+        with pytest.raises(DeployError) as err:
+            changesets.ensure_bucket(s3, BUCKET, REGION, ACCOUNT)
+        stub.assert_no_pending_responses()  # nothing created, nothing uploaded
+    answer = ("HeadBucket with ExpectedBucketOwner answered 403 Forbidden; also the answer when these credentials "
+              "lack s3:ListBucket on it")
+    assert str(err.value) == SQUATTED.format(bucket=BUCKET, account=ACCOUNT, answer=answer)
+
+
+def test_a_name_taken_in_another_account_is_refused_at_create():
+    s3 = client("s3")
+    with Stubber(s3) as stub:
+        stub.add_client_error("head_bucket", "404", "Not Found", 404)
+        stub.add_client_error("create_bucket", "BucketAlreadyExists", "The requested bucket name is not available.",
+                              409)
+        with pytest.raises(DeployError) as err:
+            changesets.ensure_bucket(s3, BUCKET, REGION, ACCOUNT)
+        stub.assert_no_pending_responses()
+    assert str(err.value) == SQUATTED.format(bucket=BUCKET, account=ACCOUNT,
+                                             answer="CreateBucket answered BucketAlreadyExists")
+
+
+@pytest.mark.parametrize("code", ["404", "NoSuchBucket", "NotFound"])  # AWS says 404; emulators name it
+def test_a_missing_bucket_is_created_whatever_the_404_is_called(code):
+    s3 = client("s3")
+    with Stubber(s3) as stub:
+        stub.add_client_error("head_bucket", code, "Not Found", 404)
+        stub.add_response("create_bucket", {}, {"Bucket": BUCKET, "CreateBucketConfiguration": {
+            "LocationConstraint": REGION}})
+        for call in ("put_public_access_block", "put_bucket_encryption", "put_bucket_lifecycle_configuration"):
+            stub.add_response(call, {})
+        changesets.ensure_bucket(s3, BUCKET, REGION, ACCOUNT)
+        stub.assert_no_pending_responses()
+
+
+def test_any_other_error_on_the_bucket_is_not_taken_for_a_missing_one():
+    s3 = client("s3")
+    with Stubber(s3) as stub:
+        stub.add_client_error("head_bucket", "500", "Internal Error", 500)
+        with pytest.raises(s3.exceptions.ClientError):
+            changesets.ensure_bucket(s3, BUCKET, REGION, ACCOUNT)
+        stub.add_client_error("head_bucket", "404", "Not Found", 404)
+        stub.add_client_error("create_bucket", "InvalidBucketName", "The specified bucket is not valid.", 400)
+        with pytest.raises(s3.exceptions.ClientError):
+            changesets.ensure_bucket(s3, BUCKET, REGION, ACCOUNT)
+        stub.assert_no_pending_responses()

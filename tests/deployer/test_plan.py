@@ -3,6 +3,8 @@ call. No AWS here at all."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import yaml
 
@@ -138,3 +140,17 @@ def test_a_template_fits_up_to_cloudformation_s_s3_limit():
     with pytest.raises(ValueError, match=r"^k: template is 1000001 bytes; CloudFormation accepts at most 1000000$"):
         plan._check_template("k", padded + "#", plan.parse_template(body), {"A": "a"})
     assert (plan.MAX_BODY_BYTES, plan.MAX_S3_TEMPLATE_BYTES) == (51_200, 1_000_000)
+
+
+def test_a_parameter_the_run_fills_in_reaches_only_the_stacks_that_declare_it():
+    params = load_params("dev")
+    plans = plan.build(params, list(templates.STACKS[:4]), templates.STACKS)
+    boundary = "arn:aws:iam::123456789012:policy/ia-comafi-dev-boundary"
+    given = plan.with_parameter(plans, contract.PERMISSIONS_BOUNDARY_PARAMETER, boundary)
+    declaring = {p.key for p in plans if plan.declares(p, contract.PERMISSIONS_BOUNDARY_PARAMETER)}
+    assert declaring == {"network", "compute"}  # the stacks with roles
+    for before, after in zip(plans, given, strict=True):
+        expected = {**before.parameters, contract.PERMISSIONS_BOUNDARY_PARAMETER: boundary}
+        assert after.parameters == (expected if before.key in declaring else before.parameters), before.key
+        assert after.body == before.body and after.key == before.key
+    assert not plan.declares(dataclasses.replace(plans[0], template={}), contract.PERMISSIONS_BOUNDARY_PARAMETER)
