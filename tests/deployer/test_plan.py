@@ -154,3 +154,21 @@ def test_a_parameter_the_run_fills_in_reaches_only_the_stacks_that_declare_it():
         assert after.parameters == (expected if before.key in declaring else before.parameters), before.key
         assert after.body == before.body and after.key == before.key
     assert not plan.declares(dataclasses.replace(plans[0], template={}), contract.PERMISSIONS_BOUNDARY_PARAMETER)
+
+
+def test_a_parameter_outside_the_schema_is_sent_with_the_template_s_own_default():
+    """DescribeStacks lists every declared parameter, defaulted ones with their default: the plan must hold
+    the same, or a no-op deploy would never be "unchanged"."""
+    from troposphere import Parameter, Template
+    from troposphere.ssm import Parameter as SsmParameter
+
+    def build():
+        t = Template()
+        templates.params.add_parameters(t, contract.DATA)
+        t.add_parameter(Parameter("Extra", Type="String", Default="as-declared"))
+        t.add_resource(SsmParameter("Value", Type="String", Value="v"))
+        return t
+
+    stack = templates.Stack(contract.DATA, (), build)
+    (built,) = plan.build(load_params("dev"), [stack], [stack])
+    assert built.parameters == {**cfn_parameter_values(contract.DATA, load_params("dev")), "Extra": "as-declared"}
