@@ -203,6 +203,8 @@ WAF_MANAGED_RULE_GROUPS = (
     "AWSManagedRulesKnownBadInputsRuleSet",
     "AWSManagedRulesAmazonIpReputationList",
 )
+# Every rule's metric, in the WebACL's priority order (the dashboard graphs each).
+WAF_RULE_METRICS = (WAF_QUERY_RATE_METRIC, WAF_RATE_METRIC, *WAF_MANAGED_RULE_GROUPS)
 
 # ---- tags ----
 

@@ -32,7 +32,7 @@ from troposphere import s3 as buckets
 from troposphere.cloudformation import WaitConditionHandle
 
 import contract
-from templates import alarms, boundary, naming, params, storage, waf
+from templates import alarms, boundary, naming, params, storage
 from templates.metadata import checkov_skip
 
 HAS_CERTIFICATE = "HasCertificate"
@@ -155,15 +155,14 @@ def build() -> Template:
     service_alarms = alarms.create_service_alarms(t, p, topic, cluster, service)
     release_health = alarms.create_release_health(t, topic, release_alarms)
     dashboard = alarms.create_dashboard(
-        t, [release_health, *release_alarms.all, *service_alarms], waf.RULE_NAMES,
+        t, [release_health, *release_alarms.all, *service_alarms], contract.WAF_RULE_METRICS,
         cluster, service, load_balancer, target_group,
     )
 
     _add_outputs(t, cluster, service, log_group, load_balancer, target_group, topic)
     t.add_output(Output(contract.DASHBOARD_URL, Description="CloudWatch dashboard of the service",
                         Value=alarms.dashboard_url(dashboard)))
-    (release_health_output,) = contract.ROLLBACK_TRIGGER_OUTPUTS[contract.COMPUTE]
-    t.add_output(Output(release_health_output,
+    t.add_output(Output(contract.RELEASE_HEALTH_ALARM_ARN,
                         Description="Composite alarm the deployer passes as compute's rollback trigger",
                         Value=GetAtt(release_health, "Arn")))
     return t

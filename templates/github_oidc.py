@@ -96,18 +96,8 @@ IAM_BOUNDED_ROLE_ACTIONS = (
     "PutRolePolicy",
 )
 
-_PROJECT = "${" + contract.PROJECT_PARAMETER + "}"
-_PROJECT_VALUE = Sub(_PROJECT)
-
-
-def _pattern(kind: str) -> str:
-    """A resource name pattern as Fn::Sub text, from the contract."""
-    return naming.resource_name_text(kind)
-
-
-def _project_tag_key() -> str:
-    """The stack tag that carries the project name (deploy.py tags every stack with it)."""
-    return next(key for key, value in contract.stack_tags(_PROJECT, "").items() if value == _PROJECT)
+_PROJECT_VALUE = Sub("${" + contract.PROJECT_PARAMETER + "}")
+_pattern = naming.resource_name_text  # a contract name as Fn::Sub text
 
 
 def _arn(service: str, resource: str, region: bool = True, account: bool = True) -> Sub:
@@ -125,16 +115,11 @@ def _allow(sid: str, prefix: str, names, resources, condition: pol.Condition | N
     return pol.Statement(Sid=sid, Effect=pol.Allow, Action=_actions(prefix, names), Resource=resources, **kwargs)
 
 
-def _deployable_stacks() -> list[str]:
-    """The stacks CI deploys: every stack in the graph except the optional ones (this one)."""
-    return list(contract.APP_STACKS)
-
-
 def _stack_role_arns() -> list[Sub]:
     # The stacks' roles are unnamed, so CloudFormation names them
     # "{stack name}-{logical id}-{suffix}": the stack prefixes bound them, and
     # leave out this stack's roles.
-    return [_arn("iam", f"role/{contract.stack_name(_PROJECT, key)}-*", region=False) for key in _deployable_stacks()]
+    return [_arn("iam", f"role/{naming.project_stack_name(key)}-*", region=False) for key in contract.APP_STACKS]
 
 
 def boundary_arn() -> Sub:
@@ -247,9 +232,13 @@ def _build_policy() -> pol.PolicyDocument:
     ])
 
 
+def _secret_arn() -> Sub:
+    # Secrets Manager appends "-" and six random characters to a secret's name in its ARN.
+    return _arn("secretsmanager", f"secret:{_pattern('secret')}-??????")
+
+
 def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
-    stacks = _deployable_stacks()
-    stack_arns = [_arn("cloudformation", f"stack/{contract.stack_name(_PROJECT, key)}/*") for key in stacks]
+    stack_arns = [_arn("cloudformation", f"stack/{naming.project_stack_name(key)}/*") for key in contract.APP_STACKS]
     cluster = _pattern("cluster")
     service_arn = _arn("ecs", f"service/{cluster}/{_pattern('service')}")
     statements = [
@@ -273,7 +262,7 @@ def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
         _allow("FindRetainedBucket", "s3", ["ListBucket"],
                [_arn("s3", _pattern("unhandled_bucket"), region=False, account=False)]),
         _allow("FindRetainedSecret", "secretsmanager", ["DescribeSecret"],
-               [_arn("secretsmanager", f"secret:{_pattern('secret')}-??????")]),
+               [_secret_arn()]),
         # Templates over 51,200 bytes go through this bucket (deploy.py creates it on first need).
         _allow("DeployArtifactsBucket", "s3",
                ["CreateBucket", "ListBucket", "PutBucketPublicAccessBlock", "PutEncryptionConfiguration",
@@ -306,7 +295,7 @@ def permissions_boundary_policy() -> pol.PolicyDocument:
         _allow("PullImage", "ecr", ["BatchCheckLayerAvailability", "BatchGetImage", "GetDownloadUrlForLayer"],
                [_repository_arn()]),
         _allow("ReadAppSecret", "secretsmanager", ["GetSecretValue"],
-               [_arn("secretsmanager", f"secret:{_pattern('secret')}-??????")]),
+               [_secret_arn()]),
         # compute's task role: the model (any foundation model: the id is a compute parameter) and the bucket.
         _allow("InvokeModel", "bedrock", ["InvokeModel", "InvokeModelWithResponseStream"],
                [_arn("bedrock", "foundation-model/*", account=False)]),
@@ -471,7 +460,7 @@ def _ec2(resource_type: str) -> Sub:
 
 def _execution_policies() -> list[tuple[str, list[pol.Statement], tuple]]:
     """(logical id, statements, checkov exceptions) of each managed policy of the execution role."""
-    tag = _project_tag_key()
+    tag = contract.PROJECT_TAG
     cluster = _pattern("cluster")
     log_groups = [_pattern("container_log_group"), _pattern("flow_log_group"), _pattern("waf_log_group")]
     log_group_arns = [_arn("logs", f"log-group:{g}") for g in log_groups] + \
@@ -515,7 +504,7 @@ def _execution_policies() -> list[tuple[str, list[pol.Statement], tuple]]:
                [_arn("s3", _pattern(kind), region=False, account=False)
                 for kind in ("unhandled_bucket", "alb_logs_bucket")]),
         _allow("Repository", "ecr", _ECR_REPOSITORY, [_repository_arn()]),
-        _allow("AppSecret", "secretsmanager", _SECRET, [_arn("secretsmanager", f"secret:{_pattern('secret')}-??????")]),
+        _allow("AppSecret", "secretsmanager", _SECRET, [_secret_arn()]),
         # GenerateSecretString: a random password is not a resource.
         _allow("SecretPassword", "secretsmanager", ["GetRandomPassword"], ["*"]),
     ]

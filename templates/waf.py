@@ -23,9 +23,6 @@ QUERY_METHOD = "POST"
 QUERY_PATH = "/v1/query"
 
 # Rule names are their metric names (contract.py: the dashboard reads them). Priority order is this tuple's.
-QUERY_RATE_RULE = contract.WAF_QUERY_RATE_METRIC
-RATE_RULE = contract.WAF_RATE_METRIC
-MANAGED_RULE_GROUPS = contract.WAF_MANAGED_RULE_GROUPS
 
 # Headers that carry credentials: never written to the log.
 REDACTED_HEADERS = ("authorization", "cookie")
@@ -33,8 +30,6 @@ REDACTED_HEADERS = ("authorization", "cookie")
 # or drop by the action taken: allowed requests are the bulk and are in the ALB access logs already.
 LOGGED_ACTIONS = ("BLOCK", "COUNT")
 LOG_GROUP_ARN = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${LogGroup}"
-# Every rule's name, which is also its CloudWatch metric name (the compute dashboard graphs each one).
-RULE_NAMES = (QUERY_RATE_RULE, RATE_RULE, *MANAGED_RULE_GROUPS)
 
 
 def build() -> Template:
@@ -50,9 +45,8 @@ def build() -> Template:
     )
 
     t.add_output(Output(contract.WEB_ACL_ARN, Description="ARN of the WebACL on the ALB", Value=web_acl.GetAtt("Arn")))
-    (blocked_output,) = contract.ROLLBACK_TRIGGER_OUTPUTS[contract.WAF]
-    t.add_output(Output(blocked_output, Description="Blocked-requests alarm the deployer passes as waf's rollback "
-                        "trigger", Value=blocked.GetAtt("Arn")))
+    t.add_output(Output(contract.BLOCKED_REQUESTS_ALARM_ARN, Value=blocked.GetAtt("Arn"),
+                        Description="Blocked-requests alarm the deployer passes as waf's rollback trigger"))
     return t
 
 
@@ -113,10 +107,11 @@ def _managed_rule(name: str, priority: int) -> waf.WebACLRule:
 def _create_web_acl(t: Template, p: dict) -> waf.WebACL:
     # The query rule goes first: a request it blocks is never counted by the looser rules after it.
     rules = [
-        _rate_rule(QUERY_RATE_RULE, Ref(p["waf_query_rate_limit"]), priority=0, scope_down=_query_route()),
-        _rate_rule(RATE_RULE, Ref(p["waf_rate_limit"]), priority=1),
+        _rate_rule(contract.WAF_QUERY_RATE_METRIC, Ref(p["waf_query_rate_limit"]), priority=0,
+                   scope_down=_query_route()),
+        _rate_rule(contract.WAF_RATE_METRIC, Ref(p["waf_rate_limit"]), priority=1),
     ]
-    rules += [_managed_rule(name, priority) for priority, name in enumerate(MANAGED_RULE_GROUPS, start=2)]
+    rules += [_managed_rule(name, priority) for priority, name in enumerate(contract.WAF_MANAGED_RULE_GROUPS, start=2)]
     name = naming.resource_name_sub("web_acl")
     return t.add_resource(
         waf.WebACL(

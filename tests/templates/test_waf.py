@@ -106,6 +106,8 @@ def test_metrics_and_sampled_requests_on_every_rule_and_the_acl(acl):
         assert config["SampledRequestsEnabled"] is True
         assert config["MetricName"]
     assert [rule["VisibilityConfig"]["MetricName"] for rule in acl["Rules"]] == [n for _, n in EXPECTED_RULES]
+    # The dashboard graphs the contract's list: it must be the WebACL's rules, in priority order.
+    assert [rule["VisibilityConfig"]["MetricName"] for rule in acl["Rules"]] == list(contract.WAF_RULE_METRICS)
 
 
 def test_acl_is_associated_with_the_imported_alb(tpl):
