@@ -459,7 +459,7 @@ def _create_access_log_bucket(t: Template, p: dict) -> WaitConditionHandle:
     })
     principal = FindInMap(ELB_LOG_DELIVERY_MAP, Ref("AWS::Region"), ELB_LOG_DELIVERY_KEY)
     t.add_condition(ELB_DELIVERS_AS_SERVICE, Equals(principal, ELB_LOG_DELIVERY_SERVICE))
-    bucket = t.add_resource(
+    bucket = t.add_resource(storage.retained(
         storage.private_bucket(
             "AlbLogsBucket",
             "alb_logs_bucket",
@@ -470,8 +470,6 @@ def _create_access_log_bucket(t: Template, p: dict) -> WaitConditionHandle:
                 AbortIncompleteMultipartUpload=buckets.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
             ),
             Condition=ALB_ACCESS_LOGS,
-            DeletionPolicy="Retain",
-            UpdateReplacePolicy="Retain",
             Metadata=checkov_skip(
                 ("CKV_AWS_18", "this bucket is itself the access log (of the ALB); logging its reads would need "
                                "a third bucket, and CloudTrail data events audit them"),
@@ -479,32 +477,22 @@ def _create_access_log_bucket(t: Template, p: dict) -> WaitConditionHandle:
                                "logs past alb_logs_expiry_days"),
             ),
         )
-    )
+    ))
     delivery_principal = If(
         ELB_DELIVERS_AS_SERVICE,
         {"Service": principal},
         {"AWS": Sub("arn:${AWS::Partition}:iam::${ElbAccount}:root", ElbAccount=principal)},
     )
+    elb_delivery = {
+        "Sid": "AllowElbLogDelivery",
+        "Effect": "Allow",
+        "Principal": delivery_principal,
+        "Action": "s3:PutObject",
+        # ELB writes under AWSLogs/<this account>/ (no prefix configured).
+        "Resource": Sub("${AlbLogsBucket.Arn}/AWSLogs/${AWS::AccountId}/*"),
+    }
     policy = t.add_resource(
-        buckets.BucketPolicy(
-            "AlbLogsBucketPolicy",
-            Condition=ALB_ACCESS_LOGS,
-            Bucket=Ref(bucket),
-            PolicyDocument={
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "AllowElbLogDelivery",
-                        "Effect": "Allow",
-                        "Principal": delivery_principal,
-                        "Action": "s3:PutObject",
-                        # ELB writes under AWSLogs/<this account>/ (no prefix configured).
-                        "Resource": Sub("${AlbLogsBucket.Arn}/AWSLogs/${AWS::AccountId}/*"),
-                    },
-                    storage.deny_insecure_transport(bucket),
-                ],
-            },
-        )
+        storage.bucket_policy("AlbLogsBucketPolicy", bucket, elb_delivery, Condition=ALB_ACCESS_LOGS)
     )
     # ELB checks it may write to the bucket when logging is turned on, so the ALB waits for the policy.
     # DependsOn cannot name a conditional resource: this handle's Metadata carries the reference instead.

@@ -36,12 +36,6 @@ def build() -> Template:
     return t
 
 
-def _retained(resource):
-    resource.DeletionPolicy = "Retain"
-    resource.UpdateReplacePolicy = "Retain"
-    return resource
-
-
 def _create_secret(t: Template) -> secretsmanager.Secret:
     # ECS refuses to start a task whose secret lacks a referenced JSON key, so
     # all four exist from the first deploy on. The template never carries the
@@ -49,7 +43,7 @@ def _create_secret(t: Template) -> secretsmanager.Secret:
     # unchanged GenerateSecretString is never re-applied, so the values the
     # operator sets later (deploy.py ENV secrets set) survive every deploy.
     placeholders = {key: value for key, value in contract.SECRET_KEYS.items() if value is not None}
-    return t.add_resource(_retained(secretsmanager.Secret(
+    return t.add_resource(storage.retained(secretsmanager.Secret(
         contract.SECRET_RESOURCE,
         Name=naming.resource_name_sub("secret"),
         Description="ia-comafi API secrets: LangSmith key and Redis connection",
@@ -67,7 +61,7 @@ def _create_secret(t: Template) -> secretsmanager.Secret:
 
 
 def _create_unhandled_bucket(t: Template, p: dict) -> s3.Bucket:
-    bucket = t.add_resource(_retained(storage.private_bucket(
+    bucket = t.add_resource(storage.retained(storage.private_bucket(
         contract.UNHANDLED_BUCKET_RESOURCE,
         "unhandled_bucket",
         s3.LifecycleRule(
@@ -84,11 +78,7 @@ def _create_unhandled_bucket(t: Template, p: dict) -> s3.Bucket:
             ("CKV_AWS_18", "write-only log of queries; CloudTrail data events, not a second bucket, audit access"),
         ),
     )))
-    t.add_resource(s3.BucketPolicy(
-        "UnhandledQueriesBucketPolicy",
-        Bucket=Ref(bucket),
-        PolicyDocument={"Version": "2012-10-17", "Statement": [storage.deny_insecure_transport(bucket)]},
-    ))
+    t.add_resource(storage.bucket_policy("UnhandledQueriesBucketPolicy", bucket))
     return bucket
 
 
@@ -99,7 +89,7 @@ def _create_repository(t: Template) -> ecr.Repository:
         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEEP_IMAGES},
         "action": {"type": "expire"},
     }]}
-    return t.add_resource(_retained(ecr.Repository(
+    return t.add_resource(storage.retained(ecr.Repository(
         contract.REPOSITORY_RESOURCE,
         RepositoryName=naming.resource_name_sub("repository"),
         ImageScanningConfiguration=ecr.ImageScanningConfiguration(ScanOnPush=True),

@@ -6,7 +6,7 @@ ACLs) and refuses plain HTTP; every log group has a retention. The stacks add on
 
 from __future__ import annotations
 
-from troposphere import GetAtt, Sub, logs, s3
+from troposphere import GetAtt, Ref, Sub, logs, s3
 
 from templates import naming
 from templates.metadata import checkov_skip
@@ -34,6 +34,23 @@ def private_bucket(title: str, name_kind: str, lifecycle: s3.LifecycleRule, **pr
         ),
         OwnershipControls=s3.OwnershipControls(Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]),
         LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[lifecycle]),
+        **properties,
+    )
+
+
+def retained(resource):
+    """Kept when its stack is deleted or the resource replaced: destroy never loses what it holds."""
+    resource.DeletionPolicy = "Retain"
+    resource.UpdateReplacePolicy = "Retain"
+    return resource
+
+
+def bucket_policy(title: str, bucket: s3.Bucket, *statements: dict, **properties) -> s3.BucketPolicy:
+    """``bucket``'s policy: ``statements``, and always the refusal of plain HTTP."""
+    return s3.BucketPolicy(
+        title,
+        Bucket=Ref(bucket),
+        PolicyDocument={"Version": "2012-10-17", "Statement": [*statements, deny_insecure_transport(bucket)]},
         **properties,
     )
 
