@@ -55,18 +55,21 @@ class Run:
     image_tag: str | None = None
     # Protected resources (--allow-replace) a change set may replace or delete.
     allow_replace: frozenset[str] = frozenset()
-    _role: list = field(default_factory=list, repr=False)
-    _role_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _access: list = field(default_factory=list, repr=False)
+    _access_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def ci_access(self) -> preflight.CiAccess:
+        """The CI access stack's role and boundary, read once per run: when a plan takes the boundary, before
+        the first look at any stack (settle_access); otherwise on the first change set (a no-op deploy of
+        stacks with no roles never needs it)."""
+        with self._access_lock:
+            if not self._access:
+                self._access.append(preflight.ci_access(self.aws, self.params))
+            return self._access[0]
 
     def role_for(self, plan: StackPlan) -> str | None:
-        """The execution role CloudFormation should act as for ``plan``; looked up once, on the first
-        change set (a no-op deploy never needs it), and never for the stack that creates it."""
-        if plan.key == contract.CI_ACCESS:
-            return None
-        with self._role_lock:
-            if not self._role:
-                self._role.append(preflight.execution_role(self.aws, self.params))
-            return self._role[0]
+        """The execution role CloudFormation should act as for ``plan``; never for the stack that creates it."""
+        return None if plan.key == contract.CI_ACCESS else self.ci_access().execution_role
 
 
 def deploy_stack(run: Run, plan: StackPlan) -> Result:
@@ -75,9 +78,7 @@ def deploy_stack(run: Run, plan: StackPlan) -> Result:
     plan = with_image_tag(run, plan, deployed if change_type == "UPDATE" else None)
     if change_type == "UPDATE" and stacks.unchanged(cfn, plan, deployed):
         run.out.line("unchanged", plan.key, "green")
-        if run.mode == Mode.EXECUTE:
-            protect(run, plan, deployed)
-            keep_policy(run, plan)
+        keep_guards(run, plan, deployed)
         return Result(plan.key, Outcome.UNCHANGED)
 
     if run.before_change and run.mode == Mode.EXECUTE:
@@ -96,13 +97,10 @@ def deploy_stack(run: Run, plan: StackPlan) -> Result:
     result = change_set_flow(run, plan, change_type, deployed,
                              declined=" after the adoption (the stack holds the adopted resources)" if adopted else "")
     if result.outcome == Outcome.NO_CHANGES:
-        if run.mode == Mode.EXECUTE:
-            protect(run, plan, deployed)
-            keep_policy(run, plan)
+        keep_guards(run, plan, deployed)
         return Result(plan.key, Outcome.ADOPTED if adopted else Outcome.NO_CHANGES)
     if result.outcome in (Outcome.CREATED, Outcome.UPDATED):
-        protect(run, plan, deployed)  # an update keeps the stack's protection as it was
-        keep_policy(run, plan)
+        keep_guards(run, plan, deployed)  # an update keeps the stack's protection as it was
         if adopted:
             result.outcome = Outcome.ADOPTED_UPDATED
     return result
@@ -245,6 +243,14 @@ def _deployed_parameters(deployed: stacks.Deployed | None) -> dict | None:
     return deployed.parameters if deployed is not None and deployed.status in stacks.STABLE else None
 
 
+def keep_guards(run: Run, plan: StackPlan, deployed: stacks.Deployed | None) -> None:
+    """A stack a deploy leaves as it should be (unchanged, no changes, or executed): its termination protection
+    and its stack policy kept as they are meant to be. A diff or a review changes nothing."""
+    if run.mode == Mode.EXECUTE:
+        protect(run, plan, deployed)
+        keep_policy(run, plan)
+
+
 def keep_policy(run: Run, plan: StackPlan) -> None:
     """The stack policy of a stack that protects resources, set when it is missing or differs (a first create,
     or a policy a killed run left lifted)."""
@@ -353,9 +359,7 @@ def inspect(run: Run, plan: StackPlan) -> Result | None:
     if deployed is None or not stacks.unchanged(run.aws.cfn, with_image_tag(run, plan, deployed), deployed):
         return None
     run.out.line("unchanged", plan.key, "green")
-    if run.mode == Mode.EXECUTE:
-        protect(run, plan, deployed)
-        keep_policy(run, plan)
+    keep_guards(run, plan, deployed)
     return Result(plan.key, Outcome.UNCHANGED)
 
 
@@ -367,9 +371,7 @@ def settle_access(run: Run, plans: list[StackPlan]) -> list[StackPlan]:
     the run's (``role_for`` does not look again)."""
     if not any(plan_module.declares(p, contract.PERMISSIONS_BOUNDARY_PARAMETER) for p in plans):
         return plans
-    access = preflight.ci_access(run.aws, run.params)
-    with run._role_lock:  # noqa: SLF001 (the Run's own cache, filled here instead of on the first change set)
-        run._role[:] = [access.execution_role]  # noqa: SLF001
+    access = run.ci_access()
     run.out.line(access.mode())
     if not access.boundary:
         return plans

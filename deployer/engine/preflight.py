@@ -114,11 +114,6 @@ def ci_access(aws, params: Params) -> CiAccess:
                     deployed.outputs.get(contract.PERMISSIONS_BOUNDARY_OUTPUT) or None)
 
 
-def execution_role(aws, params: Params) -> str | None:
-    """The CloudFormation execution role of the CI access stack, or None before an admin deployed it."""
-    return ci_access(aws, params).execution_role
-
-
 # ---- the image's ECR scan ----
 # A deploy refuses an image whose scan reports CRITICAL findings (issue 10: "ECR scan findings never gate a
 # deploy"), unless told --allow-vulnerable. The build job pushes and the deploy job follows at once, so the

@@ -213,7 +213,7 @@ def test_a_change_set_the_guard_refuses_is_deleted_so_nobody_executes_it():
                             parameters={"ProjectName": "ia-comafi"}, tags={"Project": "ia-comafi"})
     run = flow.Run(aws=aws, params=params, out=Printer(io.StringIO(), colour=False, summary_path=""),
                    account="123456789012", mode=Mode.EXECUTE)
-    run._role.append(None)  # no CI access stack: no execution role to look up
+    run._access.append(preflight.CiAccess("ia-comafi-github-oidc"))  # no CI access stack: no role to look up
     deployed = stacks.Deployed(STACK_ID, "UPDATE_COMPLETE", {}, {}, False, {})
     with Stubber(cfn) as stub:
         stub.add_response("create_change_set", {"Id": "cs-arn", "StackId": STACK_ID})
