@@ -378,13 +378,23 @@ def settle_access(run: Run, plans: list[StackPlan]) -> list[StackPlan]:
     return plan_module.with_parameter(plans, contract.PERMISSIONS_BOUNDARY_PARAMETER, access.boundary)
 
 
-def image_gate(run: Run, deferred: bool, allow_vulnerable: bool = False) -> Callable[[StackPlan], None]:
-    """The ``before_change`` hook: stacks that run the image check it again right before they change,
-    strictly when pre-flight could not (the repository did not exist yet)."""
+def image_gate(run: Run, deferred: bool, checked: str | None, allow_vulnerable: bool = False
+               ) -> Callable[[StackPlan], None]:
+    """The ``before_change`` hook: a stack that runs the image checks the tag it is about to deploy right
+    before it changes: strictly when pre-flight could not (the repository did not exist yet), and again when
+    that tag is not the one pre-flight checked (the stack was busy then, and has since settled on a running
+    tag it keeps)."""
 
     def check(plan: StackPlan) -> None:
-        if plan.key in preflight.IMAGE_STACKS and deferred:
+        if plan.key not in preflight.IMAGE_STACKS:
+            return
+        if deferred:
             preflight.check_image(run.aws, run.params, run.account, strict=True)
             preflight.check_scan(run.aws, run.params, allow_vulnerable, lambda text: run.out.line(text, plan.key))
+            return
+        tag = plan.parameters.get(image_tag.IMAGE_TAG_PARAMETER)
+        if tag is not None and tag != checked:
+            image_tag.check_kept(run.aws.client("ecr"), contract.resource_name("repository", run.params.project),
+                                 tag)
 
     return check

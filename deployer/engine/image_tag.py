@@ -7,8 +7,7 @@ would move the service to whatever ``latest`` is now, and undo a ``rollback`` to
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
+from deployer.engine import preflight
 from deployer.errors import DeployError
 from templates.params import BY_KEY as PARAM_SCHEMA
 
@@ -32,16 +31,12 @@ def image_tag_for(deployed_parameters: dict | None, requested: str | None, param
 def check_kept(ecr, repository: str, tag: str) -> None:
     """DeployError when a kept tag is no longer in the repository (its lifecycle policy expires old images):
     a task started from it (a scale-out, a replaced task) could not pull its image."""
-    try:
-        ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
-        if code == "ImageNotFoundException":
-            raise DeployError(
-                f"the running image {repository}:{tag}, which a deploy without --image-tag keeps, is no longer in "
-                "ECR: the repository's lifecycle policy has expired it. Pass --image-tag with a tag that exists "
-                f"(aws ecr describe-images --repository-name {repository})"
-            ) from None
-        if code == "RepositoryNotFoundException":
-            raise DeployError(f"ECR repository {repository} does not exist; deploy the data stack first") from None
-        raise
+    state = preflight.image_state(ecr, repository, tag)
+    if state == "missing":
+        raise DeployError(
+            f"the running image {repository}:{tag}, which a deploy without --image-tag keeps, is no longer in "
+            "ECR: the repository's lifecycle policy has expired it. Pass --image-tag with a tag that exists "
+            f"(aws ecr describe-images --repository-name {repository})"
+        )
+    if state == "no-repository":
+        raise DeployError(f"ECR repository {repository} does not exist; deploy the data stack first")

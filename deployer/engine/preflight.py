@@ -47,10 +47,10 @@ def identity(aws) -> Identity:
     return Identity(account=me["Account"], arn=me["Arn"], region=aws.region)
 
 
-def image_state(aws, repository: str, tag: str) -> str:
-    """'present', 'missing' (repository exists, tag does not) or 'no-repository'."""
+def image_state(ecr, repository: str, tag: str) -> str:
+    """'present', 'missing' (repository exists, tag does not) or 'no-repository' (``ecr``: an ECR client)."""
     try:
-        aws.client("ecr").describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
+        ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         if code == "ImageNotFoundException":
@@ -70,7 +70,7 @@ def check_image(aws, params: Params, account: str, strict: bool) -> str:
     """
     repository = contract.resource_name("repository", params.project, account, aws.region)
     tag = params["image_tag"]
-    state = image_state(aws, repository, tag)
+    state = image_state(aws.client("ecr"), repository, tag)
     if state == "present" or (state == "no-repository" and not strict):
         return state
     uri = f"{account}.dkr.ecr.{aws.region}.amazonaws.com/{repository}"

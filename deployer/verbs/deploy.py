@@ -45,6 +45,7 @@ def deploy(ctx: Context, args) -> int:
                 image_tag.check_kept(aws.client("ecr"), contract.resource_name("repository", ctx.params.project),
                                      kept)
                 ctx.out.line(f"image {kept} (kept: the one running; --image-tag to change it): in ECR")
+                run.before_change = flow.image_gate(run, deferred=False, checked=kept)
             else:
                 state = preflight.check_image(aws, ctx.params, me.account, strict=False)
                 ctx.out.line(f"image {ctx.params['image_tag']}: "
@@ -53,6 +54,7 @@ def deploy(ctx: Context, args) -> int:
                 if state == "present":
                     preflight.check_scan(aws, ctx.params, args.allow_vulnerable, ctx.out.line)
                 run.before_change = flow.image_gate(run, deferred=state != "present",
+                                                    checked=ctx.params["image_tag"],
                                                     allow_vulnerable=args.allow_vulnerable)
         if not args.yes:
             run.confirm = lambda p, cs: ctx.out.ask(f"[{p.key}] execute change set {cs.name} on {p.name}? [y/N] ")

@@ -21,7 +21,7 @@ def rollback_cmd(ctx, args) -> int:
     aws = ctx.aws()
     me = preflight.identity(aws)
     repository = contract.resource_name("repository", ctx.params.project)
-    state = preflight.image_state(aws, repository, tag)
+    state = preflight.image_state(aws.client("ecr"), repository, tag)
     if state != "present":
         recent = recent_tags(aws.client("ecr"), repository) if state == "missing" else []
         where = f"{me.account}/{aws.region}"

@@ -5,6 +5,8 @@ ECR DescribeImages is not in community LocalStack: AWS's ImageNotFoundException 
 
 from __future__ import annotations
 
+import dataclasses
+
 import boto3
 import pytest
 from botocore.stub import Stubber
@@ -56,4 +58,30 @@ def test_a_kept_tag_still_in_ecr_passes(ecr):
             "registryId": "123456789012", "repositoryName": REPOSITORY, "imageDigest": "sha256:" + "a" * 64,
             "imageTags": ["v1"]}]}, {"repositoryName": REPOSITORY, "imageIds": [{"imageTag": "v1"}]})
         image_tag.check_kept(ecr, REPOSITORY, "v1")
+        stub.assert_no_pending_responses()
+
+
+def test_the_gate_checks_the_tag_a_stack_settled_on_after_pre_flight(ecr):
+    """Compute was busy at pre-flight, which checked the params file's tag; once settled it keeps its running
+    tag, which the gate checks right before the change (here: expired, so nothing is changed)."""
+    import io
+
+    from deployer import aws as aws_module
+    from deployer.engine import flow
+    from deployer.engine.plan import StackPlan
+    from deployer.output import Printer
+    from templates.params import load_params
+
+    params = load_params("prod")
+    run = flow.Run(aws=aws_module.Aws("us-east-1", clients={"ecr": ecr}), params=params,
+                   out=Printer(io.StringIO(), colour=False, summary_path=""), account="123456789012")
+    gate = flow.image_gate(run, deferred=False, checked="latest")
+    compute = StackPlan(key="compute", name="ia-comafi-compute", depends_on=(), level=1, body="",
+                        parameters={"ImageTag": "v1"}, tags={}, termination_protection=True)
+    with Stubber(ecr) as stub:
+        gate(dataclasses.replace(compute, parameters={"ImageTag": "latest"}))  # the checked tag: no call
+        stub.add_client_error("describe_images", "ImageNotFoundException", http_status_code=400,
+                              expected_params={"repositoryName": REPOSITORY, "imageIds": [{"imageTag": "v1"}]})
+        with pytest.raises(DeployError, match="ia-comafi-api:v1, which a deploy without --image-tag keeps"):
+            gate(compute)
         stub.assert_no_pending_responses()
