@@ -170,13 +170,14 @@ def change_set_flow(run: Run, plan: StackPlan, change_type: str, deployed: stack
     # see stack_policy). Nothing to spare, nothing is called.
     spared = set() if importing else stack_policy.to_spare(list(cs.raw_changes), plan.key, run.allow_replace)
     with stack_policy.lifted(cfn, plan.name, plan.key, spared):
-        seen = execute_and_stream(run, plan, cs)
+        seen = execute_and_stream(run, plan, cs, triggers)
     outcome = {"CREATE": Outcome.CREATED, "UPDATE": Outcome.UPDATED, "IMPORT": Outcome.ADOPTED}[cs.type]
     return Result(plan.key, outcome, cs, events=seen)
 
 
-def execute_and_stream(run: Run, plan: StackPlan, cs: ChangeSet) -> list[dict]:
-    """Execute ``cs`` and print the stack's events until it settles; DeployError unless it succeeded."""
+def execute_and_stream(run: Run, plan: StackPlan, cs: ChangeSet, triggers: dict | None = None) -> list[dict]:
+    """Execute ``cs`` and print the stack's events until it settles; DeployError unless it succeeded.
+    ``triggers``: the rollback configuration ``cs`` carries, to say which alarm rolled it back."""
     cfn = run.aws.cfn
     since = events.latest_event_id(cfn, plan.name)
     run.out.tracker.begin(plan.key, f"executing {cs.type}", [c.logical_id for c in cs.changes])
@@ -184,7 +185,8 @@ def execute_and_stream(run: Run, plan: StackPlan, cs: ChangeSet) -> list[dict]:
     run.out.line(f"executing {cs.name}", plan.key)
     final, seen = events.stream(cfn, plan.name, since, lambda e: show_event(run, plan, e), run.poll_delay)
     if final not in events.SUCCESS:
-        raise DeployError(trigger_message(run, plan, final, seen) or failure_message(plan, final, seen, run.aws.region))
+        raise DeployError(trigger_message(run, plan, final, seen, triggers)
+                          or failure_message(plan, final, seen, run.aws.region))
     run.out.line(final, plan.key, "green")
     return seen
 
@@ -259,13 +261,14 @@ def keep_policy(run: Run, plan: StackPlan) -> None:
                      + " is denied", plan.key)
 
 
-def trigger_message(run: Run, plan: StackPlan, final: str, seen: list[dict]) -> str:
+def trigger_message(run: Run, plan: StackPlan, final: str, seen: list[dict], triggers: dict | None) -> str:
     """When a rollback trigger rolled the update back: which alarm, its reason, the rollback events ("" when the
     rollback had another cause, or the alarm cannot be read: failure_message says what it can)."""
-    if final != "UPDATE_ROLLBACK_COMPLETE" or plan.key not in contract.ROLLBACK_TRIGGER_OUTPUTS:
+    if final != "UPDATE_ROLLBACK_COMPLETE" or triggers is None:  # no rollback configuration: nothing to blame
         return ""
+    arns = [t["Arn"] for t in triggers["RollbackTriggers"]]
     try:
-        return "\n".join(rollback_triggers.explain(run.aws.client("cloudwatch"), run.aws.cfn, plan.name, seen))
+        return "\n".join(rollback_triggers.explain(run.aws.client("cloudwatch"), plan.name, seen, arns))
     except (ClientError, BotoCoreError) as exc:
         run.out.error(f"could not read the rollback-trigger alarms: {exc}", plan.key)
         return ""

@@ -101,19 +101,14 @@ def _new_state(item: dict) -> tuple[str, str]:
     return state, new.get("stateReason", "")
 
 
-def _trigger_arns(cfn, stack_name: str) -> list[str]:
-    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
-    return [t["Arn"] for t in (stack.get("RollbackConfiguration") or {}).get("RollbackTriggers", [])]
-
-
-def explain(cw, cfn, stack_name: str, seen: list[dict]) -> list[str]:
+def explain(cw, stack_name: str, seen: list[dict], triggers: list[str]) -> list[str]:
     """Why an operation of ``stack_name`` rolled back, when a rollback trigger did it; [] otherwise.
 
     ``seen`` are the stack events of the operation (oldest first, as ``events.stream`` returns them). The alarm
     is the one named in the reason of the stack's own ROLLBACK_IN_PROGRESS event. CloudFormation's wording of that
     reason is not documented, so it is matched by the alarm's ARN only; when the reason names none and no resource
-    failed (nothing else can have started the rollback), the stack's saved triggers are asked which one went to
-    ALARM during the operation.
+    failed (nothing else can have started the rollback), ``triggers`` (the alarm ARNs the change set carried) are
+    asked which one went to ALARM during the operation.
     """
     start = _rollback_start(seen, stack_name)
     if start is None:
@@ -127,8 +122,7 @@ def explain(cw, cfn, stack_name: str, seen: list[dict]) -> list[str]:
         if any(e.get("ResourceStatus", "").endswith("_FAILED") and e.get("LogicalResourceId") != stack_name
                for e in seen):
             return []  # a resource failed: that started the rollback (events.causes names it)
-        saved = _trigger_arns(cfn, stack_name)
-        fired = _fired(cw, saved, since) if saved else []
+        fired = _fired(cw, triggers, since) if triggers else []
         if not fired:
             return []
     lines = [f"{stack_name} was rolled back by its rollback trigger(s): the release broke an alarm"]

@@ -135,12 +135,11 @@ def stub_alarm(cw_stub: Stubber, now_state: str = "OK") -> None:
 def test_a_fired_trigger_is_named_with_the_reason_it_fired_and_the_rollback_events():
     # AWS documents no wording for the stack's reason; it names the alarm's ARN, which is all that is matched.
     seen = rolled_back_update(f"Rollback triggered by alarm(s) in ALARM state: [{ALARM_ARN}]")
-    cw, cfn = client("cloudwatch"), client("cloudformation")
-    with Stubber(cw) as cw_stub, Stubber(cfn) as cfn_stub:
+    cw = client("cloudwatch")
+    with Stubber(cw) as cw_stub:
         stub_alarm(cw_stub)
-        lines = rollback_triggers.explain(cw, cfn, STACK, seen)
+        lines = rollback_triggers.explain(cw, STACK, seen, [ALARM_ARN])
         cw_stub.assert_no_pending_responses()
-        cfn_stub.assert_no_pending_responses()
     text = "\n".join(lines)
     assert f"alarm {ALARM}: ALARM at 12:05:10: {STATE_REASON}" in lines  # the reason it fired, not "back to normal"
     assert "back to normal" not in text
@@ -151,16 +150,12 @@ def test_a_fired_trigger_is_named_with_the_reason_it_fired_and_the_rollback_even
     assert lines[-1].startswith("next: ")
 
 
-def test_a_reason_without_the_arn_falls_back_to_the_stacks_saved_triggers():
+def test_a_reason_without_the_arn_falls_back_to_the_triggers_the_change_set_carried():
     seen = rolled_back_update("Stack update rolled back: a rollback trigger went into ALARM")
-    cw, cfn = client("cloudwatch"), client("cloudformation")
-    with Stubber(cw) as cw_stub, Stubber(cfn) as cfn_stub:
-        cfn_stub.add_response("describe_stacks", {"Stacks": [{
-            "StackId": STACK_ID, "StackName": STACK, "CreationTime": T0, "StackStatus": "UPDATE_ROLLBACK_COMPLETE",
-            "RollbackConfiguration": {"RollbackTriggers": [{"Arn": ALARM_ARN, "Type": "AWS::CloudWatch::Alarm"}],
-                                      "MonitoringTimeInMinutes": 5}}]}, {"StackName": STACK})
+    cw = client("cloudwatch")
+    with Stubber(cw) as cw_stub:
         stub_alarm(cw_stub, now_state="ALARM")
-        lines = rollback_triggers.explain(cw, cfn, STACK, seen)
+        lines = rollback_triggers.explain(cw, STACK, seen, [ALARM_ARN])
     assert f"alarm {ALARM}: ALARM at 12:05:10: {STATE_REASON}" in lines
 
 
@@ -168,25 +163,22 @@ def test_a_rollback_a_resource_caused_is_not_blamed_on_an_alarm():
     seen = rolled_back_update("The following resource(s) failed to update: [Service].")
     seen.insert(4, event("Service", "UPDATE_FAILED", 190, "Resource handler returned message: \"Error occurred "
                          "during operation 'ECS Deployment Circuit Breaker was triggered'.\"", "AWS::ECS::Service"))
-    cw, cfn = client("cloudwatch"), client("cloudformation")
-    with Stubber(cw), Stubber(cfn):  # no responses queued: any AWS call fails the test
-        assert rollback_triggers.explain(cw, cfn, STACK, seen) == []
+    cw = client("cloudwatch")
+    with Stubber(cw):  # no responses queued: any AWS call fails the test
+        assert rollback_triggers.explain(cw, STACK, seen, [ALARM_ARN]) == []
 
 
 def test_quiet_saved_triggers_do_not_explain_a_rollback():
     seen = rolled_back_update("Stack update cancelled")
-    cw, cfn = client("cloudwatch"), client("cloudformation")
-    with Stubber(cw) as cw_stub, Stubber(cfn) as cfn_stub:
-        cfn_stub.add_response("describe_stacks", {"Stacks": [{
-            "StackId": STACK_ID, "StackName": STACK, "CreationTime": T0, "StackStatus": "UPDATE_ROLLBACK_COMPLETE",
-            "RollbackConfiguration": {"RollbackTriggers": [{"Arn": ALARM_ARN, "Type": "AWS::CloudWatch::Alarm"}]}}]})
+    cw = client("cloudwatch")
+    with Stubber(cw) as cw_stub:
         cw_stub.add_response("describe_alarms", {"MetricAlarms": [metric_alarm("OK", "fine")]})
         cw_stub.add_response("describe_alarm_history", {"AlarmHistoryItems": []})
-        assert rollback_triggers.explain(cw, cfn, STACK, seen) == []
+        assert rollback_triggers.explain(cw, STACK, seen, [ALARM_ARN]) == []
 
 
 def test_an_update_that_succeeded_needs_no_explanation():
     seen = [event(STACK, "UPDATE_IN_PROGRESS", 0, "User Initiated"), event(STACK, "UPDATE_COMPLETE", 300)]
-    cw, cfn = client("cloudwatch"), client("cloudformation")
-    with Stubber(cw), Stubber(cfn):
-        assert rollback_triggers.explain(cw, cfn, STACK, seen) == []
+    cw = client("cloudwatch")
+    with Stubber(cw):
+        assert rollback_triggers.explain(cw, STACK, seen, [ALARM_ARN]) == []
