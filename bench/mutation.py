@@ -39,7 +39,8 @@ GATES = "tests/deployer/test_security_gates.py"  # the artifacts bucket's owner,
 SAFETY = "tests/deployer/test_safety_verbs.py"  # a fired rollback trigger, through the whole flow
 SELECTION: dict[str, tuple[str, tuple[str, ...]]] = {
     "changesets": ("deployer/engine/changesets.py",
-                   (UNITS, "tests/deployer/test_changesets.py", ADOPTION, ROLLBACK, GATES, SAFETY)),
+                   (UNITS, "tests/deployer/test_changesets.py", "tests/deployer/test_stack_policy.py", ADOPTION,
+                    ROLLBACK, GATES, SAFETY)),
     "stacks": ("deployer/engine/stacks.py",
                (UNITS, "tests/deployer/test_stacks.py", ADOPTION, ROLLBACK, "tests/operator/test_destroy.py",
                 "tests/operator/test_status.py", "tests/operator/test_health.py")),

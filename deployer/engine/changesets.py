@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -25,6 +25,10 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 
 
+# A Details target whose change recreates the resource (always, or depending on its value).
+RECREATES = ("Always", "Conditionally")
+
+
 @dataclass(frozen=True)
 class Change:
     action: str  # Add | Modify | Remove | Import | Dynamic
@@ -32,6 +36,29 @@ class Change:
     resource_type: str
     replacement: str  # True | False | Conditional | "" (Add/Remove)
     physical_id: str = ""
+    # (property, Always | Conditionally) for each property whose change recreates the resource: which property
+    # forces a replacement (the stack policy's refusal names it).
+    recreating: tuple[tuple[str, str], ...] = ()
+
+
+def parse_change(item: dict) -> Change:
+    """One ``Changes[]`` item of DescribeChangeSet."""
+    rc = item.get("ResourceChange", {})
+    recreating: list[tuple[str, str]] = []
+    for detail in rc.get("Details", []):
+        target = detail.get("Target", {})
+        if target.get("RequiresRecreation") in RECREATES:
+            forcing = (target.get("Name") or target.get("Attribute", ""), target["RequiresRecreation"])
+            if forcing not in recreating:
+                recreating.append(forcing)
+    return Change(
+        action=rc.get("Action", ""),
+        logical_id=rc.get("LogicalResourceId", ""),
+        resource_type=rc.get("ResourceType", ""),
+        replacement=rc.get("Replacement", "") if rc.get("Action") == "Modify" else "",
+        physical_id=rc.get("PhysicalResourceId", "") or "",
+        recreating=tuple(recreating),
+    )
 
 
 @dataclass(frozen=True)
@@ -42,9 +69,6 @@ class ChangeSet:
     type: str  # CREATE | UPDATE | IMPORT
     changes: tuple[Change, ...] = ()
     status: str = ""
-    # DescribeChangeSet's Changes as AWS gave them: the stack-policy check reads their Details (which property
-    # forces a replacement), without asking for the change set a second time.
-    raw_changes: tuple[dict, ...] = field(default=(), repr=False, compare=False)
 
 
 def new_name() -> str:
@@ -180,27 +204,15 @@ def wait(cfn, cs: ChangeSet) -> ChangeSet | None:
 
 def describe(cfn, cs: ChangeSet) -> ChangeSet:
     changes: list[Change] = []
-    raw: list[dict] = []
     kwargs = {"ChangeSetName": cs.id}
     while True:
         page = cfn.describe_change_set(**kwargs)
-        raw += page.get("Changes", [])
-        for item in page.get("Changes", []):
-            rc = item.get("ResourceChange", {})
-            changes.append(
-                Change(
-                    action=rc.get("Action", ""),
-                    logical_id=rc.get("LogicalResourceId", ""),
-                    resource_type=rc.get("ResourceType", ""),
-                    replacement=rc.get("Replacement", "") if rc.get("Action") == "Modify" else "",
-                    physical_id=rc.get("PhysicalResourceId", "") or "",
-                )
-            )
+        changes += [parse_change(item) for item in page.get("Changes", [])]
         if not page.get("NextToken"):
             break
         kwargs["NextToken"] = page["NextToken"]
     return ChangeSet(id=cs.id, name=cs.name, stack_id=page.get("StackId", cs.stack_id), type=cs.type,
-                     changes=tuple(changes), status=page.get("Status", ""), raw_changes=tuple(raw))
+                     changes=tuple(changes), status=page.get("Status", ""))
 
 
 def execute(cfn, cs: ChangeSet) -> None:

@@ -144,7 +144,7 @@ def change_set_flow(run: Run, plan: StackPlan, change_type: str, deployed: stack
 
     if deployed is not None and change_type == "UPDATE":
         try:
-            stack_policy.check(list(cs.raw_changes), plan.key, plan.name, run.allow_replace)
+            stack_policy.check(cs.changes, plan.key, plan.name, run.allow_replace)
             guard.check(cfn, plan.name, deployed.stack_id, plan.template, plan.parameters, pseudo(run, plan), cs)
         except DeployError:
             discard(cfn, cs, created_stack)
@@ -168,7 +168,7 @@ def change_set_flow(run: Run, plan: StackPlan, change_type: str, deployed: stack
 
     # --allow-replace: the stack policy spares what this change set replaces, for as long as it runs (not atomic:
     # see stack_policy). Nothing to spare, nothing is called.
-    spared = set() if importing else stack_policy.to_spare(list(cs.raw_changes), plan.key, run.allow_replace)
+    spared = set() if importing else stack_policy.to_spare(cs.changes, plan.key, run.allow_replace)
     with stack_policy.lifted(cfn, plan.name, plan.key, spared):
         seen = execute_and_stream(run, plan, cs, triggers)
     outcome = {"CREATE": Outcome.CREATED, "UPDATE": Outcome.UPDATED, "IMPORT": Outcome.ADOPTED}[cs.type]

@@ -19,15 +19,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 import contract
+from deployer.engine.changesets import Change
 from deployer.errors import BadInput, DeployError
 
 # Details[].Target.RequiresRecreation values that mean the property change may recreate the resource.
-_RECREATES = ("Always", "Conditionally")
 
 
 def protected(stack_key: str) -> tuple[str, ...]:
@@ -80,48 +79,10 @@ def validate_allowed(allowed: Iterable[str]) -> None:
             raise BadInput(f"--allow-replace {name}: not a protected resource; allowed: {', '.join(known)}")
 
 
-@dataclass(frozen=True)
-class ResourceChange:
-    """One ``Changes[].ResourceChange`` of DescribeChangeSet, with what deploy's Change leaves out: the Details
-    that say which property forces a replacement."""
-
-    action: str  # Add | Modify | Remove | Import | Dynamic
-    logical_id: str
-    resource_type: str
-    replacement: str  # True | False | Conditional ("" unless Modify)
-    recreating: tuple[tuple[str, str], ...] = ()  # (property, Always | Conditionally)
-
-    @classmethod
-    def parse(cls, item: dict) -> ResourceChange:
-        rc = item.get("ResourceChange", {})
-        recreating = []
-        for detail in rc.get("Details", []):
-            target = detail.get("Target", {})
-            if target.get("RequiresRecreation") in _RECREATES:
-                name = target.get("Name") or target.get("Attribute", "")
-                if (name, target["RequiresRecreation"]) not in recreating:
-                    recreating.append((name, target["RequiresRecreation"]))
-        return cls(action=rc.get("Action", ""), logical_id=rc.get("LogicalResourceId", ""),
-                   resource_type=rc.get("ResourceType", ""), replacement=rc.get("Replacement", "") or "",
-                   recreating=tuple(recreating))
-
-
-def resource_changes(cfn, change_set_id: str) -> list[dict]:
-    """Every raw ``Changes[]`` item of a change set (DescribeChangeSet, all pages)."""
-    items: list[dict] = []
-    kwargs = {"ChangeSetName": change_set_id}
-    while True:
-        page = cfn.describe_change_set(**kwargs)
-        items += page.get("Changes", [])
-        if not page.get("NextToken"):
-            return items
-        kwargs["NextToken"] = page["NextToken"]
-
-
-def _refused(change_set_changes: list[dict], stack_key: str, allowed: Iterable[str]) -> list[tuple[str, str]]:
+def _refused(changes: Iterable[Change], stack_key: str, allowed: Iterable[str]) -> list[tuple[str, str]]:
     guarded = set(protected(stack_key)) - set(allowed)
     found = []
-    for change in map(ResourceChange.parse, change_set_changes):
+    for change in changes:
         if change.logical_id not in guarded:
             continue
         what = f"{change.logical_id} ({change.resource_type})"
@@ -134,20 +95,20 @@ def _refused(change_set_changes: list[dict], stack_key: str, allowed: Iterable[s
     return found
 
 
-def refusals(change_set_changes: list[dict], stack_key: str, allowed: Iterable[str] = ()) -> list[str]:
+def refusals(changes: Iterable[Change], stack_key: str, allowed: Iterable[str] = ()) -> list[str]:
     """Why the change set must not run: one sentence per protected resource it would replace (certainly or
-    conditionally) or delete, unless ``allowed`` names it. ``change_set_changes``: DescribeChangeSet's ``Changes``."""
-    return [text for _, text in _refused(change_set_changes, stack_key, allowed)]
+    conditionally) or delete, unless ``allowed`` names it. ``changes``: the change set's (changesets.describe)."""
+    return [text for _, text in _refused(changes, stack_key, allowed)]
 
 
-def to_spare(change_set_changes: list[dict], stack_key: str, allowed: Iterable[str]) -> set[str]:
+def to_spare(changes: Iterable[Change], stack_key: str, allowed: Iterable[str]) -> set[str]:
     """The ``allowed`` ids this change set needs spared: what to pass to ``lifted`` (nothing wider)."""
-    return {logical_id for logical_id, _ in _refused(change_set_changes, stack_key, ())} & set(allowed)
+    return {logical_id for logical_id, _ in _refused(changes, stack_key, ())} & set(allowed)
 
 
-def check(change_set_changes: list[dict], stack_key: str, stack_name: str, allowed: Iterable[str] = ()) -> None:
+def check(changes: Iterable[Change], stack_key: str, stack_name: str, allowed: Iterable[str] = ()) -> None:
     """DeployError naming every refusal (the caller discards the change set on it, as on guard.check's)."""
-    found = _refused(change_set_changes, stack_key, allowed)
+    found = _refused(changes, stack_key, allowed)
     if found:
         ids = sorted({logical_id for logical_id, _ in found})
         raise DeployError(

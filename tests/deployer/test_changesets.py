@@ -238,8 +238,8 @@ def test_the_console_link_opens_this_change_set():
         "&changeSetId=arn%3Aaws%3Acloudformation%3Aeu-west-1%3A123456789012%3AchangeSet%2Fdeploy-x%2F1")
 
 
-def test_the_raw_changes_the_stack_policy_reads_are_every_page_s_as_aws_sent_them():
-    """stack_policy reads each change's Details (which property forces a replacement) from raw_changes."""
+def test_each_change_says_which_property_forces_its_replacement_across_pages():
+    """stack_policy names, from each change's Details, the property that forces a replacement."""
     detail = {"Target": {"Attribute": "Properties", "Name": "BucketName", "RequiresRecreation": "Always"},
               "Evaluation": "Static", "ChangeSource": "DirectModification"}
     first = change("Modify", "Vpc")  # a Modify that names no Replacement: shown as ""
@@ -255,9 +255,10 @@ def test_the_raw_changes_the_stack_policy_reads_are_every_page_s_as_aws_sent_the
         page_without_changes = {k: v for k, v in described("CREATE_COMPLETE").items() if k != "Changes"}
         stub.add_response("describe_change_set", page_without_changes, {"ChangeSetName": CS_ARN})
         empty = changesets.describe(cfn, CS)
-    assert cs.raw_changes == (first, second)
-    assert cs.changes[0] == changesets.Change("Modify", "Vpc", "AWS::EC2::VPC", "", "")
-    assert (empty.changes, empty.raw_changes) == ((), ())
+    assert cs.changes == (
+        changesets.Change("Modify", "Vpc", "AWS::EC2::VPC", "", "", recreating=(("BucketName", "Always"),)),
+        changesets.Change("Add", "Subnet", "AWS::EC2::VPC", "", ""))
+    assert empty.changes == ()
 
 
 SQUATTED = ("deploy-artifacts bucket {bucket} is not owned by account {account} ({answer}): another account may "

@@ -16,7 +16,7 @@ import pytest
 from botocore.stub import Stubber
 
 import contract
-from deployer.engine import stack_policy
+from deployer.engine import changesets, stack_policy
 from deployer.errors import BadInput, DeployError
 from testkit import fakes
 
@@ -144,15 +144,20 @@ def describe_change_set(changes: list[dict]) -> dict:
             "ExecutionStatus": "AVAILABLE", "Status": "CREATE_COMPLETE", "Changes": changes}
 
 
+def parsed(*items: dict) -> list[changesets.Change]:
+    """DescribeChangeSet's Changes items, as changesets.describe reads them."""
+    return [changesets.parse_change(item) for item in items]
+
+
 def test_a_new_bucket_name_is_refused_naming_the_resource_and_the_property():
-    changes = [bucket_name_change(), bucket_tag_change()]
+    changes = parsed(bucket_name_change(), bucket_tag_change())
     (problem,) = stack_policy.refusals(changes, contract.DATA, set())
     assert problem == (f"it would replace {BUCKET} (AWS::S3::Bucket), "
                        "forced by BucketName (requires recreation: Always)")
 
 
 def test_a_conditional_replacement_and_a_removal_are_refused_too():
-    problems = stack_policy.refusals([repository_conditional_change(), secret_removed()], contract.DATA, set())
+    problems = stack_policy.refusals(parsed(repository_conditional_change(), secret_removed()), contract.DATA, set())
     assert problems == [
         f"it would maybe replace (Replacement: Conditional) {REPOSITORY} (AWS::ECR::Repository), "
         "forced by RepositoryName (requires recreation: Always)",
@@ -161,7 +166,7 @@ def test_a_conditional_replacement_and_a_removal_are_refused_too():
 
 
 def test_allow_replace_lets_that_one_resource_through_only():
-    changes = [bucket_name_change(), repository_conditional_change()]
+    changes = parsed(bucket_name_change(), repository_conditional_change())
     problems = stack_policy.refusals(changes, contract.DATA, {BUCKET})
     assert len(problems) == 1 and REPOSITORY in problems[0]
     assert stack_policy.refusals(changes, contract.DATA, {BUCKET, REPOSITORY}) == []
@@ -170,8 +175,8 @@ def test_allow_replace_lets_that_one_resource_through_only():
 
 
 def test_a_change_that_replaces_nothing_protected_passes():
-    assert stack_policy.refusals([bucket_tag_change()], contract.DATA, set()) == []
-    assert stack_policy.refusals([bucket_name_change()], contract.NETWORK, set()) == []
+    assert stack_policy.refusals(parsed(bucket_tag_change()), contract.DATA, set()) == []
+    assert stack_policy.refusals(parsed(bucket_name_change()), contract.NETWORK, set()) == []
 
 
 def test_the_refusal_reads_the_change_set_from_aws_and_says_how_to_override():
@@ -181,7 +186,7 @@ def test_the_refusal_reads_the_change_set_from_aws_and_says_how_to_override():
         stub.add_response("describe_change_set", first, {"ChangeSetName": CS_ID})
         stub.add_response("describe_change_set", describe_change_set([bucket_name_change()]),
                           {"ChangeSetName": CS_ID, "NextToken": "page-2"})
-        changes = stack_policy.resource_changes(cfn, CS_ID)
+        changes = changesets.describe(cfn, changesets.ChangeSet(CS_ID, "deploy-x", STACK_ID, "UPDATE")).changes
     with pytest.raises(DeployError) as err:
         stack_policy.check(changes, contract.DATA, STACK, set())
     message = str(err.value)
