@@ -132,7 +132,7 @@ RESOURCE_NAMES = {
     "cfn_execution_role": ("{project}-cfn-execution", 64),
     # deploy.py's bucket for templates over CloudFormation's inline limit.
     "deploy_artifacts": ("{project}-deploy-{account}-{region}", 63),
-    # Release safety and edge logs (this wave): alarms are named "{project}-<what>".
+    # The release safety net and the edge logs: alarms are named "{project}-<what>".
     "alarm_topic": ("{project}-alarms", 256),
     "alarm_key_alias": ("alias/{project}-alarms", 256),
     "alarm_prefix": ("{project}-", 255),
@@ -189,8 +189,8 @@ GENERATED_SECRET_KEY = next(k for k, v in SECRET_KEYS.items() if v is None)
 # purpose from what the task definition gives it in the cloud. Anything not
 # listed here must agree (a test checks).
 LOCAL_DEFAULTS_DIFFER: dict[str, str] = {
-    "LANGCHAIN_TRACING_V2": "the task traces to LangSmith (the seed's value, params default true); a local run "
-                            "has no LangSmith key, so the app defaults to false",
+    "LANGCHAIN_TRACING_V2": "the task traces to LangSmith (the original CDK design's value, params default true); "
+                            "a local run has no LangSmith key, so the app defaults to false",
 }
 
 # ---- WAF rule metrics ----

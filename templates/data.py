@@ -3,7 +3,7 @@
 The app's secret, the bucket of unresolved queries and the image repository.
 All three are retained on delete and on replacement: `destroy` never loses
 queries, images or secrets. The repository lives here rather than in compute
-(the seed's place) so the first image can be pushed before the service that
+(the original CDK design's place) so the first image can be pushed before the service that
 runs it exists.
 """
 
@@ -94,7 +94,7 @@ def _create_repository(t: Template) -> ecr.Repository:
         RepositoryName=naming.resource_name_sub("repository"),
         ImageScanningConfiguration=ecr.ImageScanningConfiguration(ScanOnPush=True),
         # Commit tags never move; only `latest`, which the pipeline pushes as
-        # the seed does, is mutable.
+        # the original CDK design did, is mutable.
         ImageTagMutability="IMMUTABLE_WITH_EXCLUSION",
         ImageTagMutabilityExclusionFilters=[
             ecr.ImageTagMutabilityExclusionFilter(

@@ -21,7 +21,7 @@ Deployed once, by an admin (``deploy.py prod --stacks github-oidc``). It holds:
   it, and nothing can remove it, so whatever a template says, a role CI
   creates can do at most what the boundary allows.
 
-The seed created the provider by hand and gave CI ``AdministratorAccess``.
+The original CDK design created the provider by hand and gave CI ``AdministratorAccess``.
 Condition keys and resource types below are the IAM Service Authorization
 Reference's (https://docs.aws.amazon.com/service-authorization/latest/reference/);
 tests/templates/test_escalation_audit.py checks every statement against its
@@ -45,7 +45,7 @@ GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
 OIDC_AUDIENCE = "sts.amazonaws.com"
 # AWS no longer checks these for GitHub (it trusts GitHub's CA), but the
-# resource still accepts them; the seed's value plus GitHub's second one.
+# resource still accepts them; the original CDK design's value plus GitHub's second one.
 GITHUB_THUMBPRINTS = ("6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8759bf075b76b750d4f2df264fcd")
 
 # CloudFormation calls that name no stack, or list the whole account: AWS
@@ -430,7 +430,7 @@ _ELB_CREATE = ("CreateLoadBalancer", "CreateTargetGroup")
 # Listeners carry no tags (their CloudFormation schema: taggable false) and
 # the load balancer's name is CloudFormation's, so a listener's ARN names
 # nothing of this project: creating one needs the load balancer's tag, the
-# rest are bounded to the account and region only (threat model, README).
+# rest are bounded to the account and region only (docs/threat-model.md).
 _ELB_LISTENER = (
     "AddListenerCertificates", "DeleteListener", "ModifyListener", "ModifyListenerAttributes",
     "RemoveListenerCertificates",
@@ -581,7 +581,7 @@ def _execution_policies() -> list[tuple[str, list[pol.Statement], tuple]]:
                    Sub(f"arn:${{AWS::Partition}}:iam::aws:policy/{name}") for name in ATTACHABLE_MANAGED_POLICIES
                ])])),
         # UpdateAssumeRolePolicy supports no condition key (the reference): the stacks' roles by name, and a
-        # rewritten trust yields at most a bounded role (threat model, README).
+        # rewritten trust yields at most a bounded role (docs/threat-model.md).
         _allow("StackRolesTrust", "iam", ["UpdateAssumeRolePolicy"], roles),
         _allow("StackRolesReadTagDelete", "iam", _IAM_ROLE_UNBOUNDED, roles),
         _allow("PassStackRoles", "iam", ["PassRole"], roles,

@@ -2,7 +2,7 @@
 
 Default allow; the rules block, in priority order, a flood of POST /v1/query
 from one IP, a per-IP request flood and the three AWS managed rule groups of
-the seed. Blocked and counted requests are logged to CloudWatch Logs with the
+the original CDK design. Blocked and counted requests are logged to CloudWatch Logs with the
 credentials redacted. Imports only the ALB ARN.
 """
 

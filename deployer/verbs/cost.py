@@ -70,7 +70,7 @@ class Line:
     quantity: float
     unit: str
     unit_price: float
-    # The seed's cost-table row this line belongs to; None for what the seed's table left out.
+    # The original CDK design's cost-table row this line belongs to; None for what that table left out.
     seed_row: str | None
 
     @property

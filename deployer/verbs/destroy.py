@@ -1,6 +1,6 @@
 """`destroy`: delete the stacks in reverse graph order and say what was kept on purpose.
 
-The seed's `cdk destroy --all`, with the guard rails an irreversible command needs: it shows what it will
+The original CDK design's `cdk destroy --all`, with the guard rails an irreversible command needs: it shows what it will
 delete and what it will keep, asks for the project name (or --yes), turns off the termination protection
 that deploy set on protected environments and the ALB's deletion protection (alb_deletion_protection), and
 deletes level by level (stacks on one level never import from each other, so they go together; a stack

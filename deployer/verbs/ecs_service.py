@@ -238,7 +238,7 @@ def wait_stable(ecs, cluster: str, service: str, deployment_id: str, say: Callab
 
 def restart(ecs, cluster: str, service: str, say: Callable[[str], None], delay: float | None = None,
             max_attempts: int | None = None, sleep: Callable[[float], None] = time.sleep) -> Service:
-    """The seed's `aws ecs update-service --force-new-deployment`, then wait until it has rolled out."""
+    """The original CDK design's `aws ecs update-service --force-new-deployment`, then wait until it has rolled out."""
     deployment_id = force_new_deployment(ecs, cluster, service)
     say(f"new deployment {deployment_id} of {service} in {cluster}; waiting for it to be stable")
     return wait_stable(ecs, cluster, service, deployment_id, say, delay, max_attempts, sleep)

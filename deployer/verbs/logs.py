@@ -1,4 +1,4 @@
-"""`logs`: the container log group, like the seed's `aws logs tail /ecs/ia-comafi/api --follow`.
+"""`logs`: the container log group, like the original CDK design's `aws logs tail /ecs/ia-comafi/api --follow`.
 
 FilterLogEvents over every stream of the group (one per task), oldest first; ``--follow`` polls from the
 newest timestamp seen until Ctrl-C, without printing an event twice.

@@ -1,5 +1,5 @@
-"""`restart`: ECS force-new-deployment, then wait until the new tasks serve (the seed's
-`aws ecs update-service --force-new-deployment`). The ECS calls are in ecs_service.py."""
+"""`restart`: ECS force-new-deployment, then wait until the new tasks serve (the original
+CDK design's `aws ecs update-service --force-new-deployment`). The ECS calls are in ecs_service.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def restart_service(ctx) -> None:
 
 
 def restart_cmd(ctx, args) -> int:
-    """The seed's `aws ecs update-service --force-new-deployment`, waiting until the new tasks serve."""
+    """The original CDK design's `aws ecs update-service --force-new-deployment`, waiting until the new tasks serve."""
     restart_service(ctx)
     ctx.out.line("restarted", colour="green")
     return EXIT_OK

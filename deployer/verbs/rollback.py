@@ -1,5 +1,5 @@
-"""`rollback`: the seed's `cdk deploy --all -c image_tag=SHA`. Only the stacks that run the image, through
-the engine's change-set flow like any deploy, once the tag is known to be in ECR."""
+"""`rollback`: the original CDK design's `cdk deploy --all -c image_tag=SHA`. Only the stacks that run the
+image, through the engine's change-set flow like any deploy, once the tag is known to be in ECR."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from deployer.verbs.verb import Verb, add_yes, image_tag, require_terminal_or_ye
 
 
 def rollback_cmd(ctx, args) -> int:
-    """The seed's `cdk deploy --all -c image_tag=SHA`: only the stacks that run the image, through a change
-    set like any deploy, once the tag is known to be in ECR."""
+    """The original CDK design's `cdk deploy --all -c image_tag=SHA`: only the stacks that run the image,
+    through a change set like any deploy, once the tag is known to be in ECR."""
     tag = ctx.params["image_tag"]  # --image-tag, checked by the schema's rule as it was parsed
     require_terminal_or_yes(ctx, args.yes, "roll back")
     aws = ctx.aws()

@@ -1,6 +1,6 @@
 """`secrets set KEY=VALUE ...` and `secrets keys`: the app secret's JSON, changed one key at a time.
 
-The seed's `put-secret-value --secret-string '{...}'` replaces the whole JSON: a key left out is gone,
+The original CDK design's `put-secret-value --secret-string '{...}'` replaces the whole JSON: a key left out is gone,
 and ECS then refuses to start any task (the task definition reads every key). Here a set reads the
 current JSON, changes only the keys named, writes it back, and restarts the service so tasks read it.
 

@@ -1,5 +1,5 @@
-"""`status` and `outputs`: what is deployed and how it is doing, from the calls the seed's
-"Comandos Utiles" made by hand (describe-stacks, describe-services, describe-target-health, logs).
+"""`status` and `outputs`: what is deployed and how it is doing, from the calls the original CDK
+design's "Comandos Utiles" made by hand (describe-stacks, describe-services, describe-target-health, logs).
 
 ``collect`` reads (plain functions over one ``Aws``), ``render`` prints; the problems it finds decide
 the exit code, so a script can run `deploy.py prod status` as a check.

@@ -15,8 +15,8 @@ from testkit.harness import run
 from tests.tools import ROOT
 
 TODAY = datetime.date(2026, 11, 30)
-# The seed's README: "**Total** | **~$68-77**".
-SEED_RANGE = (68, 77)
+# The original CDK design's README: "**Total** | **~$68-77**".
+CDK_RANGE = (68, 77)
 
 
 def _estimate(env: str = "prod", *overrides: str, **kwargs) -> cost.Estimate:
@@ -27,15 +27,15 @@ def _by_item(est: cost.Estimate) -> dict[tuple[str, str], cost.Line]:
     return {(line.stack, line.item): line for line in est.lines}
 
 
-def test_seed_defaults_land_in_the_seeds_range_once_the_differences_the_readme_explains_are_taken_out():
+def test_cdk_defaults_land_in_the_cdk_tables_range_once_the_differences_the_runbook_explains_are_taken_out():
     est = _estimate()
-    seed_lines = [line for line in est.lines if line.seed_row]
-    # The seed priced every task as Spot; the compute stack keeps one on-demand task as its base.
-    as_the_seed = sum(
-        line.quantity * cost._price(_spot_key(line)) if _spot_key(line) else line.monthly for line in seed_lines
+    cdk_lines = [line for line in est.lines if line.seed_row]
+    # The original CDK design priced every task as Spot; the compute stack keeps one on-demand task as its base.
+    as_the_cdk_table = sum(
+        line.quantity * cost._price(_spot_key(line)) if _spot_key(line) else line.monthly for line in cdk_lines
     )
-    assert SEED_RANGE[0] <= as_the_seed <= SEED_RANGE[1], as_the_seed
-    assert est.total > SEED_RANGE[1]  # what the seed forgot is real money: the README says how much
+    assert CDK_RANGE[0] <= as_the_cdk_table <= CDK_RANGE[1], as_the_cdk_table
+    assert est.total > CDK_RANGE[1]  # what the original CDK design forgot is real money: docs/runbook.md says how much
 
     cost_section = _readme_section("Cost")
     for line in est.lines:

@@ -1,4 +1,4 @@
-"""The compute template: the seed's numbers, least privilege, network exposure and listeners."""
+"""The compute template: the original CDK design's numbers, least privilege, network exposure and listeners."""
 
 from __future__ import annotations
 
@@ -214,7 +214,7 @@ def test_container_image_port_and_logs(res):
     assert log["Options"]["awslogs-group"] == ref("ContainerLogGroup")
 
 
-def test_container_environment_is_the_seed_variables_and_redis_tls(res):
+def test_container_environment_is_the_cdk_variables_and_redis_tls(res):
     env = {e["Name"]: e["Value"] for e in container(res)["Environment"]}
     assert set(env) == ENV_VARS
     assert env["AWS_DEFAULT_REGION"] == ref("AWS::Region")

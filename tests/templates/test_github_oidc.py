@@ -147,7 +147,7 @@ def _trust(res, role: str) -> dict:
 
 
 def test_only_jobs_in_the_deploy_environment_assume_the_deploy_role(res):
-    # StringEquals only: no StringLike wildcard ("repo:ORG/REPO:*" was the seed's); and not the branch
+    # StringEquals only: no StringLike wildcard ("repo:ORG/REPO:*" was the original CDK design's); and not the branch
     # subject, so the environment's protection rules gate every job holding this role.
     assert _trust(res, "GithubDeployRole") == {"StringEquals": {
         "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",

@@ -9,12 +9,12 @@ from templates import params
 from templates.params import FARGATE_MEMORY, SCHEMA, ParamError, load_params
 
 
-def test_prod_has_the_seed_defaults():
+def test_prod_has_the_cdk_defaults():
     prod = load_params("prod")
-    seed = {"project_name": "ia-comafi", "environment": "prod", "image_tag": "latest", "nat_gateways": 1,
+    cdk_defaults = {"project_name": "ia-comafi", "environment": "prod", "image_tag": "latest", "nat_gateways": 1,
             "fargate_cpu": 512, "fargate_memory": 1024, "min_capacity": 1, "max_capacity": 3,
             "waf_rate_limit": 2000}
-    assert {k: prod[k] for k in seed} == seed
+    assert {k: prod[k] for k in cdk_defaults} == cdk_defaults
     assert prod["region"] == "us-east-1"
     assert prod["bedrock_model_id"] == "anthropic.claude-3-haiku-20240307-v1:0"
     assert prod["log_retention_days"] == 14

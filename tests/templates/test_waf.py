@@ -54,7 +54,7 @@ def test_regional_acl_named_after_the_project_allows_by_default(acl):
     assert acl["DefaultAction"] == {"Allow": {}}
 
 
-def test_rules_in_the_seed_priority_order_after_the_query_rule(acl):
+def test_rules_in_the_cdk_priority_order_after_the_query_rule(acl):
     assert [(rule["Priority"], rule["Name"]) for rule in acl["Rules"]] == EXPECTED_RULES
     # The dashboard reads the rate rules' metrics under the contract's names.
     assert EXPECTED_RULES[0][1] == contract.WAF_QUERY_RATE_METRIC
