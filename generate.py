@@ -9,7 +9,7 @@ Writes OUT/{stack}.yaml (the same for every environment) and
 OUT/{env}/{stack}.parameters.json (the CLI/console parameter format).
 Lint findings are cached in OUT/.lint-cache.json by template bytes.
 Exit 0 clean, 1 on lint findings, 2 on bad input.
---diagram writes docs/architecture.{dot,mmd,svg} and the README's Mermaid block instead
+--diagram writes docs/architecture.{dot,mmd,svg} and docs/design.md's Mermaid block instead
 (templates/diagram.py; the SVG needs Graphviz's `dot`: exit 1 without it).
 """
 
@@ -29,8 +29,8 @@ from templates.lint import lint_templates
 LINT_CACHE = ".lint-cache.json"
 ROOT = Path(__file__).resolve().parent
 DOCS = ROOT / "docs"
-README = ROOT / "README.md"
-# The README's diagram: a ```mermaid block between these lines, rewritten by --diagram.
+DIAGRAM_PAGE = DOCS / "design.md"
+# The design page's diagram: a ```mermaid block between these lines, rewritten by --diagram.
 DIAGRAM_BEGIN = "<!-- diagram: python generate.py --diagram writes this block from docs/architecture.mmd -->"
 DIAGRAM_END = "<!-- diagram end -->"
 
@@ -43,7 +43,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("out"), help="output directory (default out/)")
     parser.add_argument("--no-lint", action="store_true", help="skip cfn-lint")
     parser.add_argument("--diagram", action="store_true",
-                        help="write docs/architecture.{dot,mmd,svg} and the README's diagram instead")
+                        help="write docs/architecture.{dot,mmd,svg} and docs/design.md's diagram instead")
     return parser.parse_args(argv)
 
 
@@ -57,12 +57,12 @@ def parameter_file(stack: str, values: params.Params) -> str:
     return json.dumps(pairs, indent=2) + "\n"
 
 
-def readme_with_diagram(readme: str, mmd: str) -> str:
+def page_with_diagram(page: str, mmd: str) -> str:
     block = f"{DIAGRAM_BEGIN}\n```mermaid\n{mmd}```\n{DIAGRAM_END}"
     pattern = re.escape(DIAGRAM_BEGIN) + r".*?" + re.escape(DIAGRAM_END)
-    if not re.search(pattern, readme, flags=re.S):
-        raise ValueError(f"README.md has no diagram block (a line {DIAGRAM_BEGIN!r} ... {DIAGRAM_END!r})")
-    return re.sub(pattern, lambda _: block, readme, count=1, flags=re.S)
+    if not re.search(pattern, page, flags=re.S):
+        raise ValueError(f"docs/design.md has no diagram block (a line {DIAGRAM_BEGIN!r} ... {DIAGRAM_END!r})")
+    return re.sub(pattern, lambda _: block, page, count=1, flags=re.S)
 
 
 def write_diagram(built: dict) -> int:
@@ -73,8 +73,9 @@ def write_diagram(built: dict) -> int:
     mmd = diagram.mermaid(rendered)
     write(dot_path, diagram.dot(rendered))
     write(mmd_path, mmd)
-    README.write_text(readme_with_diagram(README.read_text(), mmd))
-    print(f"wrote {dot_path.relative_to(ROOT)}, {mmd_path.relative_to(ROOT)} and README.md's diagram")
+    DIAGRAM_PAGE.write_text(page_with_diagram(DIAGRAM_PAGE.read_text(), mmd))
+    print(f"wrote {dot_path.relative_to(ROOT)}, {mmd_path.relative_to(ROOT)} and "
+          f"{DIAGRAM_PAGE.relative_to(ROOT)}'s diagram")
     dot = shutil.which("dot")
     if not dot:
         print("generate.py: error: Graphviz's dot is not installed (apt-get install graphviz, or bash "

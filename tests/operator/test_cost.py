@@ -15,7 +15,7 @@ from testkit.harness import run
 from tests.tools import ROOT
 
 TODAY = datetime.date(2026, 11, 30)
-# The original CDK design's README: "**Total** | **~$68-77**".
+# The original CDK design's cost table (docs/design.md): "**Total** | **~$68-77**".
 CDK_RANGE = (68, 77)
 
 
@@ -37,11 +37,11 @@ def test_cdk_defaults_land_in_the_cdk_tables_range_once_the_differences_the_runb
     assert CDK_RANGE[0] <= as_the_cdk_table <= CDK_RANGE[1], as_the_cdk_table
     assert est.total > CDK_RANGE[1]  # what the original CDK design forgot is real money: docs/runbook.md says how much
 
-    cost_section = _readme_section("Cost")
+    cost_section = _runbook_section("Cost")
     for line in est.lines:
         if line.seed_row is None or _spot_key(line):
             label = line.item.split(" (")[0]
-            assert label in cost_section, f"README's Cost section does not explain {label!r}"
+            assert label in cost_section, f"docs/runbook.md's Cost section does not explain {label!r}"
 
 
 def _spot_key(line: cost.Line) -> str | None:
@@ -52,10 +52,10 @@ def _spot_key(line: cost.Line) -> str | None:
     return None
 
 
-def _readme_section(title: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    match = re.search(rf"^## {title}.*?(?=^## )", text, flags=re.M | re.S)
-    assert match, f"README has no '## {title}' section"
+def _runbook_section(title: str) -> str:
+    text = (ROOT / "docs" / "runbook.md").read_text()
+    match = re.search(rf"^## {title}.*?(?=^## |\Z)", text, flags=re.M | re.S)
+    assert match, f"docs/runbook.md has no '## {title}' section"
     return match.group(0)
 
 
@@ -231,7 +231,7 @@ def test_cost_verb_bad_input_exits_2_in_one_line(argv, names, no_aws):
         assert name in result.err
 
 
-def test_the_readmes_cost_command_runs_as_written(no_aws):
-    command = re.search(r"^python deploy\.py (\S+ cost)", _readme_section("Cost"), flags=re.M).group(1)
+def test_the_runbooks_cost_command_runs_as_written(no_aws):
+    command = re.search(r"^python deploy\.py (\S+ cost)", _runbook_section("Cost"), flags=re.M).group(1)
     assert command == "prod cost"
     assert run(command.split()).code == 0

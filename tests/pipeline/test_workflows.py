@@ -115,7 +115,7 @@ def test_each_aws_job_assumes_its_own_role_by_oidc_from_its_secret(deploy):
     assert secrets == set(ROLE_JOBS.values())
 
 
-def test_workflow_trust_policies_and_readme_agree_on_who_assumes_which_role(deploy):
+def test_workflow_trust_policies_and_runbook_agree_on_who_assumes_which_role(deploy):
     """The build job has no environment, so it presents the branch subject, which only the build role
     trusts; the deploy job runs in the environment, whose subject only the deploy role trusts."""
     from templates import github_oidc
@@ -127,10 +127,10 @@ def test_workflow_trust_policies_and_readme_agree_on_who_assumes_which_role(depl
     assert deploy["jobs"]["deploy"]["environment"] == environment
     subjects = {"build": github_oidc.build_subject(repo, branch),
                 "deploy": github_oidc.deploy_subject(repo, environment)}
-    readme = (ROOT / "README.md").read_text()
+    runbook = (ROOT / "docs" / "runbook.md").read_text()
     for job, secret in ROLE_JOBS.items():
         kind = "build_role" if job == "build" else "oidc_deploy_role"
-        (row,) = [line for line in readme.splitlines() if line.startswith(f"| `{job}`")]
+        (row,) = [line for line in runbook.splitlines() if line.startswith(f"| `{job}`")]
         assert f"`{subjects[job]}`" in row and secret in row, row
         assert contract.resource_name(kind, prod.project) in row, row
 

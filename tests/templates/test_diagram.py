@@ -16,7 +16,7 @@ from tests.tools import ROOT, require_tool
 
 DOT = ROOT / "docs" / "architecture.dot"
 MMD = ROOT / "docs" / "architecture.mmd"
-REGENERATE = "the templates changed: run `python generate.py --diagram` and commit docs/ and README.md"
+REGENERATE = "the templates changed: run `python generate.py --diagram` and commit docs/"
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +34,11 @@ def test_the_rendered_yaml_draws_the_same_graph(rendered, docs):
     assert diagram.dot(docs) == diagram.dot(rendered)
 
 
-def test_readme_embeds_the_mermaid_diagram():
-    readme = (ROOT / "README.md").read_text()
+def test_the_design_page_embeds_the_mermaid_diagram():
+    page = (ROOT / "docs" / "design.md").read_text()
     block = re.search(re.escape(generate.DIAGRAM_BEGIN) + r"\n```mermaid\n(.*?)```\n" + re.escape(generate.DIAGRAM_END),
-                      readme, flags=re.S)
-    assert block, "README.md has no ```mermaid diagram block"
+                      page, flags=re.S)
+    assert block, "docs/design.md has no ```mermaid diagram block"
     assert block.group(1) == MMD.read_text(), REGENERATE
 
 
@@ -85,18 +85,19 @@ def test_many_of_a_kind_become_one_node(rendered):
     assert not any(label.startswith("Alarm0") for label in labels)
 
 
-def test_generate_diagram_writes_dot_mermaid_svg_and_the_readme_block(tmp_path, monkeypatch):
+def test_generate_diagram_writes_dot_mermaid_svg_and_the_design_page_block(tmp_path, monkeypatch):
     require_tool("dot")
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n{generate.DIAGRAM_BEGIN}\nold\n{generate.DIAGRAM_END}\nrest\n")
+    page = tmp_path / "docs" / "design.md"
+    page.parent.mkdir()
+    page.write_text(f"# x\n\n{generate.DIAGRAM_BEGIN}\nold\n{generate.DIAGRAM_END}\nrest\n")
     monkeypatch.setattr(generate, "ROOT", tmp_path)
     monkeypatch.setattr(generate, "DOCS", tmp_path / "docs")
-    monkeypatch.setattr(generate, "README", readme)
+    monkeypatch.setattr(generate, "DIAGRAM_PAGE", page)
     assert generate.main(["--diagram"]) == 0
     assert (tmp_path / "docs" / "architecture.dot").read_text() == DOT.read_text()
     assert (tmp_path / "docs" / "architecture.mmd").read_text() == MMD.read_text()
     assert "<svg" in (tmp_path / "docs" / "architecture.svg").read_text()
-    text = readme.read_text()
+    text = page.read_text()
     assert "old" not in text and text.endswith("rest\n") and f"```mermaid\n{MMD.read_text()}```" in text
 
     # Without Graphviz: the sources are written, the SVG is not, and the error says what to install.

@@ -85,7 +85,7 @@ REQUIRED_KEYS = {
     "application-autoscaling:RegisterScalableTarget": "application-autoscaling:service-namespace",
 }
 # Writes bound to nothing of this project, because AWS offers no narrower resource or condition key for them
-# (the Service Authorization Reference). Each is a residual risk the README's threat model lists by Sid.
+# (the Service Authorization Reference). Each is a residual risk docs/threat-model.md lists by Sid.
 ACCEPTED_UNBOUND = {
     "LogsAccountWide": "log deliveries and log resource policies have no resource type: WAF logging needs them",
     "TaskDefinitionsAccountWide": "DeregisterTaskDefinition has no resource type",
@@ -465,7 +465,7 @@ def test_the_audit_rejects_a_boundary_that_allows_iam(oidc):
 
 
 def test_every_accepted_unbound_write_is_in_the_threat_model(oidc):
-    threat_model = (ROOT / "README.md").read_text().split("## Threat model", 1)[1].split("\n## ", 1)[0]
+    threat_model = (ROOT / "docs" / "threat-model.md").read_text().split("## Residual risks", 1)[1].split("\n## ", 1)[0]
     used = {s.get("Sid") for statements in principal_statements(oidc).values() for s in statements}
     used |= {s.get("Sid") for s in boundary_statements(oidc)}
     for sid in ACCEPTED_UNBOUND:
