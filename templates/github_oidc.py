@@ -458,23 +458,21 @@ def _ec2(resource_type: str) -> Sub:
     return _arn("ec2", f"{resource_type}/*")
 
 
-def _execution_policies() -> list[tuple[str, list[pol.Statement], tuple]]:
-    """(logical id, statements, checkov exceptions) of each managed policy of the execution role."""
-    tag = contract.PROJECT_TAG
-    cluster = _pattern("cluster")
-    log_groups = [_pattern("container_log_group"), _pattern("flow_log_group"), _pattern("waf_log_group")]
-    log_group_arns = [_arn("logs", f"log-group:{g}") for g in log_groups] + \
-        [_arn("logs", f"log-group:{g}:*") for g in log_groups]
-    waf_log_group = _arn("logs", f"log-group:{_pattern('waf_log_group')}")
-    roles = _stack_role_arns()
-    bounded = pol.StringEquals("iam:PermissionsBoundary", boundary_arn())
-    elb = lambda resource: _arn("elasticloadbalancing", resource)  # noqa: E731
-    load_balancers = elb("loadbalancer/app/*/*")
-    web_acl = _arn("wafv2", f"regional/webacl/{_pattern('web_acl')}/*")
-    keys = _arn("kms", "key/*")
-    topic = _arn("sns", _pattern("alarm_topic"))
+def _elb(resource: str) -> Sub:
+    return _arn("elasticloadbalancing", resource)
 
-    network = [
+
+def _load_balancers() -> Sub:
+    return _elb("loadbalancer/app/*/*")
+
+
+def _web_acl_arn() -> Sub:
+    return _arn("wafv2", f"regional/webacl/{_pattern('web_acl')}/*")
+
+
+def _network_statements() -> list[pol.Statement]:
+    tag = contract.PROJECT_TAG
+    return [
         # EC2 describe calls: the reference lists no resource type for them.
         _allow("Ec2Describe", "ec2", _EC2_DESCRIBE, ["*"]),
         _allow("Ec2DescribeVpcAttribute", "ec2", ["DescribeVpcAttribute"], [_ec2("vpc")]),
@@ -486,6 +484,14 @@ def _execution_policies() -> list[tuple[str, list[pol.Statement], tuple]]:
         # Tags only as part of one of those creates: never onto a resource that exists.
         _allow("Ec2TagOnCreate", "ec2", ["CreateTags"], [_arn("ec2", "*")],
                pol.Condition(pol.StringEquals("ec2:CreateAction", sorted(_EC2_CREATE)))),
+    ]
+
+
+def _log_statements() -> list[pol.Statement]:
+    log_groups = [_pattern("container_log_group"), _pattern("flow_log_group"), _pattern("waf_log_group")]
+    log_group_arns = [_arn("logs", f"log-group:{g}") for g in log_groups] + \
+        [_arn("logs", f"log-group:{g}:*") for g in log_groups]
+    return [
         # The flow logs' group (network), the container's (compute) and WAF's (waf), by name.
         _allow("LogGroups", "logs", _LOG_GROUP, log_group_arns),
         # DescribeLogGroups (CloudFormation's read of a log group, WAF logging's check of its destination) and
@@ -494,12 +500,10 @@ def _execution_policies() -> list[tuple[str, list[pol.Statement], tuple]]:
                                            "DescribeResourcePolicies", "GetLogDelivery", "ListLogDeliveries",
                                            "PutResourcePolicy", "UpdateLogDelivery"], ["*"]),
     ]
-    network_skips = (
-        ("CKV_AWS_111", "LogsAccountWide: the reference lists no resource type for CreateLogDelivery, "
-                        "DeleteLogDelivery, UpdateLogDelivery and PutResourcePolicy; AWS authorizes them on * only"),
-    )
 
-    data = [
+
+def _data_statements() -> list[pol.Statement]:
+    return [
         _allow("Buckets", "s3", _S3_BUCKET,
                [_arn("s3", _pattern(kind), region=False, account=False)
                 for kind in ("unhandled_bucket", "alb_logs_bucket")]),
@@ -509,7 +513,12 @@ def _execution_policies() -> list[tuple[str, list[pol.Statement], tuple]]:
         _allow("SecretPassword", "secretsmanager", ["GetRandomPassword"], ["*"]),
     ]
 
-    compute = [
+
+def _compute_statements() -> list[pol.Statement]:
+    tag = contract.PROJECT_TAG
+    cluster = _pattern("cluster")
+    load_balancers = _load_balancers()
+    return [
         _allow("Cluster", "ecs", _ECS_CLUSTER, [_arn("ecs", f"cluster/{cluster}")]),
         _allow("Service", "ecs", _ECS_SERVICE, [_arn("ecs", f"service/{cluster}/{_pattern('service')}")]),
         _allow("TaskDefinitions", "ecs", ["ListTagsForResource", "RegisterTaskDefinition", "TagResource",
@@ -519,15 +528,15 @@ def _execution_policies() -> list[tuple[str, list[pol.Statement], tuple]]:
         _allow("TaskDefinitionsAccountWide", "ecs", ["DeregisterTaskDefinition", "DescribeTaskDefinition"], ["*"]),
         _allow("LoadBalancingDescribe", "elasticloadbalancing", _ELB_DESCRIBE, ["*"]),
         _allow("LoadBalancingCreateTagged", "elasticloadbalancing", _ELB_CREATE,
-               [load_balancers, elb("targetgroup/*/*")], _requested(tag)),
+               [load_balancers, _elb("targetgroup/*/*")], _requested(tag)),
         _allow("LoadBalancingTagOnCreate", "elasticloadbalancing", ["AddTags"],
-               [load_balancers, elb("targetgroup/*/*")],
+               [load_balancers, _elb("targetgroup/*/*")],
                pol.Condition(pol.StringEquals("elasticloadbalancing:CreateAction", list(_ELB_CREATE)))),
         _allow("ListenersOfOwnedLoadBalancers", "elasticloadbalancing", ["CreateListener"], [load_balancers],
                _owned(tag)),
-        _allow("Listeners", "elasticloadbalancing", _ELB_LISTENER, [elb("listener/app/*/*/*")]),
+        _allow("Listeners", "elasticloadbalancing", _ELB_LISTENER, [_elb("listener/app/*/*/*")]),
         _allow("LoadBalancingChangeOwned", "elasticloadbalancing", _ELB_OWNED,
-               [load_balancers, elb("targetgroup/*/*")], _owned(tag)),
+               [load_balancers, _elb("targetgroup/*/*")], _owned(tag)),
         # Associating the web ACL: the reference lists no resource type for SetWebAcl.
         _allow("LoadBalancingSetWebAcl", "elasticloadbalancing", ["SetWebAcl"], ["*"]),
         # Scalable targets' ARNs are random ids: the reference's one key is the namespace.
@@ -543,12 +552,12 @@ def _execution_policies() -> list[tuple[str, list[pol.Statement], tuple]]:
         _allow("TargetTrackingAlarms", "cloudwatch", ["DeleteAlarms", "DescribeAlarms", "PutMetricAlarm"],
                [_arn("cloudwatch", f"alarm:TargetTracking-service/{cluster}/*")]),
     ]
-    compute_skips = (
-        ("CKV_AWS_111", "LoadBalancingSetWebAcl and TaskDefinitionsAccountWide: the reference lists no resource "
-                        "type for SetWebAcl and DeregisterTaskDefinition; AWS authorizes them on * only"),
-    )
 
-    observability = [
+
+def _observability_statements() -> list[pol.Statement]:
+    tag = contract.PROJECT_TAG
+    topic = _arn("sns", _pattern("alarm_topic"))
+    return [
         _allow("ProjectAlarms", "cloudwatch", _ALARMS, [_arn("cloudwatch", f"alarm:{_pattern('alarm_prefix')}*")]),
         _allow("ProjectDashboard", "cloudwatch", ["DeleteDashboards", "GetDashboard", "PutDashboard"],
                [_arn("cloudwatch", f"dashboard/{_pattern('dashboard')}", region=False)]),
@@ -562,16 +571,15 @@ def _execution_policies() -> list[tuple[str, list[pol.Statement], tuple]]:
         # The reference lists no resource type for CreateKey and ListAliases: the key must carry the tag.
         _allow("AlarmKeyCreateTagged", "kms", ["CreateKey"], ["*"], _requested(tag)),
         _allow("AlarmKeyAliases", "kms", ["ListAliases"], ["*"]),
-        _allow("AlarmKeyOwned", "kms", _KEY + _ALIAS, [keys], _owned(tag)),
+        _allow("AlarmKeyOwned", "kms", _KEY + _ALIAS, [_arn("kms", "key/*")], _owned(tag)),
         _allow("AlarmKeyAlias", "kms", _ALIAS, [_arn("kms", _pattern("alarm_key_alias"))]),
     ]
-    observability_skips = (
-        ("CKV_AWS_111", "Subscriptions and AlarmKeyCreateTagged: the reference lists no resource type for "
-                        "SetSubscriptionAttributes, Unsubscribe and CreateKey; CreateKey requires the Project tag "
-                        "in the request (aws:RequestTag)"),
-    )
 
-    identity = [
+
+def _stack_role_statements() -> list[pol.Statement]:
+    roles = _stack_role_arns()
+    bounded = pol.StringEquals("iam:PermissionsBoundary", boundary_arn())
+    return [
         # A role of the stacks is created, and its policies or boundary changed, only if it carries the boundary.
         _allow("StackRolesWithBoundary", "iam", set(IAM_BOUNDED_ROLE_ACTIONS) - {"AttachRolePolicy",
                                                                                    "DetachRolePolicy"},
@@ -589,6 +597,13 @@ def _execution_policies() -> list[tuple[str, list[pol.Statement], tuple]]:
         _allow("ServiceLinkedRoles", "iam", ["CreateServiceLinkedRole"],
                [_arn("iam", "role/aws-service-role/*", region=False)],
                pol.Condition(pol.StringEquals("iam:AWSServiceName", list(SERVICE_LINKED_ROLE_SERVICES)))),
+    ]
+
+
+def _waf_statements() -> list[pol.Statement]:
+    web_acl = _web_acl_arn()
+    waf_log_group = _arn("logs", f"log-group:{_pattern('waf_log_group')}")
+    return [
         _allow("WebAcl", "wafv2", _WAF, [web_acl]),
         # The web ACL's rules name AWS managed rule groups: creating or updating it authorizes those too
         # (they are read, never changed).
@@ -596,16 +611,35 @@ def _execution_policies() -> list[tuple[str, list[pol.Statement], tuple]]:
                [_arn("wafv2", "regional/managedruleset/*/*")]),
         # WAF's actions accept no tag condition (the reference): the ALB side is any ALB of the account.
         _allow("WebAclAssociation", "wafv2", ["AssociateWebACL", "DisassociateWebACL", "GetWebACLForResource"],
-               [web_acl, load_balancers]),
+               [web_acl, _load_balancers()]),
         _allow("WebAclLogging", "wafv2", ["PutLoggingConfiguration"], [web_acl],
                pol.Condition(pol.ArnLike("wafv2:LogDestinationResource", [waf_log_group, Sub(
                    f"{waf_log_group.data['Fn::Sub']}:*")]))),
         _allow("WebAclLoggingOff", "wafv2", ["DeleteLoggingConfiguration"], [web_acl]),
     ]
-    return [
-        ("NetworkAndLogsDeployPolicy", network, network_skips),
-        ("DataDeployPolicy", data, ()),
-        ("ComputeDeployPolicy", compute, compute_skips),
-        ("ObservabilityDeployPolicy", observability, observability_skips),
-        ("IdentityAndWafDeployPolicy", identity, ()),
-    ]
+
+
+# One managed policy per area (logical id, the statements it holds, its checkov exceptions): a managed policy
+# holds 6,144 characters, so each stack's statements go where they fit.
+_EXECUTION_POLICIES = (
+    ("NetworkAndLogsDeployPolicy", (_network_statements, _log_statements), (
+        ("CKV_AWS_111", "LogsAccountWide: the reference lists no resource type for CreateLogDelivery, "
+                        "DeleteLogDelivery, UpdateLogDelivery and PutResourcePolicy; AWS authorizes them on * only"),
+    )),
+    ("DataDeployPolicy", (_data_statements,), ()),
+    ("ComputeDeployPolicy", (_compute_statements,), (
+        ("CKV_AWS_111", "LoadBalancingSetWebAcl and TaskDefinitionsAccountWide: the reference lists no resource "
+                        "type for SetWebAcl and DeregisterTaskDefinition; AWS authorizes them on * only"),
+    )),
+    ("ObservabilityDeployPolicy", (_observability_statements,), (
+        ("CKV_AWS_111", "Subscriptions and AlarmKeyCreateTagged: the reference lists no resource type for "
+                        "SetSubscriptionAttributes, Unsubscribe and CreateKey; CreateKey requires the Project tag "
+                        "in the request (aws:RequestTag)"),
+    )),
+    ("IdentityAndWafDeployPolicy", (_stack_role_statements, _waf_statements), ()),
+)
+
+
+def _execution_policies() -> list[tuple[str, list[pol.Statement], tuple]]:
+    """(logical id, statements, checkov exceptions) of each managed policy of the execution role."""
+    return [(title, [s for part in parts for s in part()], skips) for title, parts, skips in _EXECUTION_POLICIES]
