@@ -192,84 +192,96 @@ def create_release_alarms(t: Template, p: dict, topic: sns.Topic, load_balancer,
     """5xx rate, unhealthy targets and p95 latency: the ALB's view of whether the running release works."""
     alb = {"LoadBalancer": GetAtt(load_balancer, "LoadBalancerFullName")}
     targets = {"TargetGroup": GetAtt(target_group, "TargetGroupFullName"), **alb}
-    requests = _query("requests", ALB, "RequestCount", alb, "Sum")
+    return ReleaseAlarms(
+        server_errors=t.add_resource(_server_error_rate_alarm(p, topic, alb)),
+        unhealthy_hosts=t.add_resource(_unhealthy_hosts_alarm(p, topic, targets)),
+        latency=t.add_resource(_latency_alarm(p, topic, alb)),
+    )
+
+
+def _min_requests(p: dict) -> str:
+    return "${" + p["alarm_min_requests"].title + "}"
+
+
+def _requests(alb: dict) -> cloudwatch.MetricDataQuery:
+    return _query("requests", ALB, "RequestCount", alb, "Sum")
+
+
+def _server_error_rate_alarm(p: dict, topic: sns.Topic, alb: dict) -> cloudwatch.Alarm:
     # RequestCount counts only requests the ALB found a target for; a 503 with no target to send it to is
     # in HTTPCode_ELB_5XX_Count alone. Counting ELB 5xx in the denominator too keeps "no target at all"
     # a 100% rate instead of a division by nothing (and only understates 502/504, which both count).
     # ALB publishes no 5xx datapoint for a minute without one: FILL makes those minutes 0, and a minute
     # with fewer than AlarmMinRequests requests is judged 0%, since one failure in two requests is no rate.
-    min_requests = "${" + p["alarm_min_requests"].title + "}"
     traffic = "(FILL(requests, 0) + FILL(elb5xx, 0))"
     rate = Sub(
-        f"IF({traffic} >= {min_requests}, "
+        f"IF({traffic} >= {_min_requests(p)}, "
         f"100 * (FILL(elb5xx, 0) + FILL(target5xx, 0)) / {traffic}, 0)"
     )
-    server_errors = t.add_resource(
-        cloudwatch.Alarm(
-            "ServerErrorRateAlarm",
-            AlarmName=alarm_name("5xx-rate"),
-            AlarmDescription="5xx responses of the ALB and of the API tasks as a percentage of requests",
-            Metrics=[
-                requests,
-                _query("elb5xx", ALB, "HTTPCode_ELB_5XX_Count", alb, "Sum"),
-                _query("target5xx", ALB, "HTTPCode_Target_5XX_Count", alb, "Sum"),
-                _expression("rate", rate, "5xx % of requests"),
-            ],
-            ComparisonOperator="GreaterThanThreshold",
-            Threshold=Ref(p["alarm_5xx_rate_percent"]),
-            EvaluationPeriods=RELEASE_MINUTES,
-            DatapointsToAlarm=RELEASE_MINUTES,
-            # The expression yields 0 for a quiet minute, so missing data only happens when CloudWatch has
-            # nothing at all (the ALB is new or gone): no traffic is not an outage, so it counts as OK.
-            TreatMissingData="notBreaching",
-            **notify(Ref(topic)),
-        )
+    return cloudwatch.Alarm(
+        "ServerErrorRateAlarm",
+        AlarmName=alarm_name("5xx-rate"),
+        AlarmDescription="5xx responses of the ALB and of the API tasks as a percentage of requests",
+        Metrics=[
+            _requests(alb),
+            _query("elb5xx", ALB, "HTTPCode_ELB_5XX_Count", alb, "Sum"),
+            _query("target5xx", ALB, "HTTPCode_Target_5XX_Count", alb, "Sum"),
+            _expression("rate", rate, "5xx % of requests"),
+        ],
+        ComparisonOperator="GreaterThanThreshold",
+        Threshold=Ref(p["alarm_5xx_rate_percent"]),
+        EvaluationPeriods=RELEASE_MINUTES,
+        DatapointsToAlarm=RELEASE_MINUTES,
+        # The expression yields 0 for a quiet minute, so missing data only happens when CloudWatch has
+        # nothing at all (the ALB is new or gone): no traffic is not an outage, so it counts as OK.
+        TreatMissingData="notBreaching",
+        **notify(Ref(topic)),
     )
-    unhealthy_hosts = t.add_resource(
-        cloudwatch.Alarm(
-            "UnhealthyHostsAlarm",
-            AlarmName=alarm_name("unhealthy-hosts"),
-            AlarmDescription="An API task has failed the target group's health check for consecutive minutes",
-            Namespace=ALB,
-            MetricName="UnHealthyHostCount",
-            Dimensions=[cloudwatch.MetricDimension(Name=k, Value=v) for k, v in targets.items()],
-            Statistic="Maximum",
-            Period=PERIOD,
-            ComparisonOperator="GreaterThanThreshold",
-            Threshold=0,
-            EvaluationPeriods=Ref(p["alarm_unhealthy_minutes"]),
-            DatapointsToAlarm=Ref(p["alarm_unhealthy_minutes"]),
-            # ALB reports host counts every minute while targets are registered, traffic or not; a gap means
-            # no target is registered at all, which the running-tasks alarm reports. Counting it here too
-            # would make every fresh target group an alarm.
-            TreatMissingData="notBreaching",
-            **notify(Ref(topic)),
-        )
+
+
+def _unhealthy_hosts_alarm(p: dict, topic: sns.Topic, targets: dict) -> cloudwatch.Alarm:
+    return cloudwatch.Alarm(
+        "UnhealthyHostsAlarm",
+        AlarmName=alarm_name("unhealthy-hosts"),
+        AlarmDescription="An API task has failed the target group's health check for consecutive minutes",
+        Namespace=ALB,
+        MetricName="UnHealthyHostCount",
+        Dimensions=[cloudwatch.MetricDimension(Name=k, Value=v) for k, v in targets.items()],
+        Statistic="Maximum",
+        Period=PERIOD,
+        ComparisonOperator="GreaterThanThreshold",
+        Threshold=0,
+        EvaluationPeriods=Ref(p["alarm_unhealthy_minutes"]),
+        DatapointsToAlarm=Ref(p["alarm_unhealthy_minutes"]),
+        # ALB reports host counts every minute while targets are registered, traffic or not; a gap means
+        # no target is registered at all, which the running-tasks alarm reports. Counting it here too
+        # would make every fresh target group an alarm.
+        TreatMissingData="notBreaching",
+        **notify(Ref(topic)),
     )
-    p95 = _query("p95", ALB, "TargetResponseTime", alb, "p95")
-    latency = t.add_resource(
-        cloudwatch.Alarm(
-            "LatencyAlarm",
-            AlarmName=alarm_name("latency-p95"),
-            AlarmDescription="p95 response time of the API tasks (milliseconds) over the threshold",
-            Metrics=[
-                requests,
-                p95,
-                # TargetResponseTime is in seconds, the threshold in milliseconds. A p95 of a handful of
-                # requests is one slow request: a minute under AlarmMinRequests is judged 0.
-                _expression("latency", Sub(f"IF(FILL(requests, 0) >= {min_requests}, 1000 * p95, 0)"), "p95 ms"),
-            ],
-            ComparisonOperator="GreaterThanThreshold",
-            Threshold=Ref(p["alarm_latency_p95_ms"]),
-            EvaluationPeriods=RELEASE_MINUTES,
-            DatapointsToAlarm=RELEASE_MINUTES,
-            # As for the 5xx rate: data is missing only when the ALB has no metrics at all, which is no
-            # evidence of slowness.
-            TreatMissingData="notBreaching",
-            **notify(Ref(topic)),
-        )
+
+
+def _latency_alarm(p: dict, topic: sns.Topic, alb: dict) -> cloudwatch.Alarm:
+    return cloudwatch.Alarm(
+        "LatencyAlarm",
+        AlarmName=alarm_name("latency-p95"),
+        AlarmDescription="p95 response time of the API tasks (milliseconds) over the threshold",
+        Metrics=[
+            _requests(alb),
+            _query("p95", ALB, "TargetResponseTime", alb, "p95"),
+            # TargetResponseTime is in seconds, the threshold in milliseconds. A p95 of a handful of
+            # requests is one slow request: a minute under AlarmMinRequests is judged 0.
+            _expression("latency", Sub(f"IF(FILL(requests, 0) >= {_min_requests(p)}, 1000 * p95, 0)"), "p95 ms"),
+        ],
+        ComparisonOperator="GreaterThanThreshold",
+        Threshold=Ref(p["alarm_latency_p95_ms"]),
+        EvaluationPeriods=RELEASE_MINUTES,
+        DatapointsToAlarm=RELEASE_MINUTES,
+        # As for the 5xx rate: data is missing only when the ALB has no metrics at all, which is no
+        # evidence of slowness.
+        TreatMissingData="notBreaching",
+        **notify(Ref(topic)),
     )
-    return ReleaseAlarms(server_errors, unhealthy_hosts, latency)
 
 
 def create_service_alarms(t: Template, p: dict, topic: sns.Topic, cluster, service) -> list[cloudwatch.Alarm]:
