@@ -349,73 +349,82 @@ def _create_task_definition(
 
 def _create_security_groups(t: Template, p: dict) -> tuple[ec2.SecurityGroup, ec2.SecurityGroup]:
     vpc_id = naming.import_value(contract.VPC_ID)
-    # Inline egress on both groups: CloudFormation removes the default allow-all
-    # egress rule only when SecurityGroupEgress is given inline.
-    service_sg = t.add_resource(
-        ec2.SecurityGroup(
-            "ServiceSecurityGroup",
-            GroupDescription="API tasks: traffic from the ALB only",
-            VpcId=vpc_id,
-            SecurityGroupEgress=_service_egress(p),
-        )
-    )
-    alb_sg = t.add_resource(
-        ec2.SecurityGroup(
-            "LoadBalancerSecurityGroup",
-            GroupDescription="Public ALB: HTTP (and HTTPS with a certificate) from anywhere",
-            VpcId=vpc_id,
-            SecurityGroupIngress=[
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=HTTP_PORT,
-                    ToPort=HTTP_PORT,
-                    CidrIp="0.0.0.0/0",
-                    Description="HTTP from the internet (redirected to HTTPS when a certificate is set)",
-                ),
-            ],
-            SecurityGroupEgress=[
-                ec2.SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=contract.CONTAINER_PORT,
-                    ToPort=contract.CONTAINER_PORT,
-                    DestinationSecurityGroupId=Ref(service_sg),
-                    Description="To the API tasks",
-                )
-            ],
-            Metadata=checkov_skip(
-                (
-                    "CKV_AWS_260",
-                    "A public API's load balancer: port 80 must be open to the internet "
-                    "(it only redirects to 443 when a certificate is configured); WAF filters the traffic",
-                ),
-            ),
-        )
-    )
-    t.add_resource(
-        ec2.SecurityGroupIngress(
-            "LoadBalancerHttpsIngress",
-            Condition=HAS_CERTIFICATE,
-            GroupId=Ref(alb_sg),
-            IpProtocol="tcp",
-            FromPort=HTTPS_PORT,
-            ToPort=HTTPS_PORT,
-            CidrIp="0.0.0.0/0",
-            Description="HTTPS from the internet",
-        )
-    )
-    # A separate rule, not inline, because inline it would make the two groups reference each other.
-    t.add_resource(
-        ec2.SecurityGroupIngress(
-            "ServiceIngressFromLoadBalancer",
-            GroupId=Ref(service_sg),
-            IpProtocol="tcp",
-            FromPort=contract.CONTAINER_PORT,
-            ToPort=contract.CONTAINER_PORT,
-            SourceSecurityGroupId=Ref(alb_sg),
-            Description="From the ALB to the API container port",
-        )
-    )
+    service_sg = t.add_resource(_service_security_group(p, vpc_id))
+    alb_sg = t.add_resource(_load_balancer_security_group(vpc_id, service_sg))
+    t.add_resource(_load_balancer_https_ingress(alb_sg))
+    t.add_resource(_service_ingress_from_load_balancer(service_sg, alb_sg))
     return alb_sg, service_sg
+
+
+# Inline egress on both groups: CloudFormation removes the default allow-all
+# egress rule only when SecurityGroupEgress is given inline.
+def _service_security_group(p: dict, vpc_id) -> ec2.SecurityGroup:
+    return ec2.SecurityGroup(
+        "ServiceSecurityGroup",
+        GroupDescription="API tasks: traffic from the ALB only",
+        VpcId=vpc_id,
+        SecurityGroupEgress=_service_egress(p),
+    )
+
+
+def _load_balancer_security_group(vpc_id, service_sg: ec2.SecurityGroup) -> ec2.SecurityGroup:
+    return ec2.SecurityGroup(
+        "LoadBalancerSecurityGroup",
+        GroupDescription="Public ALB: HTTP (and HTTPS with a certificate) from anywhere",
+        VpcId=vpc_id,
+        SecurityGroupIngress=[
+            ec2.SecurityGroupRule(
+                IpProtocol="tcp",
+                FromPort=HTTP_PORT,
+                ToPort=HTTP_PORT,
+                CidrIp="0.0.0.0/0",
+                Description="HTTP from the internet (redirected to HTTPS when a certificate is set)",
+            ),
+        ],
+        SecurityGroupEgress=[
+            ec2.SecurityGroupRule(
+                IpProtocol="tcp",
+                FromPort=contract.CONTAINER_PORT,
+                ToPort=contract.CONTAINER_PORT,
+                DestinationSecurityGroupId=Ref(service_sg),
+                Description="To the API tasks",
+            )
+        ],
+        Metadata=checkov_skip(
+            (
+                "CKV_AWS_260",
+                "A public API's load balancer: port 80 must be open to the internet "
+                "(it only redirects to 443 when a certificate is configured); WAF filters the traffic",
+            ),
+        ),
+    )
+
+
+def _load_balancer_https_ingress(alb_sg: ec2.SecurityGroup) -> ec2.SecurityGroupIngress:
+    return ec2.SecurityGroupIngress(
+        "LoadBalancerHttpsIngress",
+        Condition=HAS_CERTIFICATE,
+        GroupId=Ref(alb_sg),
+        IpProtocol="tcp",
+        FromPort=HTTPS_PORT,
+        ToPort=HTTPS_PORT,
+        CidrIp="0.0.0.0/0",
+        Description="HTTPS from the internet",
+    )
+
+
+def _service_ingress_from_load_balancer(service_sg: ec2.SecurityGroup,
+                                        alb_sg: ec2.SecurityGroup) -> ec2.SecurityGroupIngress:
+    # A separate rule, not inline, because inline it would make the two groups reference each other.
+    return ec2.SecurityGroupIngress(
+        "ServiceIngressFromLoadBalancer",
+        GroupId=Ref(service_sg),
+        IpProtocol="tcp",
+        FromPort=contract.CONTAINER_PORT,
+        ToPort=contract.CONTAINER_PORT,
+        SourceSecurityGroupId=Ref(alb_sg),
+        Description="From the ALB to the API container port",
+    )
 
 
 def _service_egress(p: dict) -> list[ec2.SecurityGroupRule]:
