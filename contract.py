@@ -106,6 +106,24 @@ PERMISSIONS_BOUNDARY_OUTPUT = "PermissionsBoundaryArn"
 # boundary's ARN (the output above) as this template parameter once the CI stack exists ("" before).
 PERMISSIONS_BOUNDARY_PARAMETER = "PermissionsBoundaryArn"
 
+# ---- the image ----
+# The stacks that run the API image. Their task definition names it by digest: the deployer resolves the tag it
+# is given once per run and passes the digest as this template parameter (never a tag, which can move).
+IMAGE_STACKS = (COMPUTE,)
+IMAGE_DIGEST_PARAMETER = "ImageDigest"
+IMAGE_DIGEST_PATTERN = r"sha256:[a-f0-9]{64}"
+# After a deploy, the digest an environment runs carries the tag "{RELEASE_TAG_PREFIX}{env}-{UTC time}"; the
+# repository's lifecycle policy never expires an image with a tag of that prefix (templates/data.py).
+RELEASE_TAG_PREFIX = "release-"
+# The one tag that moves (the pipeline pushes it with every build); every other tag is immutable.
+MUTABLE_IMAGE_TAG = "latest"
+RELEASE_TAG_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
+def release_tag(environment: str, when) -> str:
+    """The tag of a release of ``environment`` at ``when`` (an aware datetime, UTC): release-prod-20261202T190102Z."""
+    return f"{RELEASE_TAG_PREFIX}{environment}-{when.strftime(RELEASE_TAG_TIME_FORMAT)}"
+
 # ---- stateful resources ----
 # Logical ids of the data stack's retained resources. The data stack's policy denies replacing or
 # deleting them, and the deployer refuses a change set that would, unless told --allow-replace ID.

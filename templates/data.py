@@ -15,7 +15,14 @@ import contract
 from templates import naming, params, storage
 from templates.metadata import checkov_skip
 
-KEEP_IMAGES = 10
+# The repository's lifecycle (ECR applies its rules by rulePriority, lowest first; an image whose tags match a
+# rule can never be expired by a later one, and the `any` rule must come last). Released images first: every
+# digest an environment runs carries a release tag (deploy.py puts it there after the deploy), so the running
+# image and every rollback target stay however many builds are pushed. The count only bounds the repository
+# (ECR's quota is 20,000 images): a thousand releases are years of them.
+KEEP_RELEASES = 1000
+UNTAGGED_DAYS = 7  # layers of a rebuilt `latest` and failed pushes: nothing deploys them
+BUILD_TAG_DAYS = 30  # a commit's image that no environment released: long enough to deploy or promote it
 
 
 def build() -> Template:
@@ -82,13 +89,28 @@ def _create_unhandled_bucket(t: Template, p: dict) -> s3.Bucket:
     return bucket
 
 
+def lifecycle_rules() -> list[dict]:
+    """The repository's lifecycle rules, in the order ECR applies them (tests/templates/test_ecr_lifecycle.py
+    evaluates them as ECR does)."""
+
+    def rule(priority: int, description: str, selection: dict) -> dict:
+        return {"rulePriority": priority, "description": description, "selection": selection,
+                "action": {"type": "expire"}}
+
+    by_age = {"countType": "sinceImagePushed", "countUnit": "days"}
+    return [
+        rule(1, f"Keep every released image (the newest {KEEP_RELEASES})",
+             {"tagStatus": "tagged", "tagPrefixList": [contract.RELEASE_TAG_PREFIX],
+              "countType": "imageCountMoreThan", "countNumber": KEEP_RELEASES}),
+        rule(2, f"Expire untagged images after {UNTAGGED_DAYS} days",
+             {"tagStatus": "untagged", **by_age, "countNumber": UNTAGGED_DAYS}),
+        rule(3, f"Expire build tags no environment released after {BUILD_TAG_DAYS} days",
+             {"tagStatus": "any", **by_age, "countNumber": BUILD_TAG_DAYS}),
+    ]
+
+
 def _create_repository(t: Template) -> ecr.Repository:
-    lifecycle = {"rules": [{
-        "rulePriority": 1,
-        "description": f"Keep the last {KEEP_IMAGES} images",
-        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEEP_IMAGES},
-        "action": {"type": "expire"},
-    }]}
+    lifecycle = {"rules": lifecycle_rules()}
     return t.add_resource(storage.retained(ecr.Repository(
         contract.REPOSITORY_RESOURCE,
         RepositoryName=naming.resource_name_sub("repository"),
@@ -98,7 +120,8 @@ def _create_repository(t: Template) -> ecr.Repository:
         ImageTagMutability="IMMUTABLE_WITH_EXCLUSION",
         ImageTagMutabilityExclusionFilters=[
             ecr.ImageTagMutabilityExclusionFilter(
-                ImageTagMutabilityExclusionFilterType="WILDCARD", ImageTagMutabilityExclusionFilterValue="latest",
+                ImageTagMutabilityExclusionFilterType="WILDCARD",
+                ImageTagMutabilityExclusionFilterValue=contract.MUTABLE_IMAGE_TAG,
             ),
         ],
         LifecyclePolicy=ecr.LifecyclePolicy(LifecyclePolicyText=json.dumps(lifecycle, sort_keys=True)),

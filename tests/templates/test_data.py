@@ -3,6 +3,7 @@ import json
 import pytest
 
 from contract import SECRET_KEYS
+from templates import data
 from tests.templates.cfn import of_type
 
 
@@ -53,13 +54,12 @@ def test_unhandled_queries_expire_and_incomplete_uploads_are_aborted(resources):
     assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
 
 
-def test_repository_scans_on_push_and_keeps_ten_images(resources):
+def test_repository_scans_on_push_and_its_lifecycle_is_the_one_evaluated(resources):
     repo = resources["ApiRepository"]["Properties"]
     assert repo["RepositoryName"] == {"Fn::Sub": "${ProjectName}-api"}
     assert repo["ImageScanningConfiguration"] == {"ScanOnPush": True}
-    (rule,) = json.loads(repo["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
-    assert rule["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 10}
-    assert rule["action"] == {"type": "expire"}
+    # What the rules keep and expire: tests/templates/test_ecr_lifecycle.py.
+    assert json.loads(repo["LifecyclePolicy"]["LifecyclePolicyText"]) == {"rules": data.lifecycle_rules()}
     assert repo["ImageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
     assert [f["ImageTagMutabilityExclusionFilterValue"] for f in repo["ImageTagMutabilityExclusionFilters"]] == [
         "latest"]
