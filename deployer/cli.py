@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 import templates
 from deployer import aws as aws_module
 from deployer.context import Context
-from deployer.engine import plan
+from deployer.engine import image, plan
 from deployer.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, DeployError
 from deployer.output import Printer
 from deployer.verbs import cost, deploy, destroy, drift, health, logs, restart, rollback, secrets, status
@@ -121,20 +121,27 @@ def prepare(argv: Sequence[str], graph: Sequence[templates.Stack], out: Printer,
     p = parser()
     args = p.parse_args(normalise(argv, p))
     verb = VERBS[args.verb]
-    overrides = list(args.overrides)
-    if getattr(args, "image_tag", None) is not None:
-        overrides.append(f"image_tag={args.image_tag}")
     try:
-        params = load_params(args.env, overrides)
-        # Asked for (--image-tag, or -p image_tag=): deployed as given. Otherwise compute keeps the tag it runs.
-        asked = any(parse_override(o)[0] == "image_tag" for o in overrides)
+        params = load_params(args.env, args.overrides)
+        takes_image = hasattr(args, "image_tag")
+        given = [parse_override(o)[1] for o in args.overrides if parse_override(o)[0] == "image_tag"]
     except ParamError as exc:
         raise BadInput(str(exc)) from None
+    if takes_image and given:
+        # One way to choose the image: params' image_tag is only compute's first create's.
+        raise BadInput(f"-p image_tag={given[-1]} is not allowed here; allowed: --image-tag {given[-1]} "
+                       "(or --image-digest sha256:...) to choose the image this run deploys")
     selected = plan.select(graph, getattr(args, "stacks", None)) if verb.renders else list(graph)
     plans = plan.build(params, selected, graph) if verb.renders else []
     ctx = Context(params=params, graph=graph, selected=selected, plans=plans, out=out, interactive=stdin_tty,
-                  image_tag=params["image_tag"] if asked else None)
+                  image=_image_request(args))
     return verb, args, ctx
+
+
+def _image_request(args: argparse.Namespace) -> image.Request | None:
+    """--image-tag or --image-digest (each checked as argparse parsed it, one at most) as one typed value."""
+    tag, digest = getattr(args, "image_tag", None), getattr(args, "image_digest", None)
+    return None if tag is None and digest is None else image.Request(tag=tag, digest=digest)
 
 
 def _fail(message: str, code: int) -> int:

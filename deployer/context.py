@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import templates
 from deployer import aws as aws_module
 from deployer.engine import events, plan
+from deployer.engine import image as image_module
 from deployer.output import Printer
 from templates.params import Params
 
@@ -28,7 +29,7 @@ class Context:
     connect: Callable[[str], aws_module.Aws] = aws_module.connect
     poll_delay: float = events.POLL_DELAY
     interactive: bool = False  # a terminal to ask questions on (standard input is one)
-    image_tag: str | None = None  # the image tag asked for (--image-tag, -p image_tag=); None: keep the running one
+    image: image_module.Request | None = None  # --image-tag or --image-digest; None: keep the running one
     _aws: aws_module.Aws | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

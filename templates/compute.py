@@ -16,6 +16,7 @@ from troposphere import (
     Join,
     Not,
     Output,
+    Parameter,
     Ref,
     Split,
     Sub,
@@ -122,6 +123,7 @@ def build() -> Template:
     t = Template(Description="ia-comafi compute: the benefits API on ECS Fargate behind a public ALB")
     p = params.add_parameters(t, contract.COMPUTE)
     boundary.add_parameter(t)
+    image_digest = add_image_digest_parameter(t)
     t.add_condition(HAS_CERTIFICATE, Not(Equals(Ref(p["certificate_arn"]), "")))
     _add_fargate_size_rules(t, p)
     t.add_rule("DomainNameWithCertificate", {
@@ -136,7 +138,7 @@ def build() -> Template:
     cluster = _create_cluster(t)
     execution_role = _create_execution_role(t)
     task_role = _create_task_role(t, p)
-    task_definition = _create_task_definition(t, p, log_group, execution_role, task_role)
+    task_definition = _create_task_definition(t, p, image_digest, log_group, execution_role, task_role)
 
     alb_sg, service_sg = _create_security_groups(t, p)
     access_logs_ready = _create_access_log_bucket(t, p)
@@ -286,9 +288,22 @@ def _create_task_role(t: Template, p: dict) -> iam.Role:
     )
 
 
+def add_image_digest_parameter(t: Template) -> Parameter:
+    """The image the task definition runs, by digest. No default and no tag: deploy.py resolves the tag it is
+    given to its digest once, so a tag moved in ECR later never changes what runs (nor what a new task pulls)."""
+    return t.add_parameter(Parameter(
+        contract.IMAGE_DIGEST_PARAMETER,
+        Type="String",
+        AllowedPattern=f"^{contract.IMAGE_DIGEST_PATTERN}$",
+        ConstraintDescription="must be an image digest, sha256: and 64 lowercase hex digits",
+        Description="Digest of the API image in the ECR repository (set by deploy.py from the tag it resolves)",
+    ))
+
+
 def _create_task_definition(
     t: Template,
     p: dict,
+    image_digest: Parameter,
     log_group: logs.LogGroup,
     execution_role: iam.Role,
     task_role: iam.Role,
@@ -304,7 +319,8 @@ def _create_task_definition(
     probe = f"import urllib.request; urllib.request.urlopen('http://localhost:{contract.CONTAINER_PORT}/', timeout=4)"
     container = ecs.ContainerDefinition(
         Name=contract.CONTAINER_NAME,
-        Image=Sub("${Repository}:${ImageTag}", Repository=naming.import_value(contract.REPOSITORY_URI)),
+        Image=Sub("${Repository}@${Digest}", Repository=naming.import_value(contract.REPOSITORY_URI),
+                  Digest=Ref(image_digest)),
         Essential=True,
         PortMappings=[ecs.PortMapping(ContainerPort=contract.CONTAINER_PORT, Protocol="tcp")],
         Environment=[ecs.Environment(Name=name, Value=value) for name, value in environment.items()],

@@ -128,8 +128,9 @@ SCHEMA: tuple[Param, ...] = (
           pattern=r"[a-z][a-z0-9-]{0,19}", pattern_help="lowercase letters, digits and hyphens, up to 20"),
     Param("region", str, "us-east-1", "AWS region of every stack",
           pattern=r"[a-z]{2}(-gov)?-[a-z]+-\d", pattern_help="an AWS region name such as us-east-1"),
-    Param("image_tag", str, "latest", "Tag of the API image in the ECR repository",
-          stacks=(contract.COMPUTE,),
+    # No stack: compute takes the image's digest (contract.IMAGE_DIGEST_PARAMETER), which deploy.py resolves from
+    # this tag on compute's first create only (later deploys keep the running digest unless given --image-tag).
+    Param("image_tag", str, "latest", "Tag of the API image in the ECR repository that compute's first create runs",
           pattern=r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", pattern_help="a Docker tag ([A-Za-z0-9_.-], up to 128)"),
     Param("nat_gateways", int, 1, "NAT gateways: 0 (tasks in public subnets), 1 (shared) or 2 (one per AZ)",
           stacks=(contract.NETWORK,), allowed=(0, 1, 2)),

@@ -4,6 +4,7 @@ retry policy and botocore's parsing all run for real."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
@@ -23,20 +24,131 @@ def response(status: int, body: bytes, headers: dict) -> AWSResponse:
     return AWSResponse("https://fake", status, headers, _Raw(body))
 
 
-def ecr_image(tag: str = "latest", exists: bool = True):
-    """ECR DescribeImages (not in community LocalStack): the image exists, or AWS's ImageNotFoundException."""
+def _json(status: int, body: dict) -> AWSResponse:
+    return response(status, json.dumps(body).encode(), {"Content-Type": "application/x-amz-json-1.1"})
 
-    def handler(request, **_):
-        if exists:
-            body = {"imageDetails": [{"registryId": "000000000000", "repositoryName": "x",
-                                      "imageDigest": "sha256:" + "0" * 64, "imageTags": [tag]}]}
-            return response(200, json.dumps(body).encode(), {"Content-Type": "application/x-amz-json-1.1"})
-        body = {"__type": "ImageNotFoundException",
-                "message": f"The image with imageId {{imageDigest:'null', imageTag:'{tag}'}} does not exist "
-                           "within the repository with name 'x' in the registry with id '000000000000'"}
-        return response(400, json.dumps(body).encode(), {"Content-Type": "application/x-amz-json-1.1"})
 
-    return handler
+def _ecr_error(code: str, message: str) -> AWSResponse:
+    return _json(400, {"__type": code, "message": message})
+
+
+class Registry:
+    """ECR's image calls (not in community LocalStack) answered at the HTTP boundary as AWS answers them, over
+    the images this object holds, by repository: DescribeImages (by tag, by digest, or a listing), BatchGetImage
+    and PutImage (a tag added to an image already there, as the deployer's release tag is).
+
+    ``any_tag``: a tag nobody pushed is answered as if it had been pushed (an image of its own, whose digest is
+    made from the tag and a build counter), so a test need not push every tag it deploys; a digest is answered
+    only when an image has it. ``push`` adds an image or moves tags onto a new one (as a build pushes `latest`).
+    Tags are immutable but the mutable one, as the repository is (PutImage of a tag on another image:
+    ImageTagAlreadyExistsException). The harness shares one between the runs of a test session, as ECR keeps
+    images between deploys (repository names are unique per test).
+    """
+
+    MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+    MUTABLE = "latest"
+
+    def __init__(self, any_tag: bool = True):
+        self.any_tag = any_tag
+        self.images: dict[str, list[dict]] = {}  # repository -> [{"digest", "tags", "manifest", "pushed"}]
+        self.put: list[dict] = []  # every PutImage body, in order
+        self._builds = 0
+
+    def push(self, repository: str, *tags: str) -> str:
+        """A new image (a new build) under ``tags``, which leave whatever image had them; its digest."""
+        self._builds += 1
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": self.MEDIA_TYPE,
+                               "layers": [{"digest": f"sha256:{self._builds:064x}"}], "tags": list(tags)})
+        digest = "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
+        images = self.images.setdefault(repository, [])
+        for other in images:
+            other["tags"] = [t for t in other["tags"] if t not in tags]
+        images.append({"digest": digest, "tags": list(tags), "manifest": manifest,
+                       "pushed": 1767225600.0 + self._builds})
+        return digest
+
+    def find(self, repository: str, image_id: dict) -> dict | None:
+        for image in self.images.get(repository, []):
+            if image_id.get("imageDigest") in (None, image["digest"]) and \
+                    image_id.get("imageTag") in (None, *image["tags"]):
+                return image
+        if self.any_tag and "imageTag" in image_id and "imageDigest" not in image_id:
+            self.push(repository, image_id["imageTag"])
+            return self.find(repository, image_id)
+        return None
+
+    def digest(self, repository: str, tag: str) -> str:
+        return self.find(repository, {"imageTag": tag})["digest"]
+
+    def tags(self, repository: str, digest: str) -> list[str]:
+        found = self.find(repository, {"imageDigest": digest})
+        return sorted(found["tags"]) if found else []
+
+    @property
+    def hooks(self):
+        return [("before-send.ecr.DescribeImages", self.describe_images),
+                ("before-send.ecr.BatchGetImage", self.batch_get_image),
+                ("before-send.ecr.PutImage", self.put_image)]
+
+    @staticmethod
+    def _not_found(repository: str, image_id: dict) -> AWSResponse:
+        return _ecr_error("ImageNotFoundException",
+                          f"The image with imageId {{imageDigest:'{image_id.get('imageDigest', 'null')}', imageTag:"
+                          f"'{image_id.get('imageTag', 'null')}'}} does not exist within the repository with name "
+                          f"'{repository}' in the registry with id '000000000000'")
+
+    def _detail(self, repository: str, image: dict) -> dict:
+        detail = {"registryId": "000000000000", "repositoryName": repository, "imageDigest": image["digest"],
+                  "imagePushedAt": image["pushed"], "imageManifestMediaType": self.MEDIA_TYPE, "imageSizeInBytes": 1}
+        return {**detail, "imageTags": list(image["tags"])} if image["tags"] else detail
+
+    def describe_images(self, request, **_):
+        asked = json.loads(request.body or b"{}")
+        repository = asked["repositoryName"]
+        if "imageIds" not in asked:
+            tagged_only = asked.get("filter", {}).get("tagStatus") == "TAGGED"
+            return _json(200, {"imageDetails": [self._detail(repository, i) for i in self.images.get(repository, [])
+                                                if i["tags"] or not tagged_only]})
+        found = []
+        for image_id in asked["imageIds"]:
+            image = self.find(repository, image_id)
+            if image is None:
+                return self._not_found(repository, image_id)
+            found.append(self._detail(repository, image))
+        return _json(200, {"imageDetails": found})
+
+    def batch_get_image(self, request, **_):
+        asked = json.loads(request.body or b"{}")
+        repository, images, failures = asked["repositoryName"], [], []
+        for image_id in asked["imageIds"]:
+            image = self.find(repository, image_id)
+            if image is None:
+                failures.append({"imageId": image_id, "failureCode": "ImageNotFound",
+                                 "failureReason": "Requested image not found"})
+                continue
+            images.append({"registryId": "000000000000", "repositoryName": repository, "imageId": image_id,
+                           "imageManifest": image["manifest"], "imageManifestMediaType": self.MEDIA_TYPE})
+        return _json(200, {"images": images, "failures": failures})
+
+    def put_image(self, request, **_):
+        asked = json.loads(request.body or b"{}")
+        self.put.append(asked)
+        repository, tag = asked["repositoryName"], asked["imageTag"]
+        image = next((i for i in self.images.get(repository, []) if i["manifest"] == asked["imageManifest"]), None)
+        if image is None or asked.get("imageDigest", image["digest"]) != image["digest"]:
+            return _ecr_error("ReferencedImagesNotFoundException",
+                              "Some of the image's layers are not in the repository")
+        if tag in image["tags"]:
+            return _ecr_error("ImageAlreadyExistsException", f"Image with digest '{image['digest']}' and tag '{tag}' "
+                                                             "already exists in the repository")
+        if tag != self.MUTABLE and any(tag in i["tags"] for i in self.images[repository]):
+            return _ecr_error("ImageTagAlreadyExistsException", f"The image tag '{tag}' already exists in the "
+                                                                f"'{repository}' repository and cannot be overwritten "
+                                                                "because the repository is immutable.")
+        image["tags"].append(tag)
+        return _json(200, {"image": {"registryId": "000000000000", "repositoryName": repository,
+                                     "imageId": {"imageDigest": image["digest"], "imageTag": tag},
+                                     "imageManifest": image["manifest"], "imageManifestMediaType": self.MEDIA_TYPE}})
 
 
 def ecr_repository(exists: bool = False):
@@ -67,15 +179,15 @@ def ecr_scan_findings(status: str = "COMPLETE", findings: tuple[dict, ...] = ())
         repository, image = asked.get("repositoryName", "x"), asked.get("imageId", {})
         if status is None:
             body = {"__type": "ScanNotFoundException",
-                    "message": f"Image scan does not exist for the image with '{{imageDigest:'null', imageTag:"
-                               f"'{image.get('imageTag')}'}}' in the repository with name '{repository}' in the "
-                               "registry with id '000000000000'"}
+                    "message": f"Image scan does not exist for the image with '{{imageDigest:"
+                               f"'{image.get('imageDigest', 'null')}', imageTag:'{image.get('imageTag', 'null')}'}}' "
+                               f"in the repository with name '{repository}' in the registry with id '000000000000'"}
             return response(400, json.dumps(body).encode(), {"Content-Type": "application/x-amz-json-1.1"})
         counts: dict[str, int] = {}
         for f in findings:
             counts[f["severity"]] = counts.get(f["severity"], 0) + 1
         body = {"registryId": "000000000000", "repositoryName": repository,
-                "imageId": {"imageDigest": "sha256:" + "0" * 64, **image},
+                "imageId": image,
                 "imageScanStatus": {"status": status, "description": {
                     "COMPLETE": "The scan was completed successfully.", "IN_PROGRESS": "",
                 }.get(status, "")}}

@@ -4,7 +4,8 @@ it swapped, returning the exit code, what it printed on stdout and stderr, and e
 ``run`` is AWS-agnostic: the endpoint is whatever the environment says (moto's in-process mock, or a
 LocalStack through AWS_ENDPOINT_URL); ``clients`` put stubbed clients (botocore Stubber) in place of the
 session's, ``hooks`` register botocore event handlers on the session. ``run_emulated`` adds what community
-LocalStack lacks: ECR DescribeImages / DescribeRepositories / DescribeImageScanFindings and CloudFormation
+LocalStack lacks: ECR DescribeImages / BatchGetImage / PutImage / DescribeRepositories /
+DescribeImageScanFindings and CloudFormation
 SetStackPolicy / GetStackPolicy answered at the HTTP boundary.
 """
 
@@ -69,15 +70,19 @@ def run(argv, *, graph=None, clients: dict | None = None, hooks=(), stdin=None, 
     return Outcome(code, printed.getvalue() + out.getvalue(), err.getvalue(), calls, sessions)
 
 
-# The stack policies the LocalStack runs set, kept between runs as AWS keeps them (stack names are unique per test).
+# The stack policies the LocalStack runs set, and the images they deploy, kept between runs as AWS keeps them
+# (stack and repository names are unique per test).
 STACK_POLICIES = fakes.StackPolicies()
+REGISTRY = fakes.Registry()
 
 
 def run_emulated(argv, image_exists: bool = True, extra_hooks=(), scan=None, **kwargs) -> Outcome:
     """``run`` against LocalStack: ECR and stack policies (not in community LocalStack) answered as AWS would,
-    the image there (or not), its scan (``scan``: a ``fakes.ecr_scan_findings`` hook; default complete, no
-    findings), and no repository to adopt."""
-    hooks = [("before-send.ecr.DescribeImages", fakes.ecr_image(exists=image_exists)),
+    the images in ``REGISTRY`` (any tag asked for is there; ``image_exists=False``: none at all, as if the
+    lifecycle had expired every image), their scan (``scan``: a ``fakes.ecr_scan_findings`` hook; default
+    complete, no findings), and no repository to adopt."""
+    registry = REGISTRY if image_exists else fakes.Registry(any_tag=False)
+    hooks = [*registry.hooks,
              ("before-send.ecr.DescribeRepositories", fakes.ecr_repository(exists=False)),
              ("before-send.ecr.DescribeImageScanFindings", scan or fakes.ecr_scan_findings()),
              ("before-send.cloudformation.SetStackPolicy", STACK_POLICIES.set_policy),

@@ -23,7 +23,7 @@ from deployer.engine import (
     changesets,
     events,
     guard,
-    image_tag,
+    image,
     preflight,
     rollback_triggers,
     stack_policy,
@@ -47,16 +47,22 @@ class Run:
     mode: Mode = Mode.EXECUTE
     # Asked before executing a change set; None = no confirmation (--yes, or not executing).
     confirm: Callable[[StackPlan, ChangeSet], bool] | None = None
-    # Called before a stack that runs the image is changed (not when unchanged).
-    before_change: Callable[[StackPlan], None] | None = None
     # Seconds between event polls; tests shorten it.
     poll_delay: float = events.POLL_DELAY
-    # The image tag the operator asked for (--image-tag, -p image_tag=, rollback); None keeps the running one.
-    image_tag: str | None = None
+    # The image the operator asked for (--image-tag or --image-digest); None keeps the running one.
+    image_request: image.Request | None = None
+    # The image the stacks that run it deploy, resolved once (settle_image; with_image when its repository did
+    # not exist yet), and the one they ran before when that differs (to show what changes).
+    image: image.ImageRef | None = None
+    previous_image: image.ImageRef | None = None
+    # A new image's ECR scan gates it (a deploy that executes; a kept image was gated when first deployed).
+    gate_scan: bool = False
+    allow_vulnerable: bool = False
     # Protected resources (--allow-replace) a change set may replace or delete.
     allow_replace: frozenset[str] = frozenset()
     _access: list = field(default_factory=list, repr=False)
     _access_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _image_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def ci_access(self) -> preflight.CiAccess:
         """The CI access stack's role and boundary, read once per run: when a plan takes the boundary, before
@@ -75,14 +81,12 @@ class Run:
 def deploy_stack(run: Run, plan: StackPlan) -> Result:
     cfn = run.aws.cfn
     change_type, deployed = stacks.prepare(cfn, plan.name, run.aws.region, _say(run, plan))
-    plan = with_image_tag(run, plan, deployed if change_type == "UPDATE" else None)
+    plan = with_image(run, plan, deployed)
     if change_type == "UPDATE" and stacks.unchanged(cfn, plan, deployed):
         run.out.line("unchanged", plan.key, "green")
         keep_guards(run, plan, deployed)
         return Result(plan.key, Outcome.UNCHANGED)
 
-    if run.before_change and run.mode == Mode.EXECUTE:
-        run.before_change(plan)
     adopted = False
     if change_type == "CREATE":
         found = adoption.existing(run.aws, plan.template, plan.parameters, pseudo(run, plan),
@@ -180,7 +184,8 @@ def execute_and_stream(run: Run, plan: StackPlan, cs: ChangeSet, triggers: dict 
     ``triggers``: the rollback configuration ``cs`` carries, to say which alarm rolled it back."""
     cfn = run.aws.cfn
     since = events.latest_event_id(cfn, plan.name)
-    run.out.tracker.begin(plan.key, f"executing {cs.type}", [c.logical_id for c in cs.changes])
+    shown = f", image {run.image.show()}" if plan.key in preflight.IMAGE_STACKS and run.image is not None else ""
+    run.out.tracker.begin(plan.key, f"executing {cs.type}{shown}", [c.logical_id for c in cs.changes])
     changesets.execute(cfn, cs)
     run.out.line(f"executing {cs.name}", plan.key)
     final, seen = events.stream(cfn, plan.name, since, lambda e: show_event(run, plan, e), run.poll_delay)
@@ -229,20 +234,16 @@ def pseudo(run: Run, plan: StackPlan) -> dict[str, str]:
             "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
 
 
-def with_image_tag(run: Run, plan: StackPlan, deployed: stacks.Deployed | None) -> StackPlan:
-    """``plan`` with the ImageTag it deploys: the one asked for, else the one the stack runs (kept), else, on a
-    first create, the params file's. Stacks that do not run the image are returned as they are."""
-    if image_tag.IMAGE_TAG_PARAMETER not in plan.parameters:
+def with_image(run: Run, plan: StackPlan, deployed: stacks.Deployed | None) -> StackPlan:
+    """``plan`` with the digest of the run's image, for a stack that runs it and has none yet: settle_image
+    found no repository at pre-flight (the data stack creates it), so the image is resolved now, strictly, right
+    before the stack changes. Every other plan is returned as it is."""
+    if plan.key not in preflight.IMAGE_STACKS or image.DIGEST_PARAMETER in plan.parameters:
         return plan
-    tag, _ = image_tag.image_tag_for(_deployed_parameters(deployed), run.image_tag, run.params["image_tag"])
-    if tag == plan.parameters[image_tag.IMAGE_TAG_PARAMETER]:
-        return plan
-    return dataclasses.replace(plan, parameters={**plan.parameters, image_tag.IMAGE_TAG_PARAMETER: tag})
-
-
-def _deployed_parameters(deployed: stacks.Deployed | None) -> dict | None:
-    # A stack never executed (REVIEW_IN_PROGRESS) or busy has no tag to keep.
-    return deployed.parameters if deployed is not None and deployed.status in stacks.STABLE else None
+    with run._image_lock:  # noqa: SLF001 (the run's own lock)
+        if run.image is None:
+            _settle(run, deployed, _say(run, plan))
+    return dataclasses.replace(plan, parameters={**plan.parameters, image.DIGEST_PARAMETER: run.image.digest})
 
 
 def keep_guards(run: Run, plan: StackPlan, deployed: stacks.Deployed | None) -> None:
@@ -321,24 +322,32 @@ def show_event(run: Run, plan: StackPlan, event: dict) -> None:
     run.out.event(plan.key, event, events.describe_event(event), status_colour(event.get("ResourceStatus", "")))
 
 
-def parameter_changes(plan: StackPlan, deployed: stacks.Deployed | None, requested_tag: str | None = None
-                      ) -> list[list[str]]:
-    """Parameter, deployed value, new value: each that changes, and the image tag when it is kept ("v1 (kept)"),
-    so a reviewer sees which image the update runs."""
+def parameter_changes(run: Run, plan: StackPlan, deployed: stacks.Deployed | None) -> list[list[str]]:
+    """Parameter, deployed value, new value: each that changes, and the image when it is kept, so a reviewer
+    sees which image the update runs. The image shows as ``tag (sha256:abcd1234...)``."""
     old = deployed.parameters if deployed else {}
     rows = []
     for k, v in plan.parameters.items():
-        if old.get(k) != v:
+        if k == image.DIGEST_PARAMETER and run.image is not None and v == run.image.digest:
+            new = run.image.show()
+            if old.get(k) != v:
+                rows.append([k, _show_image(run, old[k]) if old.get(k) else "(new)", new])
+            elif run.image.source == image.KEPT:
+                rows.append([k, new, f"{new} (kept)"])
+        elif old.get(k) != v:
             rows.append([k, old.get(k, "(new)"), v])
-        elif k == image_tag.IMAGE_TAG_PARAMETER and requested_tag is None and old.get(k):
-            rows.append([k, v, image_tag.image_tag_for(old, None, v)[1]])
     return rows
+
+
+def _show_image(run: Run, digest: str) -> str:
+    known = run.previous_image if run.previous_image is not None and run.previous_image.digest == digest else None
+    return known.show() if known else image.short(digest) if image.is_digest(digest) else digest
 
 
 def show_change_set(run: Run, plan: StackPlan, deployed: stacks.Deployed | None, cs: ChangeSet) -> None:
     headers = ["Action", "Logical id", "Type", "Replacement"]
     rows = [[c.action, c.logical_id, c.resource_type, c.replacement] for c in cs.changes]
-    params = parameter_changes(plan, deployed, run.image_tag)
+    params = parameter_changes(run, plan, deployed)
     lines = [f"change set {cs.name} ({cs.type}): {len(rows)} resource change(s)"]
     lines += ["  " + x for x in table(headers, rows)] if rows else []
     if params:
@@ -359,7 +368,7 @@ def inspect(run: Run, plan: StackPlan) -> Result | None:
     instead of level after level: a no-op deploy costs one round of calls.
     """
     deployed = stacks.describe(run.aws.cfn, plan.name)
-    if deployed is None or not stacks.unchanged(run.aws.cfn, with_image_tag(run, plan, deployed), deployed):
+    if deployed is None or not stacks.unchanged(run.aws.cfn, plan, deployed):
         return None
     run.out.line("unchanged", plan.key, "green")
     keep_guards(run, plan, deployed)
@@ -381,23 +390,81 @@ def settle_access(run: Run, plans: list[StackPlan]) -> list[StackPlan]:
     return plan_module.with_parameter(plans, contract.PERMISSIONS_BOUNDARY_PARAMETER, access.boundary)
 
 
-def image_gate(run: Run, deferred: bool, checked: str | None, allow_vulnerable: bool = False
-               ) -> Callable[[StackPlan], None]:
-    """The ``before_change`` hook: a stack that runs the image checks the tag it is about to deploy right
-    before it changes: strictly when pre-flight could not (the repository did not exist yet), and again when
-    that tag is not the one pre-flight checked (the stack was busy then, and has since settled on a running
-    tag it keeps)."""
+def settle_image(run: Run, plans: list[StackPlan], strict: bool = False) -> list[StackPlan]:
+    """Resolve the run's image once, before the first look at any stack, when a plan runs it (one DescribeStacks
+    of that stack, one DescribeImages), gate a new image on its ECR scan (``run.gate_scan``), and give every plan
+    that takes it the digest (the "unchanged" check compares parameters, so the value must be known before
+    ``inspect``). A repository that does not exist yet (the data stack creates it) defers the resolution to
+    right before the stack that runs the image (``with_image``), unless ``strict``; an image not in ECR stops the
+    run here, before anything changed."""
+    runs_image = [p for p in plans if p.key in preflight.IMAGE_STACKS]
+    if not runs_image:
+        return plans
+    name = runs_image[0].name
+    try:
+        if run.image_request is not None:  # asked for: checked in ECR before any stack is read
+            _settle(run, None, run.out.line, read_after=name)
+        else:  # kept: the stack says which
+            _settle(run, _settled(run, name), run.out.line)
+    except image.NotInEcr as exc:
+        if strict or exc.state != preflight.NO_REPOSITORY:
+            raise
+        run.out.line("image: repository not created yet; resolved before the stacks that run it")
+        return plans
+    return plan_module.with_parameter(plans, image.DIGEST_PARAMETER, run.image.digest)
 
-    def check(plan: StackPlan) -> None:
-        if plan.key not in preflight.IMAGE_STACKS:
-            return
-        if deferred:
-            preflight.check_image(run.aws, run.params, run.account, strict=True)
-            preflight.check_scan(run.aws, run.params, allow_vulnerable, lambda text: run.out.line(text, plan.key))
-            return
-        tag = plan.parameters.get(image_tag.IMAGE_TAG_PARAMETER)
-        if tag is not None and tag != checked:
-            image_tag.check_kept(run.aws.client("ecr"), contract.resource_name("repository", run.params.project),
-                                 tag)
 
-    return check
+def _settled(run: Run, name: str) -> stacks.Deployed | None:
+    """The stack that runs the image, as deployed; when it is busy, as it settles (the image it keeps is the one
+    it ends up running)."""
+    deployed = stacks.describe(run.aws.cfn, name)
+    if deployed is not None and deployed.status in stacks.IN_PROGRESS:
+        run.out.line(f"{name} is {deployed.status}: waiting for it to settle, to keep the image it runs")
+        stacks.wait_settled(run.aws.cfn, name)
+        deployed = stacks.describe(run.aws.cfn, name)
+    return deployed
+
+
+def _settle(run: Run, deployed: stacks.Deployed | None, say: Callable[[str], None], read_after: str = "") -> None:
+    """Resolve, gate and say the run's image: ``run.image`` once done (NotInEcr, or DeployError when it may not
+    run). ``read_after``: the stack to read, once the image is resolved, for what it ran before."""
+    ecr = run.aws.client("ecr")
+    repository = contract.resource_name("repository", run.params.project)
+    registry = f"{run.account}.dkr.ecr.{run.aws.region}.amazonaws.com"
+    ref = image.resolve(ecr, repository, run.image_request, deployed, run.params["image_tag"], registry)
+    if read_after:
+        deployed = stacks.describe(run.aws.cfn, read_after)
+    was, legacy_tag = image.running(deployed)
+    if was and was != ref.digest:
+        run.previous_image = image.describe(ecr, repository, was)
+    why = {image.GIVEN: f"given: {run.image_request}",
+           image.KEPT: "kept: the one running; --image-tag to change it",
+           image.FIRST_CREATE: "the first create's, params' image_tag"}[ref.source]
+    if legacy_tag:
+        why += f"; pinned by digest from tag {legacy_tag}, which an older deploy.py ran"
+    before = f"{run.previous_image.show() if run.previous_image else image.short(was)} -> " \
+        if was and was != ref.digest else ""
+    say(f"image {before}{ref.show()} ({why}): in ECR")
+    if run.gate_scan and ref.source != image.KEPT:
+        preflight.check_scan(run.aws, run.params, ref.digest, ref.show(), run.allow_vulnerable, say)
+    run.image = ref
+
+
+def keep_released(run: Run, results: list[Result]) -> None:
+    """After an executed run in which a stack that runs the image ended well: the image it runs gets its
+    environment's release tag (once), which the repository's lifecycle never expires. DeployError when ECR
+    refuses: the stacks are deployed, but the image is not protected until a deploy tags it."""
+    if run.mode != Mode.EXECUTE or run.image is None:
+        return
+    done = [r for r in results if r.key in preflight.IMAGE_STACKS and r.ok]
+    if not done:
+        return
+    repository = contract.resource_name("repository", run.params.project)
+    try:
+        tag = image.mark_released(run.aws.client("ecr"), repository, run.image, run.params["environment"])
+    except (ClientError, BotoCoreError, DeployError) as exc:
+        raise DeployError(f"{done[0].key} runs image {run.image.show()}, but giving it its release tag failed: "
+                          f"{exc}\nuntil it has one, the repository's lifecycle may expire it; deploy again to "
+                          "retry (a deploy tags the image it keeps)") from None
+    if tag:
+        run.out.line(f"image {run.image.show()} tagged {tag}: the repository's lifecycle keeps it", done[0].key)

@@ -20,6 +20,10 @@ from templates.params import Params, cfn_parameter_values
 MAX_BODY_BYTES = 51_200
 MAX_S3_TEMPLATE_BYTES = 1_000_000
 
+# Template parameters without a default that the run fills in once it knows them (the image's digest, resolved
+# from ECR): a plan carries them only from then on, and CloudFormation refuses a change set without them.
+FILLED_BY_RUN = (contract.IMAGE_DIGEST_PARAMETER,)
+
 # Environments whose stacks get termination protection.
 PROTECTED_ENVIRONMENTS = ("prod",)
 
@@ -90,7 +94,8 @@ def build(params: Params, selected: Sequence[templates.Stack], graph: Sequence[t
         # A parameter the schema does not feed (the permissions boundary, which the run fills in once the CI
         # stack exists) is sent with its default: DescribeStacks lists it so, and "unchanged" compares both.
         for name, declared in (parsed.get("Parameters") or {}).items():
-            values.setdefault(name, str(declared.get("Default", "")))
+            if name not in FILLED_BY_RUN:
+                values.setdefault(name, str(declared.get("Default", "")))
         plans.append(
             StackPlan(
                 key=stack.key,
@@ -151,7 +156,7 @@ def _check_template(key: str, body: str, parsed: dict, values: dict[str, str]) -
     declared = set(parsed.get("Parameters") or {})
     # A declared parameter without a default and without a value fails the change
     # set; a value for an undeclared one is rejected too. Both are template bugs.
-    missing = sorted(k for k in declared - set(values) if "Default" not in parsed["Parameters"][k])
+    missing = sorted(k for k in declared - set(values) - set(FILLED_BY_RUN) if "Default" not in parsed["Parameters"][k])
     extra = sorted(set(values) - declared)
     if missing or extra:
         raise ValueError(f"{key}: template parameters do not match params.py (no value for {missing}, "

@@ -15,11 +15,10 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 import contract
 from deployer.engine import stacks
 from deployer.errors import DeployError
-from templates.params import BY_KEY as PARAM_SCHEMA
 from templates.params import Params
 
-# The stacks that run the image: those that declare the image_tag parameter.
-IMAGE_STACKS = PARAM_SCHEMA["image_tag"].stacks
+# The stacks that run the image: their template takes its digest (contract.IMAGE_DIGEST_PARAMETER).
+IMAGE_STACKS = contract.IMAGE_STACKS
 
 # execution_role: once an admin has deployed the CI access stack, the other stacks are changed
 # through its CloudFormation execution role: the CI role may create only change
@@ -47,42 +46,34 @@ def identity(aws) -> Identity:
     return Identity(account=me["Account"], arn=me["Arn"], region=aws.region)
 
 
-def image_state(ecr, repository: str, tag: str) -> str:
-    """'present', 'missing' (repository exists, tag does not) or 'no-repository' (``ecr``: an ECR client)."""
+PRESENT, MISSING, NO_REPOSITORY = "present", "missing", "no-repository"
+
+
+@dataclass(frozen=True)
+class ImageState:
+    """What ECR says about one image: PRESENT (with its digest and every tag it has), MISSING (the repository
+    exists, the image does not) or NO_REPOSITORY."""
+
+    state: str
+    digest: str = ""
+    tags: tuple[str, ...] = ()
+
+
+def image_state(ecr, repository: str, image_id: dict) -> ImageState:
+    """The one DescribeImages reader (``ecr``: an ECR client; ``image_id``: {"imageTag": T} or
+    {"imageDigest": D})."""
     try:
-        ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
+        details = ecr.describe_images(repositoryName=repository, imageIds=[image_id])["imageDetails"]
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         if code == "ImageNotFoundException":
-            return "missing"
+            return ImageState(MISSING)
         if code == "RepositoryNotFoundException":
-            return "no-repository"
+            return ImageState(NO_REPOSITORY)
         raise
-    return "present"
-
-
-def check_image(aws, params: Params, account: str, strict: bool) -> str:
-    """Raise DeployError when the image tag is not in ECR.
-
-    ``strict=False`` (pre-flight) lets a missing repository through: the data
-    stack creates it, and the check runs again, strictly, just before the
-    stack that runs the image is changed.
-    """
-    repository = contract.resource_name("repository", params.project, account, aws.region)
-    tag = params["image_tag"]
-    state = image_state(aws.client("ecr"), repository, tag)
-    if state == "present" or (state == "no-repository" and not strict):
-        return state
-    uri = f"{account}.dkr.ecr.{aws.region}.amazonaws.com/{repository}"
-    if state == "no-repository":
-        raise DeployError(
-            f"ECR repository {repository} does not exist in {account}/{aws.region}; deploy the data stack first "
-            f"(deploy.py {params.env} --stacks data), push {uri}:{tag}, then deploy again"
-        )
-    raise DeployError(
-        f"image {repository}:{tag} is not in ECR ({account}/{aws.region}); push it first "
-        f"(docker push {uri}:{tag}) or pass --image-tag with a tag that exists"
-    )
+    if not details:
+        return ImageState(MISSING)
+    return ImageState(PRESENT, details[0]["imageDigest"], tuple(sorted(details[0].get("imageTags", []))))
 
 
 @dataclass(frozen=True)
@@ -159,12 +150,13 @@ def _enhanced_finding(item: dict) -> Finding:
     return Finding(details.get("vulnerabilityId") or item.get("title", "?"), item.get("severity", ""), package)
 
 
-def image_scan(ecr, repository: str, tag: str) -> Scan | None:
-    """The image's scan, every page of findings read; None when ECR has no scan of it (ScanNotFoundException)."""
+def image_scan(ecr, repository: str, digest: str) -> Scan | None:
+    """The scan of the image ``digest`` names (the digest the deploy runs, never a tag that may have moved since),
+    every page of findings read; None when ECR has no scan of it (ScanNotFoundException)."""
     status, description, counts, findings = "", "", {}, []
     try:
         pages = ecr.get_paginator("describe_image_scan_findings").paginate(
-            repositoryName=repository, imageId={"imageTag": tag})
+            repositoryName=repository, imageId={"imageDigest": digest})
         for page in pages:
             state = page.get("imageScanStatus", {})
             status, description = state.get("status", status), state.get("description", description)
@@ -188,15 +180,16 @@ def scan_on_push(ecr, repository: str) -> bool | None:
     return bool(repo.get("imageScanningConfiguration", {}).get("scanOnPush"))
 
 
-def wait_for_scan(ecr, repository: str, tag: str, say, wait: float = SCAN_WAIT, poll: float = SCAN_POLL,
-                  sleep=time.sleep, clock=time.monotonic) -> Scan | None:
+def wait_for_scan(ecr, repository: str, digest: str, shown: str, say, wait: float = SCAN_WAIT,
+                  poll: float = SCAN_POLL, sleep=time.sleep, clock=time.monotonic) -> Scan | None:
     """The scan once it is no longer running, or as it is after ``wait`` seconds; None when there is none and
-    none is coming (scan on push off), or none appeared within ``wait``."""
+    none is coming (scan on push off), or none appeared within ``wait``. ``shown``: the image as the operator
+    reads it."""
     deadline = clock() + wait
     said = False
     on_push = None
     while True:
-        scan = image_scan(ecr, repository, tag)
+        scan = image_scan(ecr, repository, digest)
         if scan is None:
             if on_push is None:
                 on_push = scan_on_push(ecr, repository)
@@ -207,25 +200,25 @@ def wait_for_scan(ecr, repository: str, tag: str, say, wait: float = SCAN_WAIT, 
         if clock() >= deadline:
             return scan
         if not said:
-            say(f"image scan of {repository}:{tag} " + (scan.status if scan else "not started yet")
+            say(f"image scan of {shown} " + (scan.status if scan else "not started yet")
                 + f": waiting for it (at most {wait:.0f} s)")
             said = True
         sleep(poll)
 
 
-def check_scan(aws, params: Params, allow_vulnerable: bool, say, wait: float = SCAN_WAIT, poll: float = SCAN_POLL,
-               sleep=time.sleep, clock=time.monotonic) -> Scan | None:
-    """Refuse (DeployError) an image whose ECR scan reports CRITICAL findings, whose scan did not finish in
-    ``wait`` seconds, failed, or does not exist; ``allow_vulnerable`` says so and goes on (without waiting)."""
+def check_scan(aws, params: Params, digest: str, shown: str, allow_vulnerable: bool, say, wait: float = SCAN_WAIT,
+               poll: float = SCAN_POLL, sleep=time.sleep, clock=time.monotonic) -> Scan | None:
+    """Refuse (DeployError) the image ``digest`` (``shown``: "tag (sha256:abcd1234...)") when its ECR scan reports
+    CRITICAL findings, did not finish in ``wait`` seconds, failed, or does not exist; ``allow_vulnerable`` says
+    so and goes on (without waiting)."""
     repository = contract.resource_name("repository", params.project)
-    tag = params["image_tag"]
-    image = f"{repository}:{tag}"
+    image = f"{repository}:{shown}"
     ecr = aws.client("ecr")
-    scan = image_scan(ecr, repository, tag) if allow_vulnerable else \
-        wait_for_scan(ecr, repository, tag, say, wait, poll, sleep, clock)
+    scan = image_scan(ecr, repository, digest) if allow_vulnerable else \
+        wait_for_scan(ecr, repository, digest, image, say, wait, poll, sleep, clock)
     anyway = "; deploying anyway (--allow-vulnerable)"
     if scan is None:
-        start = (f"aws ecr start-image-scan --repository-name {repository} --image-id imageTag={tag} "
+        start = (f"aws ecr start-image-scan --repository-name {repository} --image-id imageDigest={digest} "
                  f"--region {aws.region}")
         why = ("scan on push is off for the repository" if scan_on_push(ecr, repository) is False
                else f"none appeared within {wait:.0f} s")

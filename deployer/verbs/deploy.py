@@ -7,13 +7,12 @@ import argparse
 import contract
 from deployer import aws as aws_module
 from deployer.context import Context
-from deployer.engine import changesets, flow, image_tag, plan, preflight, schedule, stack_policy, stacks
+from deployer.engine import changesets, flow, plan, preflight, schedule, stack_policy, stacks
 from deployer.engine.outcome import Mode, Outcome, Result
 from deployer.errors import EXIT_DIFF_CHANGES, EXIT_OK, BadInput, DeployError
 from deployer.output import markdown_table, status_colour, table
 from deployer.verbs.status import NOT_DEPLOYED
-from deployer.verbs.verb import Verb, add_yes
-from deployer.verbs.verb import image_tag as image_tag_arg
+from deployer.verbs.verb import Verb, add_image_options, add_yes
 
 
 def _start(ctx: Context) -> tuple[aws_module.Aws, preflight.Identity]:
@@ -35,29 +34,9 @@ def deploy(ctx: Context, args) -> int:
     stack_policy.validate_allowed(args.allow_replace)
     aws, me = _start(ctx)
     run = _run(ctx, args, aws, me, mode)
-    plans = flow.settle_access(run, ctx.plans)
-    if mode == Mode.EXECUTE:
-        if any(p.key in preflight.IMAGE_STACKS for p in ctx.plans):
-            kept = None if ctx.image_tag is not None else _running_tag(ctx, aws)
-            if kept:
-                # The tag the service runs, kept: it must still be in ECR (the lifecycle policy expires images).
-                # Its scan gated it when it was first deployed; like a rollback, keeping it is not gated again.
-                image_tag.check_kept(aws.client("ecr"), contract.resource_name("repository", ctx.params.project),
-                                     kept)
-                ctx.out.line(f"image {kept} (kept: the one running; --image-tag to change it): in ECR")
-                run.before_change = flow.image_gate(run, deferred=False, checked=kept)
-            else:
-                state = preflight.check_image(aws, ctx.params, me.account, strict=False)
-                ctx.out.line(f"image {ctx.params['image_tag']}: "
-                             + ("in ECR" if state == "present" else "repository not created yet; checked again "
-                                "before the stacks that run it"))
-                if state == "present":
-                    preflight.check_scan(aws, ctx.params, args.allow_vulnerable, ctx.out.line)
-                run.before_change = flow.image_gate(run, deferred=state != "present",
-                                                    checked=ctx.params["image_tag"],
-                                                    allow_vulnerable=args.allow_vulnerable)
-        if not args.yes:
-            run.confirm = lambda p, cs: ctx.out.ask(f"[{p.key}] execute change set {cs.name} on {p.name}? [y/N] ")
+    plans = flow.settle_image(run, flow.settle_access(run, ctx.plans))
+    if mode == Mode.EXECUTE and not args.yes:
+        run.confirm = lambda p, cs: ctx.out.ask(f"[{p.key}] execute change set {cs.name} on {p.name}? [y/N] ")
     results = schedule.run_graph(run, plans)
     _report(ctx, results)
     if mode == Mode.REVIEW:
@@ -66,23 +45,16 @@ def deploy(ctx: Context, args) -> int:
             ctx.out.line("change sets left for review (execute them in the console, or run deploy again):")
             for r in pending:
                 ctx.out.line(f"  {r.change_set.name}  {_console(aws, r)}", r.key)
+    flow.keep_released(run, results)
     _raise_if_failed(results)
     return EXIT_OK
 
 
 def _run(ctx: Context, args, aws, me: preflight.Identity, mode: Mode) -> flow.Run:
     return flow.Run(aws=aws, params=ctx.params, out=ctx.out, account=me.account, mode=mode,
-                    poll_delay=ctx.poll_delay, image_tag=ctx.image_tag, allow_replace=frozenset(args.allow_replace))
-
-
-def _running_tag(ctx: Context, aws) -> str | None:
-    """The image tag of the deployed stack that runs the image (the one a deploy without --image-tag keeps)."""
-    for p in ctx.plans:
-        if p.key in preflight.IMAGE_STACKS:
-            deployed = stacks.describe(aws.cfn, p.name)
-            if deployed is not None and deployed.status in stacks.STABLE:
-                return deployed.parameters.get(image_tag.IMAGE_TAG_PARAMETER) or None
-    return None
+                    poll_delay=ctx.poll_delay, image_request=ctx.image, gate_scan=mode == Mode.EXECUTE,
+                    allow_vulnerable=getattr(args, "allow_vulnerable", False),
+                    allow_replace=frozenset(args.allow_replace))
 
 
 def _console(aws, result) -> str:
@@ -94,7 +66,7 @@ def diff(ctx: Context, args) -> int:
     stack_policy.validate_allowed(args.allow_replace)
     aws, me = _start(ctx)
     run = _run(ctx, args, aws, me, Mode.DIFF)
-    results = schedule.run_graph(run, flow.settle_access(run, ctx.plans))
+    results = schedule.run_graph(run, flow.settle_image(run, flow.settle_access(run, ctx.plans)))
     _report(ctx, results)
     _raise_if_failed(results)
     return EXIT_DIFF_CHANGES if any(r.outcome == Outcome.CHANGES for r in results) else EXIT_OK
@@ -136,9 +108,10 @@ def _raise_if_failed(results: list[Result]) -> None:
 
 
 def _stack_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--image-tag", metavar="TAG", type=image_tag_arg,
-                        help="image tag to run; without it compute keeps the tag it runs (params' image_tag "
-                             "only on its first create)")
+    add_image_options(parser, required=False,
+                      tag_help="image tag to run (resolved once to its digest, which the task definition names); "
+                               "without it compute keeps the image it runs (params' image_tag only on its first "
+                               "create)")
     parser.add_argument("--stacks", metavar="a,b", help="only these stacks (optional ones only when named)")
     parser.add_argument("--allow-replace", metavar="LOGICAL_ID", action="append", default=[],
                         help="let the change set replace or delete this protected resource (repeatable): "

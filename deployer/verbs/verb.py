@@ -9,9 +9,11 @@ walks the table and runs every verb's ``--help``, so a verb without an example c
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import contract
 from deployer.errors import BadInput
 from templates.params import BY_KEY as PARAM_SCHEMA
 from templates.params import ParamError
@@ -55,6 +57,23 @@ def image_tag(text: str) -> str:
     except ParamError:
         raise argparse.ArgumentTypeError(f"{text!r} is not allowed; allowed: "
                                          f"{PARAM_SCHEMA['image_tag'].allowed_text()}") from None
+
+
+def image_digest(text: str) -> str:
+    """--image-digest: sha256: and 64 lowercase hex digits, as ECR and `docker push` print it."""
+    if not re.fullmatch(contract.IMAGE_DIGEST_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; allowed: an image digest, sha256: followed by "
+                                         "64 lowercase hex digits (as `docker push` prints it)")
+    return text
+
+
+def add_image_options(parser: argparse.ArgumentParser, required: bool, tag_help: str) -> None:
+    """--image-tag TAG | --image-digest sha256:... (one of them, or neither unless ``required``)."""
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument("--image-tag", metavar="TAG", type=image_tag, help=tag_help)
+    group.add_argument("--image-digest", metavar="sha256:...", type=image_digest,
+                       help="the same, by the image's digest (what the pipeline's build hands on); not with "
+                            "--image-tag")
 
 
 def add_yes(parser: argparse.ArgumentParser, what: str) -> None:

@@ -29,6 +29,11 @@ def run(argv, no_aws, stdin_tty=False):
         (["prod", "-p", "novalue", "--yes"], ["novalue", "key=value"]),
         (["prod", "--stacks", "network,bogus", "--yes"], ["'bogus'", "network, data, compute, waf"]),
         (["prod", "--image-tag", "bad tag!", "--yes"], ["--image-tag", "'bad tag!'", "Docker tag"]),
+        (["prod", "--image-digest", "sha256:abc", "--yes"], ["--image-digest", "'sha256:abc'", "64 lowercase hex"]),
+        (["prod", "rollback", "--image-digest", "SHA256:" + "A" * 64, "--yes"], ["--image-digest", "'SHA256:AAAA"]),
+        (["prod", "--image-tag", "v1", "--image-digest", "sha256:" + "a" * 64, "--yes"],
+         ["--image-digest", "not allowed with", "--image-tag"]),
+        (["prod", "diff", "-p", "image_tag=v2"], ["-p image_tag=v2", "--image-tag v2", "--image-digest"]),
         (["prod", "stauts"], ["'stauts'", "deploy, diff, list"]),
         (["prod", "--bogus-flag"], ["--bogus-flag"]),
         (["prod", "diff", "--yes"], ["--yes"]),  # diff never executes: no --yes

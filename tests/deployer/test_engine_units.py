@@ -17,7 +17,7 @@ from botocore.stub import ANY, Stubber
 import templates
 from deployer import aws as aws_module
 from deployer.context import Context
-from deployer.engine import changesets, flow, guard, plan, preflight, schedule, stacks
+from deployer.engine import changesets, flow, guard, image, plan, preflight, schedule, stacks
 from deployer.engine.outcome import Mode, Result
 from deployer.errors import DeployError
 from deployer.output import Printer
@@ -282,32 +282,50 @@ def test_throttling_is_retried_not_fatal(monkeypatch):
 
 # --- pre-flight (ECR is not in community LocalStack) --------------------------------------------------------
 
+DIGEST = "sha256:" + "c" * 64
+
+
 @pytest.mark.parametrize(
     ("error", "strict", "expect"),
     [
-        (None, True, "present"),
-        ("RepositoryNotFoundException", False, "no-repository"),
+        (None, False, "resolved"),
+        ("RepositoryNotFoundException", False, "deferred"),  # the data stack creates it: resolved before compute
         ("RepositoryNotFoundException", True, "deploy the data stack first"),
         ("ImageNotFoundException", False, "image ia-comafi-api:abc123 is not in ECR"),
     ],
 )
 def test_image_preflight(error, strict, expect):
-    ecr = client("ecr")
-    aws = aws_module.Aws(REGION, clients={"ecr": ecr})
-    params = load_params("prod", ["image_tag=abc123"])
+    """settle_image: a given tag is checked in ECR before any stack is read; resolved, every plan that runs the
+    image carries its digest; no repository yet defers it (unless strict); a tag not in ECR stops the run."""
+    ecr, cfn = client("ecr"), client("cloudformation")
+    run = flow.Run(aws=aws_module.Aws(REGION, clients={"ecr": ecr, "cloudformation": cfn}), params=load_params("prod"),
+                   out=Printer(io.StringIO(), colour=False, summary_path=""), account="123456789012",
+                   image_request=image.Request(tag="abc123"))
+    plans = [plan.StackPlan(key="compute", name="ia-comafi-compute", depends_on=(), level=1, body="",
+                            parameters={"FargateCpu": "512"}, tags={}, termination_protection=True,
+                            template={"Parameters": {"FargateCpu": {}, "ImageDigest": {}}})]
     expected = {"repositoryName": "ia-comafi-api", "imageIds": [{"imageTag": "abc123"}]}
-    with Stubber(ecr) as stub:
+    with Stubber(ecr) as stub, Stubber(cfn) as stacks_stub:
         if error is None:
-            stub.add_response("describe_images", {"imageDetails": [{"imageTags": ["abc123"]}]}, expected)
+            stub.add_response("describe_images", {"imageDetails": [{"imageDigest": DIGEST, "imageTags": ["abc123"]}]},
+                              expected)
+            stacks_stub.add_client_error("describe_stacks", "ValidationError",
+                                         "Stack with id ia-comafi-compute does not exist",
+                                         expected_params={"StackName": "ia-comafi-compute"})
         else:
             stub.add_client_error("describe_images", error, "The image with imageId {imageTag:'abc123'} does not "
                                   "exist within the repository with name 'ia-comafi-api'", expected_params=expected)
-        if expect in ("present", "no-repository"):
-            assert preflight.check_image(aws, params, "123456789012", strict) == expect
+        if expect == "resolved":
+            assert flow.settle_image(run, plans, strict)[0].parameters == {"FargateCpu": "512", "ImageDigest": DIGEST}
+            assert run.image.show() == "abc123 (sha256:cccccccc...)"
+        elif expect == "deferred":
+            assert flow.settle_image(run, plans, strict) == plans and run.image is None
         else:
             with pytest.raises(DeployError) as err:
-                preflight.check_image(aws, params, "123456789012", strict)
+                flow.settle_image(run, plans, strict)
             assert expect in str(err.value)
+        stub.assert_no_pending_responses()
+        stacks_stub.assert_no_pending_responses()
 
 
 # --- termination protection (LocalStack stores the flag, but never refuses a delete) ------------------------

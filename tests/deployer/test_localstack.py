@@ -18,6 +18,7 @@ import contract
 import templates
 from deployer.engine import stack_policy
 from templates import params
+from templates.compute import add_image_digest_parameter
 from testkit import fakes, harness
 
 pytestmark = pytest.mark.usefixtures("localstack")
@@ -62,7 +63,13 @@ def test_first_deploy_of_every_stack_from_nothing(real):
         assert status(contract.stack_name(project, key)) == "CREATE_COMPLETE"
         assert lines_with(result.out, f"[{key}]", "CREATE_COMPLETE")
     assert result.calls.count("CreateChangeSet") == len(keys)
-    assert result.calls.count("ecr.DescribeImages") == 1  # the image pre-flight ran
+    assert result.calls.count("ecr.DescribeImages") == 1  # the image resolved once, before anything changed
+    # compute runs the digest params' `latest` named, and that digest now carries its release tag.
+    repository = contract.resource_name("repository", project)
+    latest = harness.REGISTRY.digest(repository, "latest")
+    assert deployed_parameter(contract.stack_name(project, contract.COMPUTE), contract.IMAGE_DIGEST_PARAMETER) == latest
+    assert result.calls.count("ecr.PutImage") == 1
+    assert [t for t in harness.REGISTRY.tags(repository, latest) if t.startswith("release-dev-")]
     # Exactly the exports the contract says each stack exports, each by that stack.
     exporting = {e["Name"]: e["ExportingStackId"] for page in cfn().get_paginator("list_exports").paginate()
                  for e in page["Exports"] if e["Name"].startswith(f"{project}-")}
@@ -97,10 +104,12 @@ def test_second_run_changes_nothing_and_creates_no_change_set(real):
     assert result.calls.count("CreateChangeSet") == 0
     cfn_calls = [n for n in result.calls.names if n.startswith("cloudformation.")]
     # DescribeStacks + GetTemplate per stack, one DescribeStacks of the CI access stack (its boundary), one of
-    # compute for the image tag it keeps (pre-flight), GetStackPolicy of the data stack (current: not set again).
+    # compute for the image it keeps (pre-flight), GetStackPolicy of the data stack (current: not set again).
     assert len(cfn_calls) <= 2 * len(keys) + 3, cfn_calls
     assert lines_with(result.out, "mode: admin (no CI access stack")
     assert result.calls.count("GetStackPolicy") == 1 and result.calls.count("SetStackPolicy") == 0
+    # ECR: the kept image looked up once (by digest); it is released already, so nothing is tagged.
+    assert [c for c in result.calls if c.startswith("ecr.")] == ["ecr.DescribeImages"]
     for key in keys:
         assert lines_with(result.out, f"[{key}]", "unchanged")
 
@@ -143,7 +152,7 @@ def test_a_parameter_change_updates_exactly_one_stack(real, tmp_path):
     assert "| Action | Logical id | Type | Replacement |" in text and "UnhandledExpiryDays" in text
 
 
-def test_a_compute_update_is_watched_by_its_alarm_and_image_tag_changes_it(real):
+def test_a_compute_update_is_watched_by_its_alarm_and_image_tag_changes_its_digest(real):
     project = real[2].split("=")[1]
     compute = contract.stack_name(project, contract.COMPUTE)
     alarm_arn = cfn().describe_stacks(StackName=compute)["Stacks"][0]["Outputs"]
@@ -156,23 +165,26 @@ def test_a_compute_update_is_watched_by_its_alarm_and_image_tag_changes_it(real)
     assert fakes.triggers(form) == [alarm_arn]
     assert form["RollbackConfiguration.RollbackTriggers.member.1.Type"] == "AWS::CloudWatch::Alarm"
     assert form["RollbackConfiguration.MonitoringTimeInMinutes"] == "5"
-    assert lines_with(result.out, "[compute]", "ImageTag", "latest", "v1")
-    assert deployed_parameter(compute, "ImageTag") == "v1"
+    v1 = harness.REGISTRY.digest(contract.resource_name("repository", project), "v1")
+    assert lines_with(result.out, "[compute]", "ImageDigest", "latest (sha256:", f"v1 ({v1[:15]}...)")
+    assert deployed_parameter(compute, contract.IMAGE_DIGEST_PARAMETER) == v1
 
 
 def test_a_parameter_change_without_image_tag_keeps_the_running_image(real):
     project = real[2].split("=")[1]
     compute = contract.stack_name(project, contract.COMPUTE)
+    v1 = deployed_parameter(compute, contract.IMAGE_DIGEST_PARAMETER)
+    shown = f"v1 ({v1[:15]}...)"
     diff = harness.run_emulated([*real, "diff", "-p", "alarm_cpu_percent=70"])
     assert diff.code == 3, diff.out
-    assert lines_with(diff.out, "[compute]", "ImageTag", "v1 (kept)")
-    assert not lines_with(diff.out, "latest")  # no ImageTag v1 -> latest surprise
+    assert lines_with(diff.out, "[compute]", "ImageDigest", f"{shown} (kept)")
+    assert not lines_with(diff.out, "latest")  # no v1 -> latest surprise
     result = harness.run_emulated([*real, "--yes", "-p", "alarm_cpu_percent=70"])
     assert result.code == 0, result.out
-    assert lines_with(result.out, "image v1 (kept")  # the pre-flight checked the kept tag, not params' latest
-    assert lines_with(result.out, "[compute]", "ImageTag", "v1 (kept)")
+    assert lines_with(result.out, f"image {shown} (kept")  # the pre-flight looked up the kept digest
+    assert lines_with(result.out, "[compute]", "ImageDigest", f"{shown} (kept)")
     assert lines_with(result.out, "[compute]", "AlarmCpuPercent", "80", "70")
-    assert deployed_parameter(compute, "ImageTag") == "v1"
+    assert deployed_parameter(compute, contract.IMAGE_DIGEST_PARAMETER) == v1
     assert deployed_parameter(compute, "AlarmCpuPercent") == "70"
 
 
@@ -249,6 +261,8 @@ def tiny(project: str, key: str, depends_on=(), *, bad=False, imports=None, expo
         t = Template(Description=f"deployer test {key}")
         if declare:
             params.add_parameters(t, declare)
+        if declare == contract.COMPUTE:
+            add_image_digest_parameter(t)
         value = ImportValue(contract.export_name(project, imports)) if imports else f"{key}-value"
         t.add_resource(SsmParameter("Value", Type="String", Value=value))
         if bad:

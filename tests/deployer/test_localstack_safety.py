@@ -1,5 +1,5 @@
 """The release safety net of the deployer against LocalStack (see conftest.py), on small stacks keyed like the real
-ones: the rollback configuration on the wire, the kept image tag, the stack policy and --allow-replace.
+ones: the rollback configuration on the wire, the kept image, the stack policy and --allow-replace.
 
 LocalStack accepts RollbackConfiguration without recording it, so the request body is asserted (before-send);
 it has no SetStackPolicy/GetStackPolicy, which the harness answers at the HTTP boundary (testkit/fakes.py).
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from troposphere import GetAtt, Output, Template, cloudwatch
+from troposphere import GetAtt, Output, Ref, Sub, Template, cloudwatch
 from troposphere.s3 import Bucket
 from troposphere.ssm import Parameter as SsmParameter
 
 import contract
 import templates
 from deployer.engine import stack_policy
-from templates import params
+from templates import compute, params
 from testkit import fakes, harness
 from tests.deployer.test_localstack import lines_with, status
 
@@ -24,13 +24,14 @@ pytestmark = pytest.mark.usefixtures("localstack")
 
 
 def compute_stack(project: str, *, alarm: bool, value: str = "one") -> templates.Stack:
-    """A "compute" stack (it declares compute's parameters, ImageTag among them) of one SSM parameter, and, with
-    ``alarm``, the alarm its rollback-trigger output names."""
+    """A "compute" stack (it declares compute's parameters and the image's digest) of one SSM parameter that names
+    the image as the task definition does, and, with ``alarm``, the alarm its rollback-trigger output names."""
 
     def build() -> Template:
         t = Template(Description="deployer test: compute")
         params.add_parameters(t, contract.COMPUTE)
-        t.add_resource(SsmParameter("Value", Type="String", Value=value))
+        digest = compute.add_image_digest_parameter(t)
+        t.add_resource(SsmParameter("Value", Type="String", Value=Sub(f"{value}@${{Digest}}", Digest=Ref(digest))))
         if alarm:
             release = t.add_resource(cloudwatch.Alarm(
                 "ReleaseHealth", AlarmName=f"{project}-release-health", Namespace="AWS/ECS",
@@ -63,19 +64,21 @@ def test_the_update_that_first_creates_the_alarms_sends_an_explicit_empty_list_t
     assert fakes.triggers(sent[name][1]) == [arn] and arn.endswith(f":alarm:{project}-release-health")
 
 
-def test_a_kept_tag_the_repository_expired_stops_the_deploy_before_any_change(project):
+def test_a_kept_image_no_longer_in_ecr_stops_the_deploy_before_any_change(project):
     graph = [compute_stack(project, alarm=False)]
+    repository = contract.resource_name("repository", project)
     assert harness.run_emulated(argv(project, "--image-tag", "v1"), graph=graph).code == 0
+    v1 = harness.REGISTRY.digest(repository, "v1")
+    assert any(t.startswith("release-dev-") for t in harness.REGISTRY.tags(repository, v1))  # released
     expired = harness.run_emulated(argv(project, "-p", "alarm_cpu_percent=80"), graph=graph, image_exists=False)
     assert expired.code == 1, expired.out
-    repository = contract.resource_name("repository", project)
-    assert f"the running image {repository}:v1" in expired.err and "lifecycle" in expired.err, expired.err
+    assert f"the running image {repository}@{v1}" in expired.err and "no longer in ECR" in expired.err, expired.err
     assert "--image-tag" in expired.err
     assert expired.calls.count("CreateChangeSet") == 0
-    # Asking for a tag that exists is the way out, and it changes the tag.
+    # Asking for an image that exists is the way out, and it changes the image.
     moved = harness.run_emulated(argv(project, "--image-tag", "v2", "-p", "alarm_cpu_percent=80"), graph=graph)
     assert moved.code == 0, moved.out
-    assert lines_with(moved.out, "[compute]", "ImageTag", "v1", "v2")
+    assert lines_with(moved.out, "[compute]", "ImageDigest", f"v1 ({v1[:15]}...)", "v2 (sha256:")
 
 
 def data_stack(project: str, bucket_name: str) -> templates.Stack:

@@ -15,7 +15,7 @@ from troposphere.ssm import Parameter as SsmParameter
 
 import contract
 import templates
-from templates import params
+from templates import compute, params
 from testkit import fakes, harness
 from tests.deployer import test_drift as d
 from tests.deployer import test_rollback_triggers as rt
@@ -43,16 +43,20 @@ def compute_graph() -> list[templates.Stack]:
     def build() -> Template:
         t = Template(Description="deployer test: compute")
         params.add_parameters(t, contract.COMPUTE)
+        compute.add_image_digest_parameter(t)
         t.add_resource(SsmParameter("Value", Type="String", Value="v"))
         return t
 
     return [templates.Stack(contract.COMPUTE, (), build)]
 
 
-def deployed_compute(status: str, image_tag: str) -> dict:
+V1, V2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+
+
+def deployed_compute(status: str, digest: str) -> dict:
     return {"Stacks": [{
         "StackId": rt.STACK_ID, "StackName": rt.STACK, "StackStatus": status, "CreationTime": rt.T0,
-        "Parameters": [{"ParameterKey": "ImageTag", "ParameterValue": image_tag}],
+        "Parameters": [{"ParameterKey": contract.IMAGE_DIGEST_PARAMETER, "ParameterValue": digest}],
         "Tags": [{"Key": k, "Value": v} for k, v in contract.stack_tags(PROJECT, "dev").items()],
         "Outputs": [{"OutputKey": contract.RELEASE_HEALTH_ALARM_ARN, "OutputValue": rt.ALARM_ARN}]}]}
 
@@ -64,13 +68,15 @@ def test_a_release_its_alarm_rolls_back_names_the_alarm_and_its_reason_and_exits
     with stubs("sts", "ecr", "cloudformation", "cloudwatch") as s:
         s["sts"].add_response("get_caller_identity", {"Account": ACCOUNT, "UserId": "AIDA",
                                                       "Arn": f"arn:aws:iam::{ACCOUNT}:user/ops"})
-        s["ecr"].add_response("describe_images", {"imageDetails": [{"imageTags": ["v2"]}]})
+        s["ecr"].add_response("describe_images", {"imageDetails": [{"imageDigest": V2, "imageTags": ["v2"]}]})
+        s["ecr"].add_response("describe_images", {"imageDetails": [{"imageDigest": V1, "imageTags": ["v1"]}]})
         s["ecr"].add_response("describe_image_scan_findings", {  # the scan gate: complete, nothing found
-            "repositoryName": contract.resource_name("repository", PROJECT), "imageId": {"imageTag": "v2"},
+            "repositoryName": contract.resource_name("repository", PROJECT), "imageId": {"imageDigest": V2},
             "imageScanStatus": {"status": "COMPLETE"}, "imageScanFindings": {"findings": []}})
         cfn = s["cloudformation"]
-        cfn.add_response("describe_stacks", deployed_compute("UPDATE_COMPLETE", "v1"))  # first look: a new tag
-        cfn.add_response("describe_stacks", deployed_compute("UPDATE_COMPLETE", "v1"))  # prepare
+        cfn.add_response("describe_stacks", deployed_compute("UPDATE_COMPLETE", V1))  # the image it ran
+        cfn.add_response("describe_stacks", deployed_compute("UPDATE_COMPLETE", V1))  # first look: a new image
+        cfn.add_response("describe_stacks", deployed_compute("UPDATE_COMPLETE", V1))  # prepare
         cfn.add_client_error("describe_stacks", "ValidationError",
                              f"Stack with id {contract.stack_name(PROJECT, contract.CI_ACCESS)} does not exist")
         # The update is watched by the alarm the stack holds now.
@@ -90,7 +96,7 @@ def test_a_release_its_alarm_rolls_back_names_the_alarm_and_its_reason_and_exits
         cfn.add_response("describe_stack_events", {"StackEvents": [before]})
         cfn.add_response("execute_change_set", {}, {"ChangeSetName": cs_id})
         cfn.add_response("describe_stack_events", {"StackEvents": seen[::-1] + [before]})
-        cfn.add_response("describe_stacks", deployed_compute("UPDATE_ROLLBACK_COMPLETE", "v1"))
+        cfn.add_response("describe_stacks", deployed_compute("UPDATE_ROLLBACK_COMPLETE", V1))
         cfn.add_response("describe_stack_events", {"StackEvents": seen[::-1] + [before]})
         rt.stub_alarm(s["cloudwatch"])
         result = harness.run(["dev", "--yes", "--image-tag", "v2", "-p", f"project_name={PROJECT}"],

@@ -29,6 +29,8 @@ ACCOUNT = "123456789012"
 PARAMS = load_params("prod")
 REPOSITORY = contract.resource_name("repository", PARAMS.project)
 TAG = PARAMS["image_tag"]
+DIGEST = "sha256:" + "a" * 64  # what TAG named when the run resolved it: the gate reads the scan by it
+SHOWN = f"{TAG} (sha256:aaaaaaaa...)"
 
 
 pytestmark = pytest.mark.usefixtures("stubbed_aws_env")
@@ -44,8 +46,8 @@ def aws_with(*services: str) -> aws_module.Aws:
 
 # --- the ECR scan gate -----------------------------------------------------------------------------------
 
-SCAN_PARAMS = {"repositoryName": REPOSITORY, "imageId": {"imageTag": TAG}}
-SCAN_NOT_FOUND = (f"Image scan does not exist for the image with '{{imageDigest:'null', imageTag:'{TAG}'}}' in the "
+SCAN_PARAMS = {"repositoryName": REPOSITORY, "imageId": {"imageDigest": DIGEST}}
+SCAN_NOT_FOUND = (f"Image scan does not exist for the image with '{{imageDigest:'{DIGEST}', imageTag:'null'}}' in the "
                   f"repository with name '{REPOSITORY}' in the registry with id '{ACCOUNT}'")
 
 
@@ -59,7 +61,7 @@ def finding(name: str, severity: str, package: str, version: str) -> dict:
 def scan_page(status: str, findings: list[dict] = (), counts: dict | None = None, token: str | None = None,
               description: str = "") -> dict:
     page = {"registryId": ACCOUNT, "repositoryName": REPOSITORY,
-            "imageId": {"imageDigest": "sha256:" + "a" * 64, "imageTag": TAG},
+            "imageId": {"imageDigest": DIGEST},
             "imageScanStatus": {"status": status, "description": description}}
     if status == "COMPLETE":
         page["imageScanFindings"] = {"findingSeverityCounts": counts or {}, "findings": list(findings)}
@@ -87,7 +89,8 @@ def gate(aws, allow=False, clock=None):
     said: list[str] = []
     clock = clock or Clock()
     try:
-        preflight.check_scan(aws, PARAMS, allow, said.append, wait=120, poll=5, sleep=clock.sleep, clock=clock)
+        preflight.check_scan(aws, PARAMS, DIGEST, SHOWN, allow, said.append, wait=120, poll=5, sleep=clock.sleep,
+                             clock=clock)
     except DeployError as exc:
         return said, str(exc)
     return said, None
@@ -106,7 +109,7 @@ def test_critical_findings_on_any_page_refuse_the_image_and_name_them():
         said, error = gate(aws)
         ecr.assert_no_pending_responses()
     assert error and "2 CRITICAL finding(s)" in error and "CVE-2024-6387" in error and "--allow-vulnerable" in error
-    assert f"{REPOSITORY}:{TAG}" in error
+    assert f"{REPOSITORY}:{SHOWN}" in error
     assert "  CRITICAL CVE-2024-6387 in openssh-client 1:9.2p1-2" in said
     assert "  CRITICAL CVE-2023-4911 in libc6 2.36-9" in said
     assert not [line for line in said if "CVE-2024-0001" in line]  # HIGH: counted, not gating
@@ -131,7 +134,7 @@ def test_no_critical_finding_passes_with_the_counts_said():
             "COMPLETE", [finding("CVE-2024-0001", "HIGH", "curl", "7.88.1")], {"HIGH": 1, "MEDIUM": 3}), SCAN_PARAMS)
         said, error = gate(aws)
     assert error is None
-    assert said == [f"image scan of {REPOSITORY}:{TAG}: COMPLETE, 1 HIGH, 3 MEDIUM"]
+    assert said == [f"image scan of {REPOSITORY}:{SHOWN}: COMPLETE, 1 HIGH, 3 MEDIUM"]
 
 
 def test_a_running_scan_is_waited_for():
@@ -160,7 +163,7 @@ def test_a_scan_still_running_after_the_bound_fails_clearly():
         said, error = gate(aws, clock=clock)
         ecr.assert_no_pending_responses()
     assert clock.now == 120
-    assert error == (f"the ECR scan of image {REPOSITORY}:{TAG} is still IN_PROGRESS after 120 s; deploy again once "
+    assert error == (f"the ECR scan of image {REPOSITORY}:{SHOWN} is still IN_PROGRESS after 120 s; deploy again once "
                      "it completes, or pass --allow-vulnerable")
 
 
@@ -178,7 +181,7 @@ def test_no_scan_with_scan_on_push_off_is_said_without_waiting():
         ecr.assert_no_pending_responses()
     assert clock.slept == 0
     assert error and "has no ECR scan (scan on push is off for the repository)" in error
-    assert f"aws ecr start-image-scan --repository-name {REPOSITORY} --image-id imageTag={TAG}" in error
+    assert f"aws ecr start-image-scan --repository-name {REPOSITORY} --image-id imageDigest={DIGEST}" in error
 
 
 def test_a_failed_scan_is_no_pass():

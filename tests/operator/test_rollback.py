@@ -1,7 +1,8 @@
-"""`rollback --image-tag SHA` through the real deploy engine, on moto's CloudFormation and ECR.
+"""`rollback --image-tag SHA` (or `--image-digest`) through the real deploy engine, on moto's CloudFormation and ECR.
 
 The graph is a stand-in compute stack: it declares compute's parameters (params.py checks that) and one
-SSM parameter holding ImageTag, so the change set has something to change; moto cannot create the real
+SSM parameter holding the image as the task definition names it (repository@digest), so the change set has
+something to change; moto cannot create the real
 compute stack's ECS/ALB/auto scaling resources. moto does not implement UpdateTerminationProtection
 (prod stacks get it): the conftest answers it as AWS does.
 """
@@ -12,10 +13,10 @@ import json
 
 import boto3
 import pytest
-from troposphere import Ref, Template, ssm
+from troposphere import Ref, Sub, Template, ssm
 
 import templates
-from templates import params
+from templates import compute, params
 from tests.operator.conftest import PROJECT, REGION, Tty, answer_termination_protection, run
 
 REPOSITORY = f"{PROJECT}-api"
@@ -23,8 +24,10 @@ REPOSITORY = f"{PROJECT}-api"
 
 def fake_compute() -> Template:
     t = Template()
-    p = params.add_parameters(t, "compute")
-    t.add_resource(ssm.Parameter("Image", Name="/test/image-tag", Type="String", Value=Ref(p["image_tag"])))
+    params.add_parameters(t, "compute")
+    digest = compute.add_image_digest_parameter(t)
+    t.add_resource(ssm.Parameter("Image", Name="/test/image", Type="String",
+                                 Value=Sub(f"{REPOSITORY}@${{Digest}}", Digest=Ref(digest))))
     return t
 
 
@@ -43,30 +46,69 @@ def ecr(moto):
     client = boto3.client("ecr", region_name=REGION)
     client.create_repository(repositoryName=REPOSITORY)
     for tag in ("aaa1111", "bbb2222"):
-        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                    "config": {"digest": "sha256:" + tag.ljust(64, "0")}, "layers": []}
-        client.put_image(repositoryName=REPOSITORY, imageTag=tag, imageManifest=json.dumps(manifest))
-        client.start_image_scan(repositoryName=REPOSITORY, imageId={"imageTag": tag})  # deploy's scan gate reads it
+        push(client, tag)
     return client
 
 
+def push(ecr, *tags: str, layer: str = "") -> str:
+    """An image (its own layer: moto's digest is made of the layers' digests) under these tags; its digest."""
+    layer_digest = "sha256:" + (layer or tags[0]).encode().hex().ljust(64, "0")[:64]
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"digest": "sha256:" + "c" * 64},
+                "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 1,
+                            "digest": layer_digest}]}
+    digest = None
+    for tag in tags:
+        digest = ecr.put_image(repositoryName=REPOSITORY, imageTag=tag,
+                               imageManifest=json.dumps(manifest))["image"]["imageId"]["imageDigest"]
+    ecr.start_image_scan(repositoryName=REPOSITORY, imageId={"imageDigest": digest})  # deploy's scan gate reads it
+    return digest
+
+
+def digest_of(ecr, tag: str) -> str:
+    return ecr.describe_images(repositoryName=REPOSITORY, imageIds=[{"imageTag": tag}])["imageDetails"][0][
+        "imageDigest"]
+
+
 def image_parameter() -> str:
-    return boto3.client("ssm", region_name=REGION).get_parameter(Name="/test/image-tag")["Parameter"]["Value"]
+    """The image the stand-in task definition names."""
+    return boto3.client("ssm", region_name=REGION).get_parameter(Name="/test/image")["Parameter"]["Value"]
 
 
 def test_rollback_deploys_only_compute_with_the_tag_through_a_change_set(ecr, capsys):
     hook = answer_termination_protection()
     first = run(["prod", "--yes", "--image-tag", "bbb2222"], graph=GRAPH, hooks=[hook])
     assert first.code == 0, first.out
-    assert image_parameter() == "bbb2222"
+    assert image_parameter() == f"{REPOSITORY}@{digest_of(ecr, 'bbb2222')}"
 
     result = run(["prod", "rollback", "--yes", "--image-tag", "aaa1111"], graph=GRAPH, hooks=[hook])
     assert result.code == 0, result.out
-    assert image_parameter() == "aaa1111"
-    assert "ImageTag   bbb2222   aaa1111" in result.out  # the change set's parameter change, printed
+    old, new = digest_of(ecr, "bbb2222"), digest_of(ecr, "aaa1111")
+    assert image_parameter() == f"{REPOSITORY}@{new}"
+    # The change set's parameter change, printed: from the image it ran to the one it runs, each by tag and digest.
+    assert f"ImageDigest  bbb2222 ({old[:15]}...)  aaa1111 ({new[:15]}...)" in result.out
+    assert f"rolled back to aaa1111 ({new[:15]}...)" in result.out
     assert result.count("CreateChangeSet") == 1 and result.count("ExecuteChangeSet") == 1
     assert f"{PROJECT}-network" not in " ".join(x for x in result.out.splitlines() if "change set" in x)
     assert result.calls.index("ecr.DescribeImages") < result.calls.index("cloudformation.CreateChangeSet")
+
+
+def test_rollback_to_a_digest_given_directly(ecr, capsys):
+    hook = answer_termination_protection()
+    assert run(["prod", "--yes", "--image-tag", "bbb2222"], graph=GRAPH, hooks=[hook]).code == 0
+    target = digest_of(ecr, "aaa1111")
+    result = run(["prod", "rollback", "--yes", "--image-digest", target], graph=GRAPH, hooks=[hook])
+    assert result.code == 0, result.out
+    assert image_parameter() == f"{REPOSITORY}@{target}"
+    assert f"rolled back to aaa1111 ({target[:15]}...)" in result.out  # shown with a tag that names it
+
+
+def test_a_digest_not_in_ecr_is_refused_before_any_stack_is_touched(ecr, capsys):
+    result = run(["prod", "rollback", "--yes", "--image-digest", "sha256:" + "9" * 64], graph=GRAPH)
+    assert result.code == 2
+    assert result.err.startswith(f"deploy.py: error: --image-digest sha256:{'9' * 64} is not in ECR repository "
+                                 f"{REPOSITORY}")
+    assert not any(c.startswith("cloudformation.") for c in result.calls)
 
 
 def test_a_tag_not_in_ecr_is_refused_with_the_tags_there_before_any_stack_is_touched(ecr, capsys):
@@ -84,5 +126,5 @@ def test_declining_the_change_set_changes_nothing(ecr, capsys, monkeypatch):
     result = run(["prod", "rollback", "--image-tag", "aaa1111"], graph=GRAPH, hooks=[hook],
                  stdin=Tty("n\n"))
     assert result.code == 1
-    assert image_parameter() == "bbb2222"
+    assert image_parameter() == f"{REPOSITORY}@{digest_of(ecr, 'bbb2222')}"
     assert result.count("ExecuteChangeSet") == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -111,9 +112,11 @@ def _r(value) -> str:
 
 
 def test_parameters_are_exactly_the_compute_schema(tpl):
-    # Plus the permissions boundary deploy.py passes (templates/boundary.py), which no one sets in params.
+    # Plus what deploy.py passes and no one sets in params: the permissions boundary (templates/boundary.py) and
+    # the image's digest.
     assert set(tpl["Parameters"]) == {p.cfn_name for p in params.stack_parameters("compute")} | {
-        contract.PERMISSIONS_BOUNDARY_PARAMETER}
+        contract.PERMISSIONS_BOUNDARY_PARAMETER, contract.IMAGE_DIGEST_PARAMETER}
+    assert "ImageTag" not in tpl["Parameters"]  # a tag moves; what runs is named by digest
     assert tpl["Parameters"]["FargateCpu"]["AllowedValues"] == ["256", "512", "1024", "2048", "4096"]
     assert tpl["Parameters"]["LogRetentionDays"]["AllowedValues"] == [str(d) for d in params.LOG_RETENTION_DAYS]
 
@@ -204,10 +207,20 @@ def test_task_size_comes_from_parameters(res):
     assert task["TaskRoleArn"] == {"Fn::GetAtt": ["TaskRole", "Arn"]}
 
 
+def test_the_image_is_named_by_a_digest_with_no_default(tpl):
+    digest = tpl["Parameters"][contract.IMAGE_DIGEST_PARAMETER]
+    assert "Default" not in digest  # CloudFormation refuses a change set that does not name the image
+    pattern = re.compile(digest["AllowedPattern"])
+    assert pattern.fullmatch("sha256:" + "0a" * 32)
+    for not_a_digest in ("latest", "sha256:" + "0" * 63, "sha256:" + "A" * 64, "sha512:" + "0" * 64, ""):
+        assert not pattern.fullmatch(not_a_digest), not_a_digest
+
+
 def test_container_image_port_and_logs(res):
     api = container(res)
     assert api["Name"] == contract.CONTAINER_NAME == "api"
-    assert api["Image"] == {"Fn::Sub": ["${Repository}:${ImageTag}", {"Repository": imported("RepositoryUri")}]}
+    assert api["Image"] == {"Fn::Sub": ["${Repository}@${Digest}", {"Repository": imported("RepositoryUri"),
+                                                                     "Digest": ref("ImageDigest")}]}
     assert api["PortMappings"] == [{"ContainerPort": 8000, "Protocol": "tcp"}]
     log = api["LogConfiguration"]
     assert log["LogDriver"] == "awslogs"
