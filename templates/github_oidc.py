@@ -252,6 +252,8 @@ def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
                pol.Condition(pol.StringEquals("iam:PassedToService", "cloudformation.amazonaws.com"))),
         # The pre-flight: the tag exists and its scan found nothing critical; rollback lists the newest tags.
         _allow("ReadProjectImages", "ecr", ECR_READ_ACTIONS, [_repository_arn()]),
+        # After a deploy, the digest compute runs gets its release tag, which the lifecycle never expires.
+        _allow("TagReleasedImages", "ecr", ["BatchGetImage", "PutImage"], [_repository_arn()]),
         _allow("RestartAndStatusOfProjectService", "ecs", ["DescribeServices", "UpdateService"], [service_arn]),
         _allow("StatusOfProjectCluster", "ecs", ["DescribeClusters"], [_arn("ecs", f"cluster/{cluster}")]),
         # The rollback triggers and status: the project's alarms only.

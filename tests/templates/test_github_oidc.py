@@ -186,7 +186,13 @@ def test_deploy_role_cannot_turn_termination_protection_off_or_push_images(res):
     # CloudFormation refuses DeleteStack on a protected stack: without this, CI cannot delete prod.
     assert "cloudformation:UpdateTerminationProtection" not in actions
     assert "cloudformation:DeleteStack" in actions  # recovering ROLLBACK_COMPLETE / REVIEW_IN_PROGRESS stacks
-    assert not {"ecr:PutImage", "ecr:InitiateLayerUpload"} & actions
+    # No new image content: no layer upload. PutImage only re-tags a manifest already there (the release tag a
+    # deploy puts on the digest it runs), beside BatchGetImage, on the project's repository (ECR has no condition
+    # key on the tag).
+    assert not {"ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload"} & actions
+    [tagging] = [s for s in _deploy_statements(res) if "ecr:PutImage" in s["Action"]]
+    assert sorted(tagging["Action"]) == ["ecr:BatchGetImage", "ecr:PutImage"]
+    assert len(tagging["Resource"]) == 1 and "repository/" in json.dumps(tagging["Resource"])
 
 
 def test_provider_is_created_for_github_with_the_sts_audience(res):
