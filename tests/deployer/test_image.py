@@ -67,9 +67,11 @@ def test_a_given_tag_is_resolved_to_the_digest_it_names_now(ecr):
 
 def test_a_given_digest_is_looked_up_by_digest_and_shown_with_a_tag_that_names_it(ecr):
     ref = resolve(ecr, image.Request(digest=V2), None,
-                  [({"imageDigest": V2}, details(V2, "latest", "release-prod-20261201T100000Z", "0123abc"))])
+                  [({"imageDigest": V2}, details(V2, "latest", "release-prod-20261201T100000Z", "v2"))])
     # A build tag (immutable) before the moving one, before a release tag.
-    assert (ref.digest, ref.show()) == (V2, "0123abc (sha256:22222222...)")
+    assert (ref.digest, ref.show()) == (V2, "v2 (sha256:22222222...)")
+    assert image.ImageRef(V2, ("release-prod-1", "latest")).tag == "latest"
+    assert image.ImageRef(V2, ("release-prod-1", "release-prod-2")).tag == "release-prod-2"  # the newest
 
 
 def test_without_a_request_the_running_digest_is_kept_whatever_its_tag_names_now(ecr):
