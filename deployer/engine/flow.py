@@ -184,10 +184,11 @@ def execute_and_stream(run: Run, plan: StackPlan, cs: ChangeSet, triggers: dict 
     ``triggers``: the rollback configuration ``cs`` carries, to say which alarm rolled it back."""
     cfn = run.aws.cfn
     since = events.latest_event_id(cfn, plan.name)
-    shown = f", image {run.image.show()}" if plan.key in preflight.IMAGE_STACKS and run.image is not None else ""
-    run.out.tracker.begin(plan.key, f"executing {cs.type}{shown}", [c.logical_id for c in cs.changes])
+    run.out.tracker.begin(plan.key, f"executing {cs.type}", [c.logical_id for c in cs.changes])
     changesets.execute(cfn, cs)
-    run.out.line(f"executing {cs.name}", plan.key)
+    # Above the live view (and in CI's log): which image the stack that runs it is moving to.
+    shown = f": image {run.image.show()}" if plan.key in preflight.IMAGE_STACKS and run.image is not None else ""
+    run.out.line(f"executing {cs.name}{shown}", plan.key)
     final, seen = events.stream(cfn, plan.name, since, lambda e: show_event(run, plan, e), run.poll_delay)
     if final not in events.SUCCESS:
         raise DeployError(trigger_message(run, plan, final, seen, triggers)

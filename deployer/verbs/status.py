@@ -158,11 +158,12 @@ def render(report: Report, out: Printer) -> None:
     if svc is None:
         out.line("service: not found")
     else:
-        tag = ecs_service.image_tag(report.image) or "(untagged)"
+        # The task definition names its image by digest (a deploy resolves the tag once); an older one, by tag.
+        tag = "by digest" if "@" in report.image else f"tag {ecs_service.image_tag(report.image) or '(untagged)'}"
         out.line(f"service {svc.name} ({svc.cluster}): {svc.status}")
         out.line(f"  tasks: {svc.desired} desired, {svc.running} running, {svc.pending} pending")
         out.line(f"  task definition: {ecs_service.short_task_definition(svc.task_definition)}")
-        out.line(f"  image: {report.image or '?'} (tag {tag})")
+        out.line(f"  image: {report.image or '?'} ({tag})")
         for d in svc.deployments:
             rollout = d.rollout or "-"
             out.line(f"  deployment {d.id} {d.status}: {ecs_service.short_task_definition(d.task_definition)}, "

@@ -59,6 +59,8 @@ def test_a_deploy_runs_the_digest_its_tag_named_and_a_moved_tag_changes_nothing(
     release = [t for t in tags_of(ecr, first) if t.startswith(contract.RELEASE_TAG_PREFIX)]
     assert len(release) == 1 and release[0].startswith("release-prod-")
     assert f"tagged {release[0]}" in created.out
+    assert [line for line in created.out.splitlines() if line.startswith("[compute] executing deploy-")
+            and line.endswith(f": image latest ({first[:15]}...)")]  # the image compute moves to, as it executes
 
     moved = push(ecr, "bbb2222", "latest", layer="second build")  # a new build: `latest` now names it
     assert moved != first and digest_of(ecr, "latest") == moved
@@ -100,3 +102,18 @@ def test_an_image_not_in_ecr_stops_the_deploy_before_any_stack_changes(ecr, caps
     assert result.code == 1
     assert result.err.startswith(f"deploy.py: error: image {REPOSITORY}:nope is not in ECR; push it first")
     assert not any(c.endswith(("CreateChangeSet", "CreateStack", "ExecuteChangeSet")) for c in result.calls)
+
+
+def test_status_names_a_digest_image_as_such():
+    import io
+
+    from deployer.output import Printer
+    from deployer.verbs import ecs_service, status
+
+    uri = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}@sha256:{'1' * 64}"
+    printed = io.StringIO()
+    service = ecs_service.Service("ia-comafi-cluster", "ia-comafi-api", "ACTIVE", 1, 1, 0,
+                                  "arn:aws:ecs:us-east-1:123456789012:task-definition/ia-comafi-api:7")
+    status.render(status.Report(stacks=[], service=service, image=uri), Printer(printed, colour=False,
+                                                                                summary_path=""))
+    assert f"  image: {uri} (by digest)" in printed.getvalue().splitlines()
