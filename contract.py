@@ -112,7 +112,8 @@ PERMISSIONS_BOUNDARY_PARAMETER = "PermissionsBoundaryArn"
 IMAGE_STACKS = (COMPUTE,)
 IMAGE_DIGEST_PARAMETER = "ImageDigest"
 IMAGE_DIGEST_PATTERN = r"sha256:[a-f0-9]{64}"
-# After a deploy, the digest an environment runs carries the tag "{RELEASE_TAG_PREFIX}{env}-{UTC time}"; the
+# After a deploy, the digest an environment runs carries the tag "{RELEASE_TAG_PREFIX}{env}-{UTC time}-{digest's
+# first 8 hex digits}" (unique, as immutable tags must be, even for two images released in one second); the
 # repository's lifecycle policy never expires an image with a tag of that prefix (templates/data.py).
 RELEASE_TAG_PREFIX = "release-"
 # The one tag that moves (the pipeline pushes it with every build); every other tag is immutable.
@@ -120,9 +121,10 @@ MUTABLE_IMAGE_TAG = "latest"
 RELEASE_TAG_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
-def release_tag(environment: str, when) -> str:
-    """The tag of a release of ``environment`` at ``when`` (an aware datetime, UTC): release-prod-20261202T190102Z."""
-    return f"{RELEASE_TAG_PREFIX}{environment}-{when.strftime(RELEASE_TAG_TIME_FORMAT)}"
+def release_tag(environment: str, when, digest: str) -> str:
+    """The tag of the release of image ``digest`` in ``environment`` at ``when`` (an aware datetime, UTC):
+    release-prod-20261202T190102Z-1a2b3c4d."""
+    return f"{RELEASE_TAG_PREFIX}{environment}-{when.strftime(RELEASE_TAG_TIME_FORMAT)}-{digest.partition(':')[2][:8]}"
 
 # ---- stateful resources ----
 # Logical ids of the data stack's retained resources. The data stack's policy denies replacing or

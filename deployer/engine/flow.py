@@ -52,7 +52,7 @@ class Run:
     # The image the operator asked for (--image-tag or --image-digest); None keeps the running one.
     image_request: image.Request | None = None
     # The image the stacks that run it deploy, resolved once (settle_image; with_image when its repository did
-    # not exist yet), and the one they ran before when that differs (to show what changes).
+    # not exist yet), and the one a change set moves them from (looked up to show it).
     image: image.ImageRef | None = None
     previous_image: image.ImageRef | None = None
     # A new image's ECR scan gates it (a deploy that executes; a kept image was gated when first deployed).
@@ -341,8 +341,14 @@ def parameter_changes(run: Run, plan: StackPlan, deployed: stacks.Deployed | Non
 
 
 def _show_image(run: Run, digest: str) -> str:
-    known = run.previous_image if run.previous_image is not None and run.previous_image.digest == digest else None
-    return known.show() if known else image.short(digest) if image.is_digest(digest) else digest
+    """The image a stack ran before this change, as ``tag (sha256:...)``: looked up (one DescribeImages) only
+    when a change set moves the stack to another image."""
+    if not image.is_digest(digest):
+        return digest
+    if run.previous_image is None or run.previous_image.digest != digest:
+        repository = contract.resource_name("repository", run.params.project)
+        run.previous_image = image.describe(run.aws.client("ecr"), repository, digest) or image.ImageRef(digest)
+    return run.previous_image.show()
 
 
 def show_change_set(run: Run, plan: StackPlan, deployed: stacks.Deployed | None, cs: ChangeSet) -> None:
@@ -392,21 +398,18 @@ def settle_access(run: Run, plans: list[StackPlan]) -> list[StackPlan]:
 
 
 def settle_image(run: Run, plans: list[StackPlan], strict: bool = False) -> list[StackPlan]:
-    """Resolve the run's image once, before the first look at any stack, when a plan runs it (one DescribeStacks
-    of that stack, one DescribeImages), gate a new image on its ECR scan (``run.gate_scan``), and give every plan
-    that takes it the digest (the "unchanged" check compares parameters, so the value must be known before
-    ``inspect``). A repository that does not exist yet (the data stack creates it) defers the resolution to
-    right before the stack that runs the image (``with_image``), unless ``strict``; an image not in ECR stops the
-    run here, before anything changed."""
+    """Resolve the run's image once, before the first look at any stack, when a plan runs it (one DescribeImages;
+    one DescribeStacks of that stack to keep its image, none when the image is given), gate a new image on its
+    ECR scan (``run.gate_scan``), and give every plan that takes it the digest (the "unchanged" check compares
+    parameters, so the value must be known before ``inspect``). A repository that does not exist yet (the data
+    stack creates it) defers the resolution to right before the stack that runs the image (``with_image``),
+    unless ``strict``; an image not in ECR stops the run here, before anything changed."""
     runs_image = [p for p in plans if p.key in preflight.IMAGE_STACKS]
     if not runs_image:
         return plans
     name = runs_image[0].name
-    try:
-        if run.image_request is not None:  # asked for: checked in ECR before any stack is read
-            _settle(run, None, run.out.line, read_after=name)
-        else:  # kept: the stack says which
-            _settle(run, _settled(run, name), run.out.line)
+    try:  # asked for: checked in ECR before any stack is read; kept: the stack says which
+        _settle(run, None if run.image_request is not None else _settled(run, name), run.out.line)
     except image.NotInEcr as exc:
         if strict or exc.state != preflight.NO_REPOSITORY:
             raise
@@ -426,26 +429,20 @@ def _settled(run: Run, name: str) -> stacks.Deployed | None:
     return deployed
 
 
-def _settle(run: Run, deployed: stacks.Deployed | None, say: Callable[[str], None], read_after: str = "") -> None:
+def _settle(run: Run, deployed: stacks.Deployed | None, say: Callable[[str], None]) -> None:
     """Resolve, gate and say the run's image: ``run.image`` once done (NotInEcr, or DeployError when it may not
-    run). ``read_after``: the stack to read, once the image is resolved, for what it ran before."""
-    ecr = run.aws.client("ecr")
+    run)."""
     repository = contract.resource_name("repository", run.params.project)
     registry = f"{run.account}.dkr.ecr.{run.aws.region}.amazonaws.com"
-    ref = image.resolve(ecr, repository, run.image_request, deployed, run.params["image_tag"], registry)
-    if read_after:
-        deployed = stacks.describe(run.aws.cfn, read_after)
-    was, legacy_tag = image.running(deployed)
-    if was and was != ref.digest:
-        run.previous_image = image.describe(ecr, repository, was)
+    ref = image.resolve(run.aws.client("ecr"), repository, run.image_request, deployed, run.params["image_tag"],
+                        registry)
     why = {image.GIVEN: f"given: {run.image_request}",
            image.KEPT: "kept: the one running; --image-tag to change it",
            image.FIRST_CREATE: "the first create's, params' image_tag"}[ref.source]
+    legacy_tag = image.running(deployed)[1]
     if legacy_tag:
         why += f"; pinned by digest from tag {legacy_tag}, which an older deploy.py ran"
-    before = f"{run.previous_image.show() if run.previous_image else image.short(was)} -> " \
-        if was and was != ref.digest else ""
-    say(f"image {before}{ref.show()} ({why}): in ECR")
+    say(f"image {ref.show()} ({why}): in ECR")
     if run.gate_scan and ref.source != image.KEPT:
         preflight.check_scan(run.aws, run.params, ref.digest, ref.show(), run.allow_vulnerable, say)
     run.image = ref

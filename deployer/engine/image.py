@@ -147,16 +147,17 @@ def describe(ecr, repository: str, digest: str) -> ImageRef | None:
 
 def mark_released(ecr, repository: str, image: ImageRef, environment: str, now: datetime | None = None
                   ) -> str | None:
-    """Tag ``image``'s digest release-ENV-TIME (ECR PutImage with the manifest BatchGetImage returns), unless it
+    """Tag ``image``'s digest release-ENV-TIME-DIGEST8 (ECR PutImage with the manifest BatchGetImage returns), unless it
     already carries a release tag of ``environment``. Returns the tag put, None when none was needed.
 
     A UTC time rather than a counter: no listing of the existing tags to find the next number, no race between
-    two runs reading the same number, the tag says when, and tags sort by it. Release tags are immutable like
-    every tag but the mutable one (templates/data.py), so nobody can point one at another image later.
+    two runs reading the same number, the tag says when, and an environment's tags sort by it; the digest's first
+    hex digits keep two releases in one second apart. Release tags are immutable like every tag but the mutable
+    one (templates/data.py), so nobody can point one at another image later.
     """
     if image.released_in(environment):
         return None
-    tag = contract.release_tag(environment, now or datetime.now(UTC))
+    tag = contract.release_tag(environment, now or datetime.now(UTC), image.digest)
     got = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageDigest": image.digest}])
     if not got.get("images"):
         failure = (got.get("failures") or [{}])[0]

@@ -308,10 +308,7 @@ def test_image_preflight(error, strict, expect):
     with Stubber(ecr) as stub, Stubber(cfn) as stacks_stub:
         if error is None:
             stub.add_response("describe_images", {"imageDetails": [{"imageDigest": DIGEST, "imageTags": ["abc123"]}]},
-                              expected)
-            stacks_stub.add_client_error("describe_stacks", "ValidationError",
-                                         "Stack with id ia-comafi-compute does not exist",
-                                         expected_params={"StackName": "ia-comafi-compute"})
+                              expected)  # and no stack read: the image was given
         else:
             stub.add_client_error("describe_images", error, "The image with imageId {imageTag:'abc123'} does not "
                                   "exist within the repository with name 'ia-comafi-api'", expected_params=expected)

@@ -149,13 +149,13 @@ def test_a_deployed_image_gets_its_environments_release_tag_on_its_own_manifest(
             "failures": []}, {"repositoryName": REPOSITORY, "imageIds": [{"imageDigest": V2}]})
         stub.add_response("put_image", {"image": {"repositoryName": REPOSITORY, "imageManifest": MANIFEST,
                                                   "imageId": {"imageDigest": V2,
-                                                              "imageTag": "release-prod-20261202T190102Z"}}},
+                                                              "imageTag": "release-prod-20261202T190102Z-22222222"}}},
                           {"repositoryName": REPOSITORY, "imageManifest": MANIFEST, "imageDigest": V2,
-                           "imageTag": "release-prod-20261202T190102Z",
+                           "imageTag": "release-prod-20261202T190102Z-22222222",
                            "imageManifestMediaType": "application/vnd.oci.image.manifest.v1+json"})
         tag = image.mark_released(ecr, REPOSITORY, image.ImageRef(V2, ("v2",)), "prod", RELEASED_AT)
         stub.assert_no_pending_responses()
-    assert tag == "release-prod-20261202T190102Z" == contract.release_tag("prod", RELEASED_AT)
+    assert tag == "release-prod-20261202T190102Z-22222222" == contract.release_tag("prod", RELEASED_AT, V2)
 
 
 def test_an_image_already_released_in_the_environment_is_not_tagged_again(ecr):

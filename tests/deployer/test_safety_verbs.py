@@ -69,12 +69,14 @@ def test_a_release_its_alarm_rolls_back_names_the_alarm_and_its_reason_and_exits
         s["sts"].add_response("get_caller_identity", {"Account": ACCOUNT, "UserId": "AIDA",
                                                       "Arn": f"arn:aws:iam::{ACCOUNT}:user/ops"})
         s["ecr"].add_response("describe_images", {"imageDetails": [{"imageDigest": V2, "imageTags": ["v2"]}]})
-        s["ecr"].add_response("describe_images", {"imageDetails": [{"imageDigest": V1, "imageTags": ["v1"]}]})
         s["ecr"].add_response("describe_image_scan_findings", {  # the scan gate: complete, nothing found
             "repositoryName": contract.resource_name("repository", PROJECT), "imageId": {"imageDigest": V2},
             "imageScanStatus": {"status": "COMPLETE"}, "imageScanFindings": {"findings": []}})
+        # The change set's table shows the image it ran.
+        s["ecr"].add_response("describe_images", {"imageDetails": [{"imageDigest": V1, "imageTags": ["v1"]}]},
+                              {"repositoryName": contract.resource_name("repository", PROJECT),
+                               "imageIds": [{"imageDigest": V1}]})
         cfn = s["cloudformation"]
-        cfn.add_response("describe_stacks", deployed_compute("UPDATE_COMPLETE", V1))  # the image it ran
         cfn.add_response("describe_stacks", deployed_compute("UPDATE_COMPLETE", V1))  # first look: a new image
         cfn.add_response("describe_stacks", deployed_compute("UPDATE_COMPLETE", V1))  # prepare
         cfn.add_client_error("describe_stacks", "ValidationError",

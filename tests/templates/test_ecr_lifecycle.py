@@ -110,7 +110,7 @@ def test_a_burst_of_pushes_expires_nothing_that_runs():
 def test_the_release_rule_keeps_the_prefix_the_deployer_tags_with():
     (keep,) = [r for r in data.lifecycle_rules() if r["selection"].get("tagPrefixList")]
     assert keep["selection"]["tagPrefixList"] == [contract.RELEASE_TAG_PREFIX]
-    assert contract.release_tag("prod", NOW).startswith(contract.RELEASE_TAG_PREFIX)
+    assert contract.release_tag("prod", NOW, "sha256:" + "0" * 64).startswith(contract.RELEASE_TAG_PREFIX)
     assert keep["rulePriority"] == min(r["rulePriority"] for r in data.lifecycle_rules())
 
 
