@@ -18,17 +18,16 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator
 
+from deployer.engine.stack_status import Meaning, is_resource_failure, meaning
+
 _COLOURS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "bold": "1", "dim": "2"}
 
-# Statuses coloured by what they mean, so failures stand out in a scrolling log.
+# Statuses coloured by what they mean (engine/stack_status.py), so failures stand out in a scrolling log.
+_MEANING_COLOUR = {Meaning.FAILED: "red", Meaning.DONE: "green", Meaning.PENDING: "yellow"}
+
+
 def status_colour(status: str) -> str | None:
-    if "FAILED" in status or "ROLLBACK" in status or status in ("failed",):
-        return "red"
-    if status.endswith("_COMPLETE") or status in ("created", "updated", "unchanged", "no changes"):
-        return "green"
-    if "IN_PROGRESS" in status or status in ("changes", "pending review"):
-        return "yellow"
-    return None
+    return _MEANING_COLOUR.get(meaning(status))
 
 
 class Printer:
@@ -74,7 +73,7 @@ class Printer:
             self.line(text, stack, colour)
             return
         view.event(stack, event)
-        if event.get("ResourceStatus", "").endswith("_FAILED"):
+        if is_resource_failure(event.get("ResourceStatus", "")):
             self.line(text, stack, "red")
 
     def paint(self, text: str, colour: str | None) -> str:

@@ -26,14 +26,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from deployer.engine.stack_status import is_failure, is_resource_failure, is_settled
 from deployer.output import status_colour
 
 STACK_TYPE = "AWS::CloudFormation::Stack"
 REFRESH_PER_SECOND = 4
-
-
-def is_failure(status: str) -> bool:
-    return status.endswith("_FAILED") or "ROLLBACK" in status or status == "failed"
 
 
 @dataclass
@@ -112,20 +109,20 @@ class Board:
         with self.lock:
             row = self._row(key)
             if row.ended is not None:  # read late: it counts, but the end, and its verdict, are said
-                if not status.endswith("_IN_PROGRESS") and event.get("ResourceType") != STACK_TYPE:
+                if is_settled(status) and event.get("ResourceType") != STACK_TYPE:
                     row.done.add(logical)
                 return
             if event.get("ResourceType") == STACK_TYPE and logical == event.get("StackName", logical):
                 row.status = status
                 row.failed = row.failed or is_failure(status)
                 return
-            if status.endswith("_IN_PROGRESS"):
+            if not is_settled(status):
                 row.in_progress.pop(logical, None)
                 row.in_progress[logical] = f"{logical} ({event.get('ResourceType', '')})"
             else:
                 row.in_progress.pop(logical, None)
                 row.done.add(logical)
-                if status.endswith("_FAILED"):
+                if is_resource_failure(status):
                     row.failed = True
 
     def finish(self, key: str, status: str, failed: bool = False) -> None:

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import time
 
+from deployer.engine.stack_status import is_resource_failure, is_settled
+
 POLL_DELAY = 2  # s
 STATUS_CHECK_EVERY = 5  # polls
 
 # Failures that are consequences, not causes: CloudFormation cancels the other
 # in-flight resources once one fails.
 _NOT_A_CAUSE = ("cancelled", "canceled")
-
-SUCCESS = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
-
 
 def latest_event_id(cfn, stack: str) -> str | None:
     """The newest event before we act, so that streaming shows only what follows."""
@@ -38,10 +37,6 @@ def new_events(cfn, stack: str, since_id: str | None) -> list[dict]:
         if not page.get("NextToken") or since_id is None:
             return found[::-1]
         kwargs["NextToken"] = page["NextToken"]
-
-
-def is_terminal(status: str) -> bool:
-    return not status.endswith("_IN_PROGRESS")
 
 
 def _is_stack_event(event: dict, stack: str) -> bool:
@@ -66,10 +61,10 @@ def stream(cfn, stack: str, since_id: str | None, show, delay: float = POLL_DELA
         if fresh:
             seen = fresh[-1]["EventId"]
         polls += 1
-        hint = any(_is_stack_event(e, stack) and is_terminal(e["ResourceStatus"]) for e in fresh)
+        hint = any(_is_stack_event(e, stack) and is_settled(e["ResourceStatus"]) for e in fresh)
         if hint or polls % STATUS_CHECK_EVERY == 0:
             status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
-            if is_terminal(status):
+            if is_settled(status):
                 late = new_events(cfn, stack, seen)
                 for event in late:
                     show(event)
@@ -84,7 +79,7 @@ def causes(events: list[dict], stack: str) -> list[dict]:
     siblings, the stack's own "The following resource(s) failed..."). When no
     resource failed, the stack's own failure event is all there is.
     """
-    failed = [e for e in events if e.get("ResourceStatus", "").endswith("_FAILED")]
+    failed = [e for e in events if is_resource_failure(e.get("ResourceStatus", ""))]
     resources = [e for e in failed if not _is_stack_event(e, stack)]
     real = [e for e in resources if not any(w in (e.get("ResourceStatusReason") or "").lower() for w in _NOT_A_CAUSE)]
     return real or resources or [e for e in events if _is_stack_event(e, stack) and e.get("ResourceStatusReason")][:1]

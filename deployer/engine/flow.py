@@ -27,6 +27,7 @@ from deployer.engine import (
     preflight,
     rollback_triggers,
     stack_policy,
+    stack_status,
     stacks,
 )
 from deployer.engine import plan as plan_module
@@ -190,7 +191,7 @@ def execute_and_stream(run: Run, plan: StackPlan, cs: ChangeSet, triggers: dict 
     shown = f": image {run.image.show()}" if plan.key in preflight.IMAGE_STACKS and run.image is not None else ""
     run.out.line(f"executing {cs.name}{shown}", plan.key)
     final, seen = events.stream(cfn, plan.name, since, lambda e: show_event(run, plan, e), run.poll_delay)
-    if final not in events.SUCCESS:
+    if final not in stack_status.SUCCEEDED:
         raise DeployError(trigger_message(run, plan, final, seen, triggers)
                           or failure_message(plan, final, seen, run.aws.region))
     run.out.line(final, plan.key, "green")
@@ -422,7 +423,7 @@ def _settled(run: Run, name: str) -> stacks.Deployed | None:
     """The stack that runs the image, as deployed; when it is busy, as it settles (the image it keeps is the one
     it ends up running)."""
     deployed = stacks.describe(run.aws.cfn, name)
-    if deployed is not None and deployed.status in stacks.IN_PROGRESS:
+    if deployed is not None and deployed.status in stack_status.BUSY:
         run.out.line(f"{name} is {deployed.status}: waiting for it to settle, to keep the image it runs")
         stacks.wait_settled(run.aws.cfn, name)
         deployed = stacks.describe(run.aws.cfn, name)

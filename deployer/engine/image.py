@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from botocore.exceptions import ClientError
 
 import contract
-from deployer.engine import preflight, stacks
+from deployer.engine import preflight, stack_status, stacks
 from deployer.errors import DeployError
 
 DIGEST_PARAMETER = contract.IMAGE_DIGEST_PARAMETER
@@ -101,7 +101,7 @@ class NotInEcr(DeployError):
 def running(deployed: stacks.Deployed | None) -> tuple[str | None, str | None]:
     """(digest, tag) compute's deployed parameters name: the digest it runs, or (None, tag) for a stack an older
     deployer left with a tag; (None, None) when there is nothing to keep (not deployed, never executed)."""
-    if deployed is None or deployed.status not in stacks.STABLE:
+    if deployed is None or deployed.status not in stack_status.STABLE:
         return None, None
     digest = deployed.parameters.get(DIGEST_PARAMETER) or None
     return digest, None if digest else (deployed.parameters.get(LEGACY_TAG_PARAMETER) or None)

@@ -13,7 +13,7 @@ import re
 from datetime import datetime
 
 import contract
-from deployer.engine import events
+from deployer.engine import events, stack_status
 from deployer.errors import DeployError
 
 MAX_TRIGGERS = 5  # CloudFormation's limit per stack (RollbackConfiguration.RollbackTriggers)
@@ -22,10 +22,6 @@ ALARM_TYPE = "AWS::CloudWatch::Alarm"
 
 # arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME; a name may hold spaces, so it ends at a quote, bracket or comma.
 _ALARM_ARN = re.compile(r"arn:aws[a-z-]*:cloudwatch:[a-z0-9-]+:\d{12}:alarm:[^,\]\[\"'\n]+")
-
-# The stack's own status when CloudFormation starts undoing an operation (a rollback trigger fires during an
-# update; a create watched by triggers rolls back too).
-_ROLLBACK_STARTED = ("UPDATE_ROLLBACK_IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
 
 
 def configuration(deployed_outputs: dict | None, stack_key: str, minutes: int) -> dict | None:
@@ -63,7 +59,7 @@ def alarm_name(arn: str) -> str:
 def _rollback_start(seen: list[dict], stack_name: str) -> dict | None:
     for event in seen:
         if (event.get("ResourceType") == "AWS::CloudFormation::Stack" and event.get("LogicalResourceId") == stack_name
-                and event.get("ResourceStatus") in _ROLLBACK_STARTED):
+                and event.get("ResourceStatus") in stack_status.ROLLBACK_STARTED):
             return event
     return None
 
@@ -119,8 +115,8 @@ def explain(cw, stack_name: str, seen: list[dict], triggers: list[str]) -> list[
     if named:
         fired = _fired(cw, named, since) or [(alarm_name(a), "ALARM", "") for a in named]
     else:
-        if any(e.get("ResourceStatus", "").endswith("_FAILED") and e.get("LogicalResourceId") != stack_name
-               for e in seen):
+        if any(stack_status.is_resource_failure(e.get("ResourceStatus", ""))
+               and e.get("LogicalResourceId") != stack_name for e in seen):
             return []  # a resource failed: that started the rollback (events.causes names it)
         fired = _fired(cw, triggers, since) if triggers else []
         if not fired:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError, WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
+from deployer.engine.stack_status import BUSY, STABLE
 from deployer.errors import DeployError
 
 # Waiter delay: CloudFormation's stock waiters poll every 30 s, which adds up
@@ -22,33 +23,12 @@ from deployer.errors import DeployError
 WAIT_DELAY = 3
 WAIT_MAX_ATTEMPTS = 1200  # one hour at 3 s: the longest a stack operation plausibly takes
 
-# States a stack that was deployed before can be updated from.
-STABLE = {
-    "CREATE_COMPLETE",
-    "UPDATE_COMPLETE",
-    "UPDATE_ROLLBACK_COMPLETE",
-    "IMPORT_COMPLETE",
-    "IMPORT_ROLLBACK_COMPLETE",
-}
-
-IN_PROGRESS = {
-    "CREATE_IN_PROGRESS",
-    "ROLLBACK_IN_PROGRESS",
-    "DELETE_IN_PROGRESS",
-    "UPDATE_IN_PROGRESS",
-    "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
-    "UPDATE_ROLLBACK_IN_PROGRESS",
-    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
-    "IMPORT_IN_PROGRESS",
-    "IMPORT_ROLLBACK_IN_PROGRESS",
-}
-
 # A custom botocore waiter: "until the stack is no longer busy", whatever it ends
 # in. The stock waiters each expect one outcome (stack_update_complete fails on
 # UPDATE_ROLLBACK_COMPLETE...), but before a deploy any settled state will do:
 # prepare() decides what to make of it.
 def _settled_waiter_model() -> WaiterModel:
-    busy = json.dumps(sorted(IN_PROGRESS))
+    busy = json.dumps(sorted(BUSY))
     return WaiterModel(
         {
             "version": 2,
@@ -184,7 +164,7 @@ def prepare(cfn, name: str, region: str, say) -> tuple[str, Deployed | None]:
     ``say`` prints one progress line.
     """
     stack = describe(cfn, name)
-    if stack is not None and stack.status in IN_PROGRESS:
+    if stack is not None and stack.status in BUSY:
         say(f"{stack.status}: waiting for the operation already running to finish")
         wait_settled(cfn, name)
         stack = describe(cfn, name)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import contract
 import templates
 from deployer.engine import stacks
+from deployer.engine.stack_status import Meaning, meaning
 from deployer.errors import EXIT_OK, DeployError
 from deployer.output import Printer, status_colour, table
 from deployer.verbs import ecs_service
@@ -67,7 +68,7 @@ def stack_rows(cfn, project: str, graph: Sequence[templates.Stack]) -> list[Stac
 def _stack_problem(row: StackRow) -> str | None:
     if row.status == NOT_DEPLOYED:
         return None if row.optional else f"stack {row.name} is not deployed"
-    if "FAILED" in row.status or "ROLLBACK" in row.status or "IN_PROGRESS" in row.status:
+    if meaning(row.status) in (Meaning.FAILED, Meaning.PENDING):
         return f"stack {row.name} is {row.status}" + (f" ({row.reason})" if row.reason else "")
     return None
 
@@ -168,8 +169,7 @@ def render(report: Report, out: Printer) -> None:
             rollout = d.rollout or "-"
             out.line(f"  deployment {d.id} {d.status}: {ecs_service.short_task_definition(d.task_definition)}, "
                      f"{d.running}/{d.desired} running, {d.pending} pending, {d.failed} failed, rollout "
-                     + out.paint(rollout, status_colour({"COMPLETED": "_COMPLETE", "FAILED": "FAILED",
-                                                          "IN_PROGRESS": "IN_PROGRESS"}.get(rollout, ""))))
+                     + out.paint(rollout, status_colour(rollout)))
             if d.rollout_reason and d.rollout != "COMPLETED":
                 out.line(f"    {d.rollout_reason}")
         for message in svc.events[:3]:

@@ -89,14 +89,6 @@ def test_without_a_last_seen_event_only_the_newest_page_is_read():
     assert [e["EventId"] for e in found] == ["e1", "e2"]
 
 
-@pytest.mark.parametrize(("status", "terminal"), [
-    ("UPDATE_IN_PROGRESS", False), ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", False),
-    ("UPDATE_COMPLETE", True), ("UPDATE_ROLLBACK_COMPLETE", True), ("CREATE_FAILED", True),
-])
-def test_only_in_progress_states_are_not_terminal(status, terminal):
-    assert events.is_terminal(status) is terminal
-
-
 # --- streaming ---------------------------------------------------------------------------------------------
 
 def test_stream_shows_each_event_once_and_stops_when_describe_stacks_confirms_the_stack_event():
@@ -174,10 +166,6 @@ def test_a_busy_describe_stacks_check_keeps_polling():
         status, _ = events.stream(cfn, STACK, "e0", lambda _e: None, delay=0)
         stub.assert_no_pending_responses()
     assert status == "UPDATE_COMPLETE"
-
-
-def test_success_is_the_three_complete_states_of_a_change():
-    assert events.SUCCESS == {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 
 
 # --- the cause of a failure --------------------------------------------------------------------------------

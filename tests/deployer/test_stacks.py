@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from deployer import aws as aws_module
-from deployer.engine import stacks
+from deployer.engine import stack_status, stacks
 from deployer.errors import DeployError
 
 REGION = "eu-west-1"
@@ -94,7 +94,7 @@ def test_only_aws_s_does_not_exist_answer_means_no_stack():
 
 # --- what prepare makes of each state ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("status", sorted(stacks.STABLE - {"IMPORT_ROLLBACK_COMPLETE"}))  # that one: below
+@pytest.mark.parametrize("status", sorted(stack_status.STABLE - {"IMPORT_ROLLBACK_COMPLETE"}))  # that one: below
 def test_a_stable_stack_is_updated(status):
     cfn = client()
     with Stubber(cfn) as stub:
@@ -174,7 +174,7 @@ def test_the_settle_waiter_stops_on_any_state_but_the_busy_ones():
     acceptors = stacks._settled_waiter_model().get_waiter("StackSettled")
     assert (acceptors.operation, acceptors.delay, acceptors.max_attempts) == ("DescribeStacks", 0, 1200)
     cfn = client()
-    for busy in sorted(stacks.IN_PROGRESS):
+    for busy in sorted(stack_status.BUSY):
         with Stubber(cfn) as stub:
             stub.add_response("describe_stacks", desc(busy))
             stub.add_response("describe_stacks", desc("UPDATE_ROLLBACK_FAILED"))
