@@ -18,16 +18,13 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator
 
-from deployer.engine.stack_status import Meaning, is_resource_failure, meaning
+from deployer.engine.report import NULL, markdown_table, table
+from deployer.engine.stack_status import is_resource_failure
+from deployer.progress import LiveView, status_colour
+
+__all__ = ["Printer", "markdown_table", "status_colour", "table"]  # the tables are the engine's, printed here
 
 _COLOURS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "bold": "1", "dim": "2"}
-
-# Statuses coloured by what they mean (engine/stack_status.py), so failures stand out in a scrolling log.
-_MEANING_COLOUR = {Meaning.FAILED: "red", Meaning.DONE: "green", Meaning.PENDING: "yellow"}
-
-
-def status_colour(status: str) -> str | None:
-    return _MEANING_COLOUR.get(meaning(status))
 
 
 class Printer:
@@ -42,7 +39,7 @@ class Printer:
         self.live = colour if live is None else live
         self.summary_path = summary_path if summary_path is not None else os.environ.get("GITHUB_STEP_SUMMARY")
         self.lock = threading.RLock()  # one writer at a time: lines and tables never interleave
-        self.tracker = _null_tracker()  # the live view while one runs (progress()), else a tracker doing nothing
+        self.tracker = NULL  # the live view while one runs (progress()), else a tracker doing nothing
         self._view = None
 
     @contextlib.contextmanager
@@ -52,8 +49,6 @@ class Printer:
         if not self.live or self._view is not None:
             yield self.tracker
             return
-        from deployer.progress import LiveView
-
         view = LiveView(self, keys)
         with self.lock:
             self._view, self.tracker = view, view
@@ -62,15 +57,15 @@ class Printer:
             yield view
         finally:
             with self.lock:
-                self._view, self.tracker = None, _null_tracker()
+                self._view, self.tracker = None, NULL
                 view.close()
 
-    def event(self, stack: str, event: dict, text: str, colour: str | None = None) -> None:
-        """A CloudFormation stack event (``text`` is its line): the line as ever, or, under a live view, the
-        stack's live line; a failure is printed either way, so that it stays on screen."""
+    def event(self, stack: str, event: dict, text: str) -> None:
+        """A CloudFormation stack event (``text`` is its line, coloured by its status): the line as ever, or,
+        under a live view, the stack's live line; a failure is printed either way, so that it stays on screen."""
         view = self._view
         if view is None:
-            self.line(text, stack, colour)
+            self.line(text, stack, status_colour(event.get("ResourceStatus", "")))
             return
         view.event(stack, event)
         if is_resource_failure(event.get("ResourceStatus", "")):
@@ -123,27 +118,3 @@ class Printer:
             return
         with self.lock, open(self.summary_path, "a", encoding="utf-8") as fh:
             fh.write(markdown.rstrip("\n") + "\n\n")
-
-
-def _null_tracker():
-    from deployer.progress import NULL
-
-    return NULL
-
-
-def table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    """Fixed-width text table, as lines."""
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    out = [fmt.format(*headers).rstrip(), fmt.format(*("-" * w for w in widths)).rstrip()]
-    out += [fmt.format(*(str(c) for c in row)).rstrip() for row in rows]
-    return out
-
-
-def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    def cell(x) -> str:
-        return str(x).replace("|", "\\|") or " "
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)

@@ -2,8 +2,9 @@
 
 Each line: the stack, its status, resources done / total, the resource in progress, the time since the
 stack started. ``Board`` is the model (what each line says, fed from the threads that change the stacks);
-``LiveView`` draws it with rich; ``Tracker`` (this module's ``NULL``) is what a printer without a terminal
-hands out: every call does nothing, so the plain lines it prints stay exactly what they were.
+``LiveView`` draws it with rich. A printer without a terminal hands out engine/report.py's ``NULL`` instead:
+every call does nothing, so the plain lines it prints stay exactly what they were. The view polls nothing:
+the engine feeds it (engine/events.watch follows a stack's events for it while destroy's waiter runs).
 
 A verb (or the engine) asks the printer for a tracker and reports through it; it never asks which kind:
 
@@ -26,11 +27,19 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from deployer.engine.stack_status import is_failure, is_resource_failure, is_settled
-from deployer.output import status_colour
+from deployer.engine.report import Tracker
+from deployer.engine.stack_status import Meaning, is_failure, is_resource_failure, is_settled, meaning
 
 STACK_TYPE = "AWS::CloudFormation::Stack"
 REFRESH_PER_SECOND = 4
+
+# Statuses coloured by what they mean (engine/stack_status.py), so failures stand out in a scrolling log and on
+# the live lines alike (deployer/output.py prints with these too).
+_MEANING_COLOUR = {Meaning.FAILED: "red", Meaning.DONE: "green", Meaning.PENDING: "yellow"}
+
+
+def status_colour(status: str) -> str | None:
+    return _MEANING_COLOUR.get(meaning(status))
 
 
 @dataclass
@@ -148,33 +157,6 @@ class Board:
                     for r in self._rows.values()]
 
 
-class Tracker:
-    """What a printer without a terminal hands out: the same calls as ``LiveView``, doing nothing."""
-
-    live = False
-
-    def begin(self, key: str, status: str, resources: Iterable[str] | None = None) -> None:
-        return None
-
-    def update(self, key: str, status: str | None = None, current: str | None = None,
-               completed: str | None = None) -> None:
-        return None
-
-    def event(self, key: str, event: dict) -> None:
-        return None
-
-    def finish(self, key: str, status: str, failed: bool = False) -> None:
-        return None
-
-    def watch(self, cfn, key: str, stack: str, status: str, delay: float = 2) -> None:
-        """Follow ``stack``'s events (and count its resources) while an operation with no event stream of
-        its own runs (destroy's waiter). Only a live view does: off a terminal it costs no AWS call."""
-        return None
-
-
-NULL = Tracker()
-
-
 class LiveView(Tracker):
     """The board drawn by rich.live.Live on the printer's stream; the printer's lines go above it."""
 
@@ -207,32 +189,11 @@ class LiveView(Tracker):
     def finish(self, key, status, failed=False):
         self.board.finish(key, status, failed)
 
-    def watch(self, cfn, key, stack, status, delay=2):
-        from deployer.engine import events
+    def following(self, key):
+        return not self._stop.is_set() and not self.board.is_finished(key)
 
-        resources = [r["LogicalResourceId"] for page in cfn.get_paginator("list_stack_resources").paginate(
-            StackName=stack) for r in page.get("StackResourceSummaries", [])]
-        since = events.latest_event_id(cfn, stack)
-        self.board.begin(key, status, resources)
-
-        def follow() -> None:
-            seen = since
-            try:
-                while True:
-                    last = self._stop.is_set() or self.board.is_finished(key)  # then one more look, for the end
-                    for event in events.new_events(cfn, stack, seen):
-                        seen = event["EventId"]
-                        self.printer.event(key, event, events.describe_event(event),
-                                           status_colour(event.get("ResourceStatus", "")))
-                    if last:
-                        return
-                    self._stop.wait(delay)
-            except Exception:  # noqa: BLE001 - the view is a courtesy: the waiter, not this, decides the outcome
-                return
-
-        thread = threading.Thread(target=follow, name=f"progress-{key}", daemon=True)
+    def keep(self, thread):
         self._watchers.append(thread)
-        thread.start()
 
     # ---- drawing ----
 

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 
 from botocore.exceptions import ClientError
 
+from deployer.engine.report import table
 from deployer.errors import EXIT_DIFF_CHANGES, EXIT_FAILED, EXIT_OK
-from deployer.output import table
 
 IN_SYNC = "IN_SYNC"
 DRIFTED = "DRIFTED"
@@ -65,7 +65,7 @@ def detect(cfn, stack_names: list[str], timeout: float = DEFAULT_TIMEOUT, poll: 
            tracker=None) -> dict[str, StackDrift]:
     """Drift of each stack, in ``stack_names``' order. Every detection is started before any is waited for.
 
-    ``tracker``, a live view's (deployer/progress.py), is told when each stack's detection starts and ends.
+    ``tracker``, a live view's (engine/report.py's Tracker), is told when each stack's detection starts and ends.
     """
     results: dict[str, StackDrift] = {}
     pending: dict[str, str] = {}

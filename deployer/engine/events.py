@@ -2,13 +2,16 @@
 
 No botocore waiter prints progress, so this is a poll loop: one
 DescribeStackEvents per poll, and a DescribeStacks now and then in case the
-stack's own final event is late.
+stack's own final event is late. ``watch`` feeds a live view the events of an operation someone else
+waits for (destroy's waiter): the polling is here, the view only draws what it is given.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
+from deployer.engine.report import Reporter
 from deployer.engine.stack_status import is_resource_failure, is_settled
 
 POLL_DELAY = 2  # s
@@ -70,6 +73,36 @@ def stream(cfn, stack: str, since_id: str | None, show, delay: float = POLL_DELA
                     show(event)
                 return status, collected + late
         time.sleep(delay)
+
+
+def watch(cfn, key: str, stack: str, status: str, out: Reporter, delay: float = POLL_DELAY) -> None:
+    """Feed ``out``'s live view ``stack``'s resources and then its events, from a thread of their own, while an
+    operation with no event stream of its own runs. Without a live view it makes no AWS call at all."""
+    tracker = out.tracker
+    if not tracker.live:
+        return
+    resources = [r["LogicalResourceId"] for page in cfn.get_paginator("list_stack_resources").paginate(
+        StackName=stack) for r in page.get("StackResourceSummaries", [])]
+    since = latest_event_id(cfn, stack)
+    tracker.begin(key, status, resources)
+
+    def follow() -> None:
+        seen = since
+        try:
+            while True:
+                last = not tracker.following(key)  # then one more look, for the end
+                for event in new_events(cfn, stack, seen):
+                    seen = event["EventId"]
+                    out.event(key, event, describe_event(event))
+                if last:
+                    return
+                time.sleep(delay)
+        except Exception:  # noqa: BLE001 - the view is a courtesy: the waiter, not this, decides the outcome
+            return
+
+    thread = threading.Thread(target=follow, name=f"events-{key}", daemon=True)
+    tracker.keep(thread)
+    thread.start()
 
 
 def causes(events: list[dict], stack: str) -> list[dict]:

@@ -34,8 +34,8 @@ from deployer.engine import plan as plan_module
 from deployer.engine.changesets import ChangeSet
 from deployer.engine.outcome import Mode, Outcome, Result
 from deployer.engine.plan import StackPlan
+from deployer.engine.report import Reporter, markdown_table, table
 from deployer.errors import DeployError
-from deployer.output import Printer, markdown_table, status_colour, table
 from templates.params import Params
 
 
@@ -43,7 +43,7 @@ from templates.params import Params
 class Run:
     aws: Aws
     params: Params
-    out: Printer
+    out: Reporter
     account: str
     mode: Mode = Mode.EXECUTE
     # Asked before executing a change set; None = no confirmation (--yes, or not executing).
@@ -321,7 +321,7 @@ def failure_message(plan: StackPlan, final: str, seen: list[dict], region: str) 
 
 
 def show_event(run: Run, plan: StackPlan, event: dict) -> None:
-    run.out.event(plan.key, event, events.describe_event(event), status_colour(event.get("ResourceStatus", "")))
+    run.out.event(plan.key, event, events.describe_event(event))
 
 
 def parameter_changes(run: Run, plan: StackPlan, deployed: stacks.Deployed | None) -> list[list[str]]:

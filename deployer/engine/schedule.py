@@ -11,11 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from deployer import progress
 from deployer.engine import flow
 from deployer.engine.flow import Run
 from deployer.engine.outcome import Mode, Outcome, Result
 from deployer.engine.plan import StackPlan
+from deployer.engine.report import NULL
 from deployer.errors import DeployError
 
 
@@ -37,7 +37,7 @@ def run_graph(run: Run, plans: list[StackPlan], work: Callable[[Run, StackPlan],
     live = out.progress([p.key for p in plans]) if executing else contextlib.nullcontext()
 
     def one(p: StackPlan) -> None:
-        track = out.tracker if out is not None else progress.NULL
+        track = out.tracker if out is not None else NULL
         try:
             result = _guarded(first_look, run, p) if first_look else None
             if result is None:

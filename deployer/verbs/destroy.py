@@ -20,9 +20,9 @@ from botocore.exceptions import ClientError
 
 import contract
 import templates
-from deployer.engine import plan, stacks
+from deployer.engine import events, plan, stacks
+from deployer.engine.report import NULL, Reporter
 from deployer.errors import EXIT_OK, DeployError
-from deployer.progress import NULL
 from deployer.verbs.verb import Verb, add_yes, require_terminal_or_yes
 
 
@@ -115,17 +115,20 @@ def unprotect_load_balancer(elbv2, arn: str, say: Callable[[str], None]) -> None
 
 
 def delete(cfn, found: list[Target], region: str, say: Callable[[str, str], None],
-           wait_delay: float | None = None, wait_attempts: int | None = None, elbv2=None, tracker=NULL) -> None:
+           wait_delay: float | None = None, wait_attempts: int | None = None, elbv2=None,
+           out: Reporter | None = None) -> None:
     """Delete ``found`` level by level (in the order ``targets`` returns); stop at the first failure, so
     nothing that another stack still imports from is attempted. With ``elbv2``, the compute stack's ALB
-    loses its deletion protection first. ``tracker``: a live view's (output.py)."""
+    loses its deletion protection first. With ``out``, its live view follows each stack's events."""
+    tracker = out.tracker if out is not None else NULL
     for group in by_level(found):
         for t in group:
             if elbv2 is not None and t.stack.key == contract.COMPUTE:
                 arn = load_balancer_arn(cfn, t)
                 if arn:
                     unprotect_load_balancer(elbv2, arn, lambda text, key=t.stack.key: say(key, text))
-            tracker.watch(cfn, t.stack.key, t.deployed.stack_id, "DELETE_IN_PROGRESS")
+            if out is not None:
+                events.watch(cfn, t.stack.key, t.deployed.stack_id, "DELETE_IN_PROGRESS", out)
             stacks.start_delete(cfn, t.name, t.deployed.termination_protection,
                                 lambda text, key=t.stack.key: say(key, text))
             say(t.stack.key, "DELETE_IN_PROGRESS")
@@ -169,9 +172,9 @@ def destroy_cmd(ctx, args) -> int:
                      + ", ".join(contract.stack_name(project, s.key) for s in optional))
     if not args.yes and not _confirm_name(ctx, project):
         raise DeployError("not confirmed: nothing deleted")
-    with ctx.out.progress([t.stack.key for t in found]) as tracker:
+    with ctx.out.progress([t.stack.key for t in found]):
         delete(aws.cfn, found, aws.region, lambda key, text: ctx.out.line(text, key), elbv2=aws.client("elbv2"),
-               tracker=tracker)
+               out=ctx.out)
     ctx.out.line(f"destroyed: {', '.join(t.name for t in found)}", colour="green")
     if kept:
         ctx.out.line(RETAINED_HEADING)

@@ -11,6 +11,7 @@ from botocore.stub import Stubber
 
 from deployer import aws as aws_module
 from deployer.engine import events
+from deployer.engine.report import NULL, Tracker
 
 REGION = "us-east-1"
 STACK = "ia-comafi-compute"
@@ -220,3 +221,71 @@ def test_an_event_reads_as_one_line_time_resource_type_status_reason():
         '12:00:05 Service (AWS::ECS::Service) UPDATE_FAILED Resource handler returned message: "Invalid"'
     bare = {"LogicalResourceId": "Service", "ResourceStatus": "UPDATE_COMPLETE", "ResourceStatusReason": None}
     assert events.describe_event(bare) == "Service () UPDATE_COMPLETE"
+
+
+# --- feeding a live view (destroy's waiter has no event stream of its own) ---------------------------------
+
+class FollowingView(Tracker):
+    """A live view that wants one stack's events until ``stop`` is set; records what it is fed."""
+
+    live = True
+
+    def __init__(self):
+        self.begun: list[tuple] = []
+        self.threads: list = []
+        self.stop = False
+
+    def begin(self, key, status, resources=None):
+        self.begun.append((key, status, sorted(resources)))
+
+    def following(self, key):
+        return not self.stop
+
+    def keep(self, thread):
+        self.threads.append(thread)
+
+
+class Lines:
+    def __init__(self, tracker):
+        self.tracker = tracker
+        self.events: list[tuple[str, str, str]] = []
+
+        self.stop_on_first = None
+
+    def event(self, stack, event, text):
+        self.events.append((stack, event["EventId"], text))
+        if self.stop_on_first is not None:
+            self.stop_on_first.stop = True
+
+
+def test_watch_counts_the_resources_then_feeds_each_new_event_once_and_ends_after_one_more_look():
+    cfn = client()
+    view = FollowingView()
+    out = Lines(view)
+    with Stubber(cfn) as stub:
+        stub.add_response("list_stack_resources", {"StackResourceSummaries": [
+            {"LogicalResourceId": lid, "ResourceType": "AWS::ECS::Service", "ResourceStatus": "CREATE_COMPLETE",
+             "LastUpdatedTimestamp": T0} for lid in ("Service", "Cluster")]}, {"StackName": STACK_ID})
+        stub.add_response("describe_stack_events", {"StackEvents": [event(1, "Service", "UPDATE_COMPLETE")]},
+                          {"StackName": STACK_ID})
+        stub.add_response("describe_stack_events", {"StackEvents": [event(2, "Service", "DELETE_IN_PROGRESS"),
+                                                                    event(1, "Service", "UPDATE_COMPLETE")]},
+                          {"StackName": STACK_ID})
+        stub.add_response("describe_stack_events", {"StackEvents": [event(3, "Service", "DELETE_COMPLETE"),
+                                                                    event(2, "Service", "DELETE_IN_PROGRESS")]},
+                          {"StackName": STACK_ID})
+        out.stop_on_first = view  # the waiter ends while the first event shows: one more look must still come
+        events.watch(cfn, "compute", STACK_ID, "DELETE_IN_PROGRESS", out, delay=0)
+        for thread in view.threads:
+            thread.join(timeout=5)
+        stub.assert_no_pending_responses()
+    assert view.begun == [("compute", "DELETE_IN_PROGRESS", ["Cluster", "Service"])]
+    assert [(key, eid) for key, eid, _ in out.events] == [("compute", "e2"), ("compute", "e3")]
+    assert "Service (AWS::ECS::Service) DELETE_COMPLETE" in out.events[-1][2]
+
+
+def test_watch_without_a_live_view_makes_no_aws_call():
+    cfn = client()
+    with Stubber(cfn) as stub:  # any call would find no response queued, and fail
+        events.watch(cfn, "compute", STACK_ID, "DELETE_IN_PROGRESS", Lines(NULL), delay=0)
+        stub.assert_no_pending_responses()
