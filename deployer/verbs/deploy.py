@@ -11,8 +11,7 @@ from deployer.engine import changesets, flow, plan, preflight, schedule, stack_p
 from deployer.engine.outcome import Mode, Outcome, Result
 from deployer.errors import EXIT_DIFF_CHANGES, EXIT_OK, BadInput, DeployError
 from deployer.output import markdown_table, status_colour, table
-from deployer.verbs.status import NOT_DEPLOYED
-from deployer.verbs.verb import Verb, add_image_options, add_yes
+from deployer.verbs.verb import NOT_DEPLOYED, Verb, add_image_options, add_yes
 
 
 def _start(ctx: Context) -> tuple[aws_module.Aws, preflight.Identity]:

@@ -15,8 +15,7 @@ from collections.abc import Callable
 
 import contract
 from deployer.errors import EXIT_OK, DeployError
-from deployer.verbs.status import compute_output
-from deployer.verbs.verb import Verb, say, seconds
+from deployer.verbs.verb import Verb, compute_output, say, seconds
 
 DEFAULT_TIMEOUT = 120  # s
 INTERVAL = 5  # s between attempts

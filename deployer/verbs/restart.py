@@ -1,16 +1,10 @@
 """`restart`: ECS force-new-deployment, then wait until the new tasks serve (the original
-CDK design's `aws ecs update-service --force-new-deployment`). The ECS calls are in ecs_service.py."""
+CDK design's `aws ecs update-service --force-new-deployment`). The ECS calls are in engine/ecs_service.py."""
 
 from __future__ import annotations
 
 from deployer.errors import EXIT_OK
-from deployer.verbs import ecs_service
-from deployer.verbs.verb import Verb, say
-
-
-def restart_service(ctx) -> None:
-    cluster, service = ecs_service.names(ctx.params.project)
-    ecs_service.restart(ctx.aws().client("ecs"), cluster, service, say(ctx))
+from deployer.verbs.verb import Verb, restart_service
 
 
 def restart_cmd(ctx, args) -> int:

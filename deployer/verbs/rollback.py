@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 import contract
-from deployer.engine import flow, image, plan, preflight, schedule
+from deployer.engine import ecr, flow, image, plan, preflight, schedule
 from deployer.engine.outcome import Mode
 from deployer.errors import EXIT_OK, BadInput, DeployError
 from deployer.verbs.verb import Verb, add_image_options, add_yes, require_terminal_or_yes
@@ -56,19 +56,11 @@ def _not_in_ecr(ctx, aws, me: preflight.Identity, exc: image.NotInEcr) -> str:
     value = request.tag if request.tag is not None else request.digest
     if exc.state == preflight.NO_REPOSITORY:
         return f"{option} {value}: ECR repository {repository} ({where}) does not exist"
-    recent = recent_tags(aws.client("ecr"), repository)
+    recent = ecr.recent_tags(aws.client("ecr"), repository)
     if recent:
         return f"{option} {value} is not in ECR repository {repository} ({where}); allowed, newest first: " \
             + ", ".join(recent)
     return f"{option} {value}: ECR repository {repository} ({where}) has no tagged image"
-
-
-def recent_tags(ecr, repository: str, limit: int = 10) -> list[str]:
-    images = [i for page in ecr.get_paginator("describe_images").paginate(repositoryName=repository,
-                                                                          filter={"tagStatus": "TAGGED"})
-              for i in page.get("imageDetails", [])]
-    images.sort(key=lambda i: i.get("imagePushedAt") or 0, reverse=True)
-    return [t for i in images for t in i.get("imageTags", [])][:limit]
 
 
 def _options(parser: argparse.ArgumentParser) -> None:

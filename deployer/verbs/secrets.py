@@ -18,11 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import contract
+from deployer.engine import ecs_service
 from deployer.errors import EXIT_OK, BadInput, DeployError
 from deployer.output import table
-from deployer.verbs import ecs_service
-from deployer.verbs.restart import restart_service
-from deployer.verbs.verb import Verb
+from deployer.verbs.verb import Verb, restart_service
 
 FROM_STDIN = "-"
 

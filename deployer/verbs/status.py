@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 
 import contract
 import templates
-from deployer.engine import stacks
+from deployer.engine import ecs_service, stacks
+from deployer.engine.alarms import STATE_ORDER, project_alarms
 from deployer.engine.stack_status import Meaning, meaning
 from deployer.errors import EXIT_OK, DeployError
 from deployer.output import Printer, status_colour, table
-from deployer.verbs import ecs_service
-from deployer.verbs.verb import Verb
+from deployer.verbs.verb import NOT_DEPLOYED, Verb
 from templates.params import Params
-
-NOT_DEPLOYED = "NOT DEPLOYED"
 
 # Target states that are part of a normal rollout, not a fault.
 TRANSITIONAL_TARGETS = ("initial", "draining")
@@ -117,28 +115,12 @@ def collect(aws, params: Params, graph: Sequence[templates.Stack], log_lines: in
     return report
 
 
-_STATE_ORDER = {"ALARM": 0, "INSUFFICIENT_DATA": 1, "OK": 2}
-
-
-def project_alarms(cw, project: str, topic_arn: str) -> list[dict]:
-    """The project's alarms (metric and composite), those in ALARM first. The name prefix "{project}-" is shared
-    with another project named "{project}-dev", so an alarm is ours when it notifies our topic (every alarm the
-    templates create does)."""
-    prefix = contract.resource_name("alarm_prefix", project)
-    found = []
-    for page in cw.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix,
-                                                             AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
-        found += page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])
-    ours = [a for a in found if topic_arn in a.get("AlarmActions", [])]
-    return sorted(ours, key=lambda a: (_STATE_ORDER.get(a.get("StateValue", ""), 3), a["AlarmName"]))
-
-
 def render_alarms(alarms: list[dict], out: Printer) -> None:
     counts: dict[str, int] = {}
     for a in alarms:
         counts[a["StateValue"]] = counts.get(a["StateValue"], 0) + 1
     out.line("alarms: " + (", ".join(f"{n} {state}" for state, n in sorted(counts.items(),
-                                                                          key=lambda x: _STATE_ORDER.get(x[0], 3)))
+                                                                          key=lambda x: STATE_ORDER.get(x[0], 3)))
                            or "none"))
     colour = {"ALARM": "red", "OK": "green", "INSUFFICIENT_DATA": None}
     rows = []
@@ -217,18 +199,6 @@ def render_outputs(outputs: dict[str, dict[str, str] | None], out: Printer) -> N
         else:
             rows += [[key, k, v] for k, v in sorted(values.items())]
     out.block(table(["Stack", "Output", "Value"], rows))
-
-
-def compute_output(cfn, project: str, output: str) -> str:
-    """One output of the compute stack, or raise naming what is missing."""
-    name = contract.stack_name(project, contract.COMPUTE)
-    deployed = stacks.describe(cfn, name)
-    if deployed is None:
-        raise DeployError(f"stack {name} is not deployed; deploy it first")
-    if output not in deployed.outputs:
-        raise DeployError(f"stack {name} ({deployed.status}) has no output {output}; "
-                          f"it has: {', '.join(sorted(deployed.outputs)) or 'none'}")
-    return deployed.outputs[output]
 
 
 # ---- the verbs ----

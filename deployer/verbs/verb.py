@@ -1,6 +1,9 @@
 """What a verb of deploy.py is (``Verb``), and the pieces several verbs share: argument types that turn bad
 input into one argparse error, and the checks that need no AWS.
 
+Verbs never import each other: what two of them need (a compute output, a restart, the word for a stack that
+is not there) is here, over the engine.
+
 A verb is one entry of the table in deployer/cli.py: its name, its handler ``(Context, args) -> exit
 code``, one line of help, its own options (``arguments``), and examples that ``--help`` prints. A test
 walks the table and runs every verb's ``--help``, so a verb without an example cannot be added.
@@ -14,9 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import contract
-from deployer.errors import BadInput
+from deployer.engine import ecs_service, stacks
+from deployer.errors import BadInput, DeployError
 from templates.params import BY_KEY as PARAM_SCHEMA
 from templates.params import ParamError
+
+NOT_DEPLOYED = "NOT DEPLOYED"  # a stack's status, in the tables, when it does not exist
 
 
 def _no_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,3 +96,23 @@ def require_terminal_or_yes(ctx, yes: bool, what: str) -> None:
 
 def say(ctx, stack: str | None = None) -> Callable[[str], None]:
     return lambda text: ctx.out.line(text, stack)
+
+
+# ---- what several verbs do over the engine ----
+
+def compute_output(cfn, project: str, output: str) -> str:
+    """One output of the compute stack, or raise naming what is missing."""
+    name = contract.stack_name(project, contract.COMPUTE)
+    deployed = stacks.describe(cfn, name)
+    if deployed is None:
+        raise DeployError(f"stack {name} is not deployed; deploy it first")
+    if output not in deployed.outputs:
+        raise DeployError(f"stack {name} ({deployed.status}) has no output {output}; "
+                          f"it has: {', '.join(sorted(deployed.outputs)) or 'none'}")
+    return deployed.outputs[output]
+
+
+def restart_service(ctx) -> None:
+    """Force a new deployment of the API's service and wait until its new tasks serve (restart, secrets)."""
+    cluster, service = ecs_service.names(ctx.params.project)
+    ecs_service.restart(ctx.aws().client("ecs"), cluster, service, say(ctx))

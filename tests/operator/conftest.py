@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from deployer.verbs import ecs_service
+from deployer.engine import ecs_service
 from testkit.harness import Outcome, run  # noqa: F401 (the operator tests' harness)
 
 REGION = "us-east-1"  # params/prod.yaml's

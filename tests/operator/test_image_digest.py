@@ -107,8 +107,9 @@ def test_an_image_not_in_ecr_stops_the_deploy_before_any_stack_changes(ecr, caps
 def test_status_names_a_digest_image_as_such():
     import io
 
+    from deployer.engine import ecs_service
     from deployer.output import Printer
-    from deployer.verbs import ecs_service, status
+    from deployer.verbs import status
 
     uri = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}@sha256:{'1' * 64}"
     printed = io.StringIO()

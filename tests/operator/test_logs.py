@@ -6,7 +6,7 @@ import time
 
 import boto3
 
-from deployer.verbs import logs as logs_module
+from deployer.engine import logs as log_reader
 from tests.operator.conftest import PROJECT, REGION, run
 
 GROUP = f"/ecs/{PROJECT}/api"
@@ -49,7 +49,7 @@ def test_follow_prints_new_events_once(moto):
         if batch:
             put(logs, "api/api/t2", *batch)
 
-    count = logs_module.tail(logs, GROUP, 60, printed.append, follow=True, poll=0, sleep=sleep, max_polls=4)
+    count = log_reader.tail(logs, GROUP, 60, printed.append, follow=True, poll=0, sleep=sleep, max_polls=4)
     messages = [x.split(" ", 2)[2] for x in printed]
     assert messages == ["first", "same millisecond, other task", "later"]
     assert count == 3
@@ -75,7 +75,7 @@ def test_ctrl_c_ends_follow_cleanly(moto, capsys, monkeypatch):
     def interrupted(*_a, **_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(logs_module, "fetch", interrupted)
+    monkeypatch.setattr(log_reader, "fetch", interrupted)
     result = run(["prod", "logs", "--follow"])
     assert result.code == 0
     assert "Traceback" not in result.err and "interrupted" not in result.out

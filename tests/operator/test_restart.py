@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from botocore.stub import Stubber
 
+from deployer.engine import ecs_service
 from deployer.errors import DeployError
-from deployer.verbs import ecs_service
 from tests.operator.conftest import (
     SERVICE_PARAMS,
     client,
