@@ -31,6 +31,8 @@ through the ``Reporter`` and feeds the ``Tracker`` that ``report`` defines, hand
 - ``alarms``      the project's CloudWatch alarms as they stand
 - ``logs``        the container log group (FilterLogEvents, follow)
 - ``ecr``         the repository's recent tags (what a rollback can offer)
+- ``pricing``     the monthly estimate (no AWS): ``PRICED``, a table of what each resource type bills,
+                  ``monthly_estimate(rendered, params)``, and ``prices.yaml``
 
 ``output`` (the ``Printer``: lines, tables, the step summary; ``progress(keys)``) and ``progress`` (on a
 terminal, a live line per stack, drawn with rich from what the engine feeds it; the status colours).
@@ -38,8 +40,8 @@ terminal, a live line per stack, drawn with rich from what the engine feeds it; 
 
 ``deployer/verbs/`` - what the operator runs, one module per verb (or small group), each declaring its
 ``Verb`` (help, options, examples): ``deploy`` (deploy, diff, list), ``status`` (status, outputs),
-``health``, ``logs``, ``rollback``, ``restart``, ``secrets``, ``destroy``, ``drift``, ``cost`` (the monthly
-estimate, no AWS). Verbs call the engine, never each other; ``verb`` is what a verb is and what several
+``health``, ``logs``, ``rollback``, ``restart``, ``secrets``, ``destroy``, ``drift``, ``cost`` (prints the
+monthly estimate). Verbs call the engine, never each other; ``verb`` is what a verb is and what several
 verbs share (argument types, checks, a compute output, a restart).
 
 ``cli`` (argparse; ``VERBS`` is the table, one entry per verb); ``aws`` (the client factory: retries, region);

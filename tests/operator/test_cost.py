@@ -9,8 +9,9 @@ import re
 
 import pytest
 
+from deployer.engine import pricing
 from deployer.verbs import cost
-from templates.params import load_params
+from templates.params import cfn_parameter_values, load_params
 from testkit.harness import run
 from tests.tools import ROOT
 
@@ -19,11 +20,11 @@ TODAY = datetime.date(2026, 11, 30)
 CDK_RANGE = (68, 77)
 
 
-def _estimate(env: str = "prod", *overrides: str, **kwargs) -> cost.Estimate:
-    return cost.estimate(load_params(env, list(overrides)), today=TODAY, **kwargs)
+def _estimate(env: str = "prod", *overrides: str, **kwargs) -> pricing.Estimate:
+    return pricing.estimate(load_params(env, list(overrides)), today=TODAY, **kwargs)
 
 
-def _by_item(est: cost.Estimate) -> dict[tuple[str, str], cost.Line]:
+def _by_item(est: pricing.Estimate) -> dict[tuple[str, str], pricing.Line]:
     return {(line.stack, line.item): line for line in est.lines}
 
 
@@ -32,7 +33,7 @@ def test_cdk_defaults_land_in_the_cdk_tables_range_once_the_differences_the_runb
     cdk_lines = [line for line in est.lines if line.seed_row]
     # The original CDK design priced every task as Spot; the compute stack keeps one on-demand task as its base.
     as_the_cdk_table = sum(
-        line.quantity * cost._price(_spot_key(line)) if _spot_key(line) else line.monthly for line in cdk_lines
+        line.quantity * pricing.price(_spot_key(line)) if _spot_key(line) else line.monthly for line in cdk_lines
     )
     assert CDK_RANGE[0] <= as_the_cdk_table <= CDK_RANGE[1], as_the_cdk_table
     assert est.total > CDK_RANGE[1]  # what the original CDK design forgot is real money: docs/runbook.md says how much
@@ -44,7 +45,7 @@ def test_cdk_defaults_land_in_the_cdk_tables_range_once_the_differences_the_runb
             assert label in cost_section, f"docs/runbook.md's Cost section does not explain {label!r}"
 
 
-def _spot_key(line: cost.Line) -> str | None:
+def _spot_key(line: pricing.Line) -> str | None:
     if line.item.startswith("Fargate vCPU on-demand"):
         return "fargate_spot_vcpu_hour"
     if line.item.startswith("Fargate GB on-demand"):
@@ -66,7 +67,7 @@ def test_no_nat_removes_the_nat_lines_and_pays_for_every_tasks_public_address():
     (task_ips,) = [line for line in without.lines if line.item.startswith("task public IPv4")]
     tasks = without.assumptions["average_tasks"]
     assert task_ips.quantity == pytest.approx(tasks * 730)
-    assert task_ips.unit_price == cost._price("public_ipv4_hour")
+    assert task_ips.unit_price == pricing.price("public_ipv4_hour")
     assert not any(line.item.startswith("task public IPv4") for line in with_nat.lines)
     # Nothing else moves.
     rest = {k: v for k, v in _by_item(without).items() if k[1] != task_ips.item}
@@ -93,16 +94,18 @@ def test_doubling_max_capacity_changes_only_the_lines_that_scale_with_tasks():
 
 def test_the_capacity_split_follows_the_services_strategy():
     params = load_params("prod")
-    (_, service), = cost._Context("compute", params).resources("AWS::ECS::Service")
+    rendered = pricing.rendered_templates()
+    values = {key: cfn_parameter_values(key, params) for key in rendered}
+    (_, service), = pricing.StackTemplate("compute", rendered, values).resources("AWS::ECS::Service")
     strategy = service["CapacityProviderStrategy"]
-    assert cost.capacity_split(1, strategy) == (1, 0)  # the on-demand base first
-    assert cost.capacity_split(4, strategy) == pytest.approx((2, 2))  # then 2 Spot : 1 on-demand
+    assert pricing.capacity_split(1, strategy) == (1, 0)  # the on-demand base first
+    assert pricing.capacity_split(4, strategy) == pytest.approx((2, 2))  # then 2 Spot : 1 on-demand
     cheaper = [{**item, "Base": 0} for item in strategy]
-    assert cost.capacity_split(3, cheaper) == pytest.approx((1, 2))
+    assert pricing.capacity_split(3, cheaper) == pytest.approx((1, 2))
 
 
-def test_waf_rules_alarms_and_dashboards_are_counted_from_the_templates(monkeypatch):
-    rendered = cost._rendered
+def test_waf_rules_alarms_and_dashboards_are_counted_from_the_templates():
+    rendered = pricing.rendered_templates().get
     before = _by_item(_estimate())
     alarms = ("compute", "CloudWatch alarm metrics (incl. target tracking's)")
     dashboards = ("compute", "CloudWatch dashboards")
@@ -120,11 +123,27 @@ def test_waf_rules_alarms_and_dashboards_are_counted_from_the_templates(monkeypa
             template["Resources"]["ExtraDashboard"] = {"Type": "AWS::CloudWatch::Dashboard", "Properties": {}}
         return template
 
-    monkeypatch.setattr(cost, "_rendered", with_alarms)
-    lines = _by_item(_estimate())
+    lines = _by_item(pricing.monthly_estimate({key: with_alarms(key) for key in pricing.rendered_templates()},
+                                              load_params("prod"), today=TODAY))
     assert lines[alarms].quantity == before[alarms].quantity + 2
-    assert lines[alarms].monthly == pytest.approx((before[alarms].quantity + 2) * cost._price("alarm_month"))
+    assert lines[alarms].monthly == pytest.approx((before[alarms].quantity + 2) * pricing.price("alarm_month"))
     assert lines[dashboards].quantity == before[dashboards].quantity + 1
+
+
+def test_the_model_prices_deployed_parameter_values_as_it_prices_params_without_the_cli():
+    """What a plan needs for its cost delta: the stacks as deployed (their templates and parameter values, as
+    GetTemplate and DescribeStacks give them) priced by the same call as the stacks it would deploy."""
+    params, wider = load_params("prod"), load_params("prod", ["max_capacity=6", "fargate_cpu=1024",
+                                                              "fargate_memory=2048", "nat_gateways=0"])
+    rendered = pricing.rendered_templates()
+    deployed = {key: cfn_parameter_values(key, wider) for key in rendered}
+    assert pricing.monthly_estimate(rendered, params, today=TODAY, values=deployed) == pricing.estimate(
+        wider, today=TODAY)
+    assert pricing.monthly_estimate(rendered, params, today=TODAY) == pricing.estimate(params, today=TODAY)
+    # A plan of one stack prices that stack alone.
+    only_waf = pricing.monthly_estimate({"waf": rendered["waf"]}, params, today=TODAY)
+    assert {line.stack for line in only_waf.lines} == {"waf"}
+    assert only_waf.assumptions["average_tasks"] == 0
 
 
 def test_log_storage_follows_each_groups_retention():
@@ -138,17 +157,17 @@ def test_log_storage_follows_each_groups_retention():
 
 def test_old_prices_and_another_region_warn():
     params = load_params("prod")
-    assert cost.estimate(params, today=TODAY).warnings == ()
-    (stale,) = cost.estimate(params, today=datetime.date(2027, 12, 31)).warnings
+    assert pricing.estimate(params, today=TODAY).warnings == ()
+    (stale,) = pricing.estimate(params, today=datetime.date(2027, 12, 31)).warnings
     assert "396 days ago" in stale and "prices.yaml" in stale
     (region,) = _estimate("prod", "region=eu-west-1").warnings
     assert "us-east-1" in region and "eu-west-1" in region
-    table = cost.render_table(cost.estimate(params, today=datetime.date(2027, 12, 31)))
+    table = cost.render_table(pricing.estimate(params, today=datetime.date(2027, 12, 31)))
     assert table[-1] == f"warning: {stale}"
 
 
 def test_prices_file_names_its_region_source_and_date_for_every_price():
-    prices = cost.load_prices()
+    prices = pricing.load_prices()
     assert prices["region"] == "us-east-1"
     datetime.date.fromisoformat(prices["read"])
     for key, entry in prices["prices"].items():
@@ -173,7 +192,7 @@ def test_table_shows_every_stack_subtotal_total_and_assumptions():
 def test_json_shape_adds_up_and_is_deterministic():
     data = cost.to_json(_estimate())
     assert set(data) == {"env", "region", "currency", "prices", "stacks", "total", "assumptions", "warnings"}
-    assert data["prices"] == {"region": "us-east-1", "read": cost.load_prices()["read"], "file": "prices.yaml"}
+    assert data["prices"] == {"region": "us-east-1", "read": pricing.load_prices()["read"], "file": "prices.yaml"}
     for stack in data["stacks"].values():
         for line in stack["lines"]:
             assert set(line) == {"item", "quantity", "unit", "unit_price", "monthly", "seed_row"}
@@ -190,7 +209,7 @@ def test_json_shape_adds_up_and_is_deterministic():
 def test_cost_verb_prints_the_table_and_a_total_with_no_aws_call(no_aws):
     result = run(["prod", "cost"])
     assert result.code == 0, result.err
-    est = cost.estimate(load_params("prod"))
+    est = pricing.estimate(load_params("prod"))
     lines = result.out.splitlines()
     assert lines == [line for line in cost.render_table(est) if not line.startswith("warning: ")]
     assert any(line.startswith("total") and line.endswith(f"${est.total:,.2f}") for line in lines)
@@ -201,7 +220,7 @@ def test_cost_verb_json_parses_and_follows_the_overrides(no_aws):
     with_nat, without = run(["prod", "cost", "--json"]), run(["prod", "cost", "--json", "-p", "nat_gateways=0"])
     assert with_nat.code == without.code == 0, with_nat.err + without.err
     data, no_nat = json.loads(with_nat.out), json.loads(without.out)
-    assert data == cost.to_json(cost.estimate(load_params("prod")))
+    assert data == cost.to_json(pricing.estimate(load_params("prod")))
     items = {line["item"] for line in data["stacks"]["network"]["lines"]}
     assert {"NAT gateway hours", "NAT public IPv4 (Elastic IP)"} <= items
     no_nat_items = {line["item"] for stack in no_nat["stacks"].values() for line in stack["lines"]}
