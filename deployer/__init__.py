@@ -20,7 +20,7 @@ through the ``Reporter`` and feeds the ``Tracker`` that ``report`` defines, hand
 - ``rollback_triggers`` the alarms an update is watched by, and which one rolled it back
 - ``adoption``    bring resources an earlier destroy retained back into a new stack (IMPORT)
 - ``preflight``   who and where we are, the image in ECR, the CI access stack's execution role
-- ``image_tag``   which image compute runs after this deploy
+- ``image``       which image compute runs: one digest, decided once per run (given, kept or first create)
 - ``outcome``     ``Mode`` (execute, review, diff) and ``Outcome`` of each stack, ``Result``
 - ``flow``        one stack's deploy, and the one change-set flow (diff -> review -> confirm -> execute)
                   that deploy, adoption and rollback share
