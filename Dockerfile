@@ -11,9 +11,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /srv
 
-# Dependencies in their own layer: rebuilt only when app/requirements.txt changes.
-COPY app/requirements.txt /srv/app/requirements.txt
-RUN pip install --no-cache-dir -r /srv/app/requirements.txt
+# Dependencies in their own layer: rebuilt only when the lock changes. Every package is pinned with
+# its hashes and installed without resolving (--no-deps): what runs is what the lock names, and a
+# re-published or substituted file fails the build (app/requirements.lock says how to refresh it).
+COPY app/requirements.lock /srv/app/requirements.lock
+RUN pip install --no-cache-dir --require-hashes --no-deps -r /srv/app/requirements.lock
 
 RUN groupadd --system --gid 10001 api \
     && useradd --system --uid 10001 --gid api --no-create-home --shell /usr/sbin/nologin api
