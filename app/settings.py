@@ -22,8 +22,8 @@ class Settings(BaseSettings):
     cache_ttl_benefits: int = Field(default=86400, gt=0, description="TTL (s) of cached catalogue queries")
     cache_enabled: bool = True
     s3_bucket_unhandled: str | None = None
-    # LangChain reads these four from the environment by itself (LangSmith
-    # tracing); they are here only so /health can say whether tracing is on.
+    # LangSmith tracing: LangChain reads these from the environment by itself; app.tracing
+    # builds the client they describe, with the redacting anonymizer, and installs it.
     # Defaults as in the task definition, except tracing (contract.LOCAL_DEFAULTS_DIFFER).
     langchain_tracing_v2: bool = False
     langchain_endpoint: str | None = "https://api.smith.langchain.com"

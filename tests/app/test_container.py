@@ -19,25 +19,7 @@ from packaging.version import Version
 
 from tests.tools import ROOT, free_port, require_tool
 
-DOCKERFILE = ROOT / "Dockerfile"
-
-
-def instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with line continuations joined."""
-    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text(encoding="utf-8"))
-    result = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            result.append((word.upper(), rest.strip()))
-    return result
-
-
-def only(name: str) -> str:
-    found = [args for word, args in instructions() if word == name]
-    assert found, f"no {name} in the Dockerfile"
-    return found[-1]
+from .server import DOCKERFILE, instructions, only
 
 
 def test_hadolint_has_no_findings():
