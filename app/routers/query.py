@@ -21,10 +21,11 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from app.catalogue import Catalogue, normalise, today_in_argentina
+from app.catalogue import Catalogue, today_in_argentina
 from app.deps import Services, ServicesDep
 from app.llm import NOT_JSON_REASON, build_messages, classify, parse_answer
 from app.logs import request_id_var
+from app.redact import redact
 from app.schemas import ErrorResponse, QueryRequest, QueryResponse, json_response
 from app.unhandled import new_record
 
@@ -59,10 +60,12 @@ def _record_unhandled(
 
 
 def answer_key(services: Services, question: str) -> str:
-    """The cache key of a (validated, stripped) question: its normalised text, plus the date
-    when it says "hoy", hashed, under the catalogue's and the model's version."""
-    key_text = normalise(question)
-    if Catalogue.mentions_relative_day(key_text, normalised=True):
+    """The cache key of a validated question (``QueryRequest`` cleaned it): that very text, the
+    one the model reads, plus the date when it says "hoy", hashed, under the catalogue's and the
+    model's version. Nothing the model reads is left out of the key, so no hidden or differing
+    text can be answered under another question's key."""
+    key_text = question
+    if Catalogue.mentions_relative_day(question):
         key_text += f"|{today_in_argentina().isoformat()}"  # "hoy" changes meaning at midnight
     return services.answer_prefix + hashlib.sha256(key_text.encode()).hexdigest()
 
@@ -119,7 +122,7 @@ async def query(
                 "reason": unavailable.reason,
                 "cause": unavailable.cause,
                 "retry_after": unavailable.retry_after,
-                "error": repr(exc),
+                "error": redact(repr(exc))[0],  # an error may quote the request back
             },
         )
         raise unavailable from None
