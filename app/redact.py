@@ -130,15 +130,16 @@ def card_valid(digits: str) -> bool:
     return 13 <= len(digits) <= 19 and luhn_valid(digits)
 
 
-def phone_valid(digits: str, groups: list[str], international: bool) -> bool:
-    """An Argentine number as people write it (+54 9, 0054, 0 trunk, area code, 15 mobile
-    prefix), reduced to area + subscriber: 10 digits; or a local one: 15 plus 8, or 8 digits
-    written in two groups of 4. A number after + or 00 of another country: 8 to 15 digits."""
+def phone_number(digits: str, groups: list[str], international: bool) -> str | None:
+    """The number an Argentine phone written this way dials (+54 9, 0054, 0 trunk, area code, 15
+    mobile prefix removed): area + subscriber, 10 digits; or a local one: 15 plus 8, or 8 digits
+    written in two groups of 4. A number after + or 00 of another country: 8 to 15 digits, kept
+    with its country code. None: not a phone number."""
     if digits.startswith("00"):
         digits, international = digits[2:], True
     if international or (digits.startswith("54") and len(digits) >= 12):
         if not digits.startswith("54"):
-            return international and 8 <= len(digits) <= 15
+            return "+" + digits if international and 8 <= len(digits) <= 15 else None
         digits = digits[2:]
         digits = digits[1:] if digits.startswith("9") else digits
     digits = digits[1:] if digits.startswith("0") else digits
@@ -147,9 +148,13 @@ def phone_valid(digits: str, groups: list[str], international: bool) -> bool:
             if digits[area : area + 2] == "15" and digits[0] in "123":
                 digits = digits[:area] + digits[area + 2 :]
                 break
-    if len(digits) == 10:
-        return digits[0] in "123" or digits.startswith("15")
-    return len(digits) == 8 and [len(g) for g in groups] == [4, 4]
+    if len(digits) == 10 and (digits[0] in "123" or digits.startswith("15")):
+        return digits
+    return digits if len(digits) == 8 and [len(g) for g in groups] == [4, 4] else None
+
+
+def phone_valid(digits: str, groups: list[str], international: bool) -> bool:
+    return phone_number(digits, groups, international) is not None
 
 
 def _is_date(groups: list[str]) -> bool:
@@ -267,3 +272,33 @@ def redact(text: str) -> tuple[str, dict[str, int]]:
     result = redactor.text(clean(text))
     return result, {kind: redactor.removed[kind] for kind in KINDS if redactor.removed[kind]}
 
+
+
+# ---------------------------------------------------------------- contacts named in a text
+
+_URL = re.compile(
+    r"(?:https?://|www\.)[^\s<>\"'«»()\[\]]+"
+    r"|\b(?:[a-z0-9-]+\.)+(?:com|net|org|ar|io|app|info|biz|co|me|ly|link|site|online|store|shop)\b(?:/[^\s<>\"'«»()]*)?",
+    re.IGNORECASE,
+)
+
+
+def contacts(text: str) -> frozenset[str]:
+    """The e-mail addresses, web addresses and phone numbers ``text`` names, each in one form
+    (``email:…``, ``url:…``, ``tel:DIGITS``), so two texts can be compared on them."""
+    text = clean(text)
+    found = {"email:" + re.sub(r"\s+", "", m.group(0)).casefold() for m in _EMAIL.finditer(text)}
+    text = _EMAIL.sub(" ", text)
+    for m in _URL.finditer(text):
+        url = re.sub(r"^(?:https?://)?(?:www\.)?", "", m.group(0).casefold()).rstrip("/.,;:!?")
+        found.add("url:" + url)
+    text = _URL.sub(" ", text)
+    for m in _RUN.finditer(text):
+        run = m.group(0)
+        groups = _GROUP.findall(run)
+        digits = "".join(groups)
+        number = digits.removeprefix("0") if _BUSINESS_LINE.match(digits) else phone_number(
+            digits, groups, run.startswith("+"))
+        if number:
+            found.add("tel:" + number)
+    return frozenset(found)

@@ -25,7 +25,7 @@ from app.catalogue import Catalogue, today_in_argentina
 from app.deps import Services, ServicesDep
 from app.llm import NOT_JSON_REASON, build_messages, classify, parse_answer
 from app.logs import request_id_var
-from app.redact import redact
+from app.redact import contacts, redact
 from app.schemas import ErrorResponse, QueryRequest, QueryResponse, json_response
 from app.unhandled import new_record
 
@@ -141,7 +141,15 @@ async def query(
         return json_response({"answer": CANNOT_ANSWER_TEXT, "benefit_ids": [], "cached": False, "resolved": False})
 
     payload = {"answer": parsed.answer, "benefit_ids": parsed.benefit_ids, "resolved": True}
-    await cache.set(key, orjson.dumps(payload), settings.cache_ttl_default)
+    foreign = contacts(parsed.answer) - services.catalogue_contacts
+    if foreign:
+        # A contact the catalogue does not name came from the question or from nowhere: the answer
+        # goes to this client only, never to everyone who asks the same for an hour. The log says
+        # which kinds, not the values (they may be the client's own).
+        log.warning("answer_not_cached", extra={"reason": "names_contact_not_in_catalogue",
+                                                "kinds": sorted({c.split(":", 1)[0] for c in foreign})})
+    else:
+        await cache.set(key, orjson.dumps(payload), settings.cache_ttl_default)
     return json_response({**payload, "cached": False})
 
 
