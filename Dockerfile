@@ -35,5 +35,8 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=15s --retries=3 \
 # httptools) keeps it busy, and ECS auto scaling adds tasks, not workers.
 # Keep-alive (75 s) outlives the ALB idle timeout (60 s), so the ALB never
 # reuses a connection uvicorn has just closed (which would be a 502).
+# At most 200 connections or requests at once (idle keep-alive connections count): past that
+# uvicorn answers 503 at once instead of queueing, which bounds memory and sockets; a body that
+# has not arrived within 10 s is a 408 (the app's deadline, REQUEST_BODY_TIMEOUT_SECONDS).
 # uvicorn's access log is off: the app logs each request as one JSON line.
-CMD ["uvicorn", "--factory", "app.main:create_app", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--timeout-keep-alive", "75", "--timeout-graceful-shutdown", "20", "--no-access-log"]
+CMD ["uvicorn", "--factory", "app.main:create_app", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--timeout-keep-alive", "75", "--timeout-graceful-shutdown", "20", "--limit-concurrency", "200", "--no-access-log"]

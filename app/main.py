@@ -72,7 +72,7 @@ def create_app(
     # add_middleware puts each new layer outside the previous ones: the shortcut runs
     # inside the request-id middleware (so a hit is logged and bounded like any request).
     app.add_middleware(query.CachedAnswerShortcut, services=services)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, body_timeout_seconds=settings.request_body_timeout_seconds)
     app.add_exception_handler(RequestValidationError, _on_invalid)
     app.add_exception_handler(ModelUnavailable, _on_model_unavailable)
     for router in (health.router, benefits.router, query.router):

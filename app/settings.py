@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # again, so an outage does not add a timeout to every request.
     redis_retry_seconds: float = Field(default=5.0, ge=0)
 
+    # A request body must arrive whole within this (app.middleware; a slow body gets a 408).
+    request_body_timeout_seconds: float = Field(default=10.0, gt=0, lt=60)
     model_timeout_seconds: float = Field(default=25.0, gt=0)
     model_max_tokens: int = Field(default=600, gt=0)
     max_benefits_in_prompt: int = Field(default=8, gt=0)
