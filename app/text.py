@@ -10,6 +10,7 @@ reads while the cache key, and a person reading the log, see an innocent questio
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # Categories that render as nothing: Cc control, Cf format (zero-width, bidi, tags), Co private
@@ -29,8 +30,16 @@ def _shows_something(ch: str) -> bool:
     return unicodedata.category(ch) not in _INVISIBLE_CATEGORIES
 
 
+_HAS_VARIATION_SELECTOR = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+
+
 def clean(text: str) -> str:
     """``text`` in NFKC, without invisible characters, with single spaces and no ends."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if _shows_something(ch))
+    # The usual question is already NFKC and printable (str.isprintable is false for every
+    # category removed here, and for whitespace other than the space): both checks run in C,
+    # and the per-character filter only for the rest.
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    if not text.isprintable() or _HAS_VARIATION_SELECTOR.search(text):
+        text = "".join(ch for ch in text if _shows_something(ch))
     return " ".join(text.split())
