@@ -11,9 +11,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /srv
 
-# Dependencies in their own layer: rebuilt only when app/requirements.txt changes.
-COPY app/requirements.txt /srv/app/requirements.txt
-RUN pip install --no-cache-dir -r /srv/app/requirements.txt
+# Dependencies in their own layer: rebuilt only when the lock changes. Every package is pinned with
+# its hashes and installed without resolving (--no-deps): what runs is what the lock names, and a
+# re-published or substituted file fails the build (app/requirements.lock says how to refresh it).
+COPY app/requirements.lock /srv/app/requirements.lock
+RUN pip install --no-cache-dir --require-hashes --no-deps -r /srv/app/requirements.lock
 
 RUN groupadd --system --gid 10001 api \
     && useradd --system --uid 10001 --gid api --no-create-home --shell /usr/sbin/nologin api
@@ -33,5 +35,8 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=15s --retries=3 \
 # httptools) keeps it busy, and ECS auto scaling adds tasks, not workers.
 # Keep-alive (75 s) outlives the ALB idle timeout (60 s), so the ALB never
 # reuses a connection uvicorn has just closed (which would be a 502).
+# At most 200 connections or requests at once (idle keep-alive connections count): past that
+# uvicorn answers 503 at once instead of queueing, which bounds memory and sockets; a body that
+# has not arrived within 10 s is a 408 (the app's deadline, REQUEST_BODY_TIMEOUT_SECONDS).
 # uvicorn's access log is off: the app logs each request as one JSON line.
-CMD ["uvicorn", "--factory", "app.main:create_app", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--timeout-keep-alive", "75", "--timeout-graceful-shutdown", "20", "--no-access-log"]
+CMD ["uvicorn", "--factory", "app.main:create_app", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--timeout-keep-alive", "75", "--timeout-graceful-shutdown", "20", "--limit-concurrency", "200", "--no-access-log"]

@@ -14,8 +14,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from app.cache import Cache
-from app.catalogue import Catalogue
+from app.catalogue import Catalogue, describe
 from app.llm import ModelHolder
+from app.redact import contacts
 from app.settings import Settings
 from app.unhandled import UnhandledSink
 
@@ -32,6 +33,9 @@ class Services:
     answer_prefix: str
     benefits_prefix: str
     benefits_json: dict[str, Any]
+    # The e-mails, web addresses and phone numbers the catalogue names: the only ones a cached
+    # answer may name (app.redact.contacts).
+    catalogue_contacts: frozenset[str]
 
     @classmethod
     def build(cls, settings: Settings, catalogue: Catalogue, model: Any = None) -> Services:
@@ -45,6 +49,7 @@ class Services:
             answer_prefix=f"ia-comafi:answer:{catalogue.version}:{model_tag}:",
             benefits_prefix=f"ia-comafi:benefits:{catalogue.version}:",
             benefits_json={b.id: b.model_dump(mode="json") for b in catalogue.benefits},
+            catalogue_contacts=contacts(describe(catalogue.benefits)),
         )
 
 

@@ -96,9 +96,8 @@ def classify(exc: BaseException) -> ModelUnavailable | None:
 def build_bedrock_model(settings: Settings) -> BaseChatModel:
     """Claude on Bedrock through LangChain.
 
-    Being a LangChain chat model, LANGCHAIN_TRACING_V2 / LANGCHAIN_API_KEY /
-    LANGCHAIN_ENDPOINT / LANGCHAIN_PROJECT in the environment turn LangSmith
-    tracing on with no code here.
+    Being a LangChain chat model, it is traced to LangSmith when LANGCHAIN_TRACING_V2 is on,
+    through the redacting client ``app.tracing.install`` put in place at start-up.
     """
     from botocore.config import Config
     from langchain_aws import ChatBedrockConverse

@@ -5,6 +5,7 @@ Run with ``uvicorn --factory app.main:create_app`` (see the Dockerfile).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from app.middleware import RequestContextMiddleware
 from app.routers import benefits, health, query
 from app.schemas import json_response, validation_errors
 from app.settings import Settings
+from app.tracing import install as install_tracing
 
 log = logging.getLogger("app")
 
@@ -34,6 +36,7 @@ def create_app(
     the Bedrock model is built on first use."""
     configure_logging()
     settings = settings or Settings()
+    tracer = install_tracing(settings)  # before any model call: every trace goes through redaction
     services = Services.build(settings, catalogue or Catalogue.load(), model)
 
     @asynccontextmanager
@@ -52,6 +55,8 @@ def create_app(
         )
         yield
         await services.cache.close()
+        if tracer is not None:
+            await asyncio.to_thread(tracer.flush)  # the last traces go out before the task stops
 
     app = FastAPI(
         title="ia-comafi: API de beneficios",
@@ -67,7 +72,7 @@ def create_app(
     # add_middleware puts each new layer outside the previous ones: the shortcut runs
     # inside the request-id middleware (so a hit is logged and bounded like any request).
     app.add_middleware(query.CachedAnswerShortcut, services=services)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, body_timeout_seconds=settings.request_body_timeout_seconds)
     app.add_exception_handler(RequestValidationError, _on_invalid)
     app.add_exception_handler(ModelUnavailable, _on_model_unavailable)
     for router in (health.router, benefits.router, query.router):

@@ -7,6 +7,7 @@ neither routing nor logging.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -22,6 +23,10 @@ error_log = logging.getLogger("app.error")
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:=-]{1,128}$")
 MAX_BODY_BYTES = 64 * 1024
+# A body (at most 64 KiB) must arrive within this (Settings.request_body_timeout_seconds): a client
+# trickling bytes holds a connection and a task for as long as it likes otherwise. Well under the
+# ALB's idle timeout (60 s), which restarts with every byte and so never cuts a slow body off.
+BODY_TIMEOUT_SECONDS = 10.0
 HEALTH_OK_BODY = b'{"status":"ok"}'
 _OK_HEADERS = (
     (b"content-type", b"application/json"),
@@ -36,35 +41,42 @@ def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
     return None
 
 
-async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
+async def _send_json(send: Any, status: int, body: dict[str, Any], close: bool = False) -> None:
     payload = orjson.dumps(body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
 
-class RequestContextMiddleware:
-    def __init__(self, app: Any) -> None:
-        self.app = app
+class BodyTooSlow(Exception):
+    """The client did not send its whole body within the deadline."""
 
-    @staticmethod
-    async def _bounded_body(scope: dict[str, Any], receive: Any) -> Any:
+
+class RequestContextMiddleware:
+    def __init__(self, app: Any, body_timeout_seconds: float = BODY_TIMEOUT_SECONDS) -> None:
+        self.app = app
+        self.body_timeout_seconds = body_timeout_seconds
+
+    async def _bounded_body(self, scope: dict[str, Any], receive: Any) -> Any:
         """Read the whole body, counting the bytes actually received (a chunked body has no
-        Content-Length to trust): None when it passes MAX_BODY_BYTES, else a ``receive`` that
-        hands the app the body read here and then the client's own messages."""
+        Content-Length to trust) and within a deadline: None when it passes MAX_BODY_BYTES,
+        BodyTooSlow when the deadline passes first, else a ``receive`` that hands the app the
+        body read here and then the client's own messages."""
         if scope["method"] in ("GET", "HEAD"):
             return receive
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
             return None  # refused before reading a byte
+        try:
+            async with asyncio.timeout(self.body_timeout_seconds):
+                return await self._read_body(receive)
+        except TimeoutError:
+            raise BodyTooSlow from None
+
+    @staticmethod
+    async def _read_body(receive: Any) -> Any:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -120,7 +132,18 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            receive = await self._bounded_body(scope, receive)
+            try:
+                receive = await self._bounded_body(scope, receive)
+            except BodyTooSlow:
+                # Connection: close, so uvicorn drops the socket instead of reading the rest.
+                await _send_json(
+                    send_with_id,
+                    408,
+                    {"detail": f"El cuerpo no llegó completo en {self.body_timeout_seconds:g} segundos.",
+                     "request_id": request_id},
+                    close=True,
+                )
+                return
             if receive is None:
                 await _send_json(
                     send_with_id,

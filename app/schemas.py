@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from pydantic_core import PydanticCustomError
 
 from app.catalogue import Benefit, Card, Category, Day, normalise
+from app.text import clean
 
 MAX_QUESTION_CHARS = 1000
 
@@ -22,7 +23,9 @@ class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(
-        description="Pregunta en lenguaje natural sobre los beneficios.",
+        description="Pregunta en lenguaje natural sobre los beneficios. Se normaliza (Unicode NFKC), se quitan "
+                    "los caracteres invisibles (de formato, de uso privado, sin asignar, etiquetas) y los espacios "
+                    "repetidos; una pregunta que queda vacía es un 422.",
         json_schema_extra={"minLength": 1, "maxLength": MAX_QUESTION_CHARS, "pattern": r"\S"},
         examples=["¿Qué descuento hay en Carrefour los miércoles?"],
     )
@@ -36,7 +39,8 @@ class QueryRequest(BaseModel):
                 "La pregunta tiene {length} caracteres; el máximo es {max}.",
                 {"length": len(value), "max": MAX_QUESTION_CHARS},
             )
-        value = value.strip()
+        # The one text of the question from here on: its cache key, the model's input, the record.
+        value = clean(value)
         if not value:
             raise PydanticCustomError("question_empty", "La pregunta no puede estar vacía.")
         return value

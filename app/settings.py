@@ -22,8 +22,8 @@ class Settings(BaseSettings):
     cache_ttl_benefits: int = Field(default=86400, gt=0, description="TTL (s) of cached catalogue queries")
     cache_enabled: bool = True
     s3_bucket_unhandled: str | None = None
-    # LangChain reads these four from the environment by itself (LangSmith
-    # tracing); they are here only so /health can say whether tracing is on.
+    # LangSmith tracing: LangChain reads these from the environment by itself; app.tracing
+    # builds the client they describe, with the redacting anonymizer, and installs it.
     # Defaults as in the task definition, except tracing (contract.LOCAL_DEFAULTS_DIFFER).
     langchain_tracing_v2: bool = False
     langchain_endpoint: str | None = "https://api.smith.langchain.com"
@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # again, so an outage does not add a timeout to every request.
     redis_retry_seconds: float = Field(default=5.0, ge=0)
 
+    # A request body must arrive whole within this (app.middleware; a slow body gets a 408).
+    request_body_timeout_seconds: float = Field(default=10.0, gt=0, lt=60)
     model_timeout_seconds: float = Field(default=25.0, gt=0)
     model_max_tokens: int = Field(default=600, gt=0)
     max_benefits_in_prompt: int = Field(default=8, gt=0)

@@ -20,7 +20,8 @@ log = logging.getLogger("app.unhandled")
 
 def new_record(question: str, reason: str, request_id: str | None, **details: Any) -> dict[str, Any]:
     """The record of an unresolved question, personal data already replaced: it is what goes
-    to S3 (kept for months) and, when S3 fails, to the log; the raw question goes nowhere."""
+    to S3 (kept for months) and, when S3 fails, to the log. The question as typed goes only to the
+    model (Bedrock); the trace gets the same redaction (app.tracing)."""
     now = datetime.now(UTC)
     question, removed = redact(question)
     return {

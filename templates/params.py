@@ -173,8 +173,10 @@ SCHEMA: tuple[Param, ...] = (
     Param("redis_port", int, 6379, "Redis port the tasks may reach (egress rule); the secret's REDIS_PORT must match",
           stacks=(contract.COMPUTE,), min=1, max=65535),
     Param("langchain_tracing_v2", bool, True, "LangSmith tracing", stacks=(contract.COMPUTE,)),
-    Param("langchain_endpoint", str, "https://api.smith.langchain.com", "LangSmith endpoint",
-          stacks=(contract.COMPUTE,), pattern=r"https://[A-Za-z0-9.-]+(:\d+)?(/\S*)?", pattern_help="an https:// URL"),
+    # Traces leave the VPC: only LangSmith's own published API hosts (US and EU cloud), so one
+    # parameter change cannot send the stream anywhere else.
+    Param("langchain_endpoint", str, "https://api.smith.langchain.com", "LangSmith API host (US or EU)",
+          stacks=(contract.COMPUTE,), allowed=("https://api.smith.langchain.com", "https://eu.api.smith.langchain.com")),
     Param("langchain_project", str, "ia-comafi", "LangSmith project name", stacks=(contract.COMPUTE,),
           pattern=r"[A-Za-z0-9_.-]{1,100}", pattern_help="letters, digits, _ . - (up to 100)"),
     # Release safety net (templates/alarms.py). The ALB alarms look at 1-minute periods.

@@ -1,6 +1,16 @@
-"""`GET /` (the ALB's and the pipeline's check) and `GET /health` (Redis, model, catalogue)."""
+"""`GET /` (the ALB's and the pipeline's check) and `GET /health` (ok or degraded).
+
+`/health` tells the internet one word. Its details (Redis status and latency, model, region,
+tracing, catalogue version) go to the log as one `health` line, which only those who may read
+the account's logs see: the model id, the project and the cache's latency help someone probing
+the API and nobody else. The log rather than a private path: the ALB forwards every path of
+the listener to the tasks, so no path is "one the internet cannot reach" without a listener
+rule, and an operator already reads this log (`deploy.py ENV logs`).
+"""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -10,6 +20,7 @@ from app.middleware import HEALTH_OK_BODY
 from app.schemas import json_response
 
 router = APIRouter(tags=["salud"])
+log = logging.getLogger("app.health")
 
 
 @router.get(
@@ -22,13 +33,19 @@ async def root() -> Response:
     return Response(HEALTH_OK_BODY, media_type="application/json")
 
 
-@router.get("/health", summary="Estado de Redis y configuración del modelo (siempre 200)")
+@router.get(
+    "/health",
+    summary="ok, o degraded si la caché no responde (siempre 200; el detalle va al log)",
+    responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+)
 async def health(services: ServicesDep) -> Response:
     settings, catalogue = services.settings, services.catalogue
     redis_status, latency = await services.cache.ping()
-    return json_response(
-        {
-            "status": "ok" if redis_status != "down" else "degraded",
+    status = "ok" if redis_status != "down" else "degraded"
+    log.info(
+        "health",
+        extra={
+            "status": status,
             "redis": {"status": redis_status, "latency_ms": latency, "cache_enabled": settings.cache_enabled},
             "model": {
                 "id": settings.bedrock_model_id,
@@ -42,5 +59,6 @@ async def health(services: ServicesDep) -> Response:
                 "updated_at": catalogue.updated_at.isoformat(),
             },
             "unhandled_bucket_configured": settings.s3_bucket_unhandled is not None,
-        }
+        },
     )
+    return json_response({"status": status})

@@ -21,10 +21,11 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from app.catalogue import Catalogue, normalise, today_in_argentina
+from app.catalogue import Catalogue, today_in_argentina
 from app.deps import Services, ServicesDep
 from app.llm import NOT_JSON_REASON, build_messages, classify, parse_answer
 from app.logs import request_id_var
+from app.redact import contacts, redact
 from app.schemas import ErrorResponse, QueryRequest, QueryResponse, json_response
 from app.unhandled import new_record
 
@@ -59,10 +60,12 @@ def _record_unhandled(
 
 
 def answer_key(services: Services, question: str) -> str:
-    """The cache key of a (validated, stripped) question: its normalised text, plus the date
-    when it says "hoy", hashed, under the catalogue's and the model's version."""
-    key_text = normalise(question)
-    if Catalogue.mentions_relative_day(key_text, normalised=True):
+    """The cache key of a validated question (``QueryRequest`` cleaned it): that very text, the
+    one the model reads, plus the date when it says "hoy", hashed, under the catalogue's and the
+    model's version. Nothing the model reads is left out of the key, so no hidden or differing
+    text can be answered under another question's key."""
+    key_text = question
+    if Catalogue.mentions_relative_day(question):
         key_text += f"|{today_in_argentina().isoformat()}"  # "hoy" changes meaning at midnight
     return services.answer_prefix + hashlib.sha256(key_text.encode()).hexdigest()
 
@@ -119,7 +122,7 @@ async def query(
                 "reason": unavailable.reason,
                 "cause": unavailable.cause,
                 "retry_after": unavailable.retry_after,
-                "error": repr(exc),
+                "error": redact(repr(exc))[0],  # an error may quote the request back
             },
         )
         raise unavailable from None
@@ -138,7 +141,15 @@ async def query(
         return json_response({"answer": CANNOT_ANSWER_TEXT, "benefit_ids": [], "cached": False, "resolved": False})
 
     payload = {"answer": parsed.answer, "benefit_ids": parsed.benefit_ids, "resolved": True}
-    await cache.set(key, orjson.dumps(payload), settings.cache_ttl_default)
+    foreign = contacts(parsed.answer) - services.catalogue_contacts
+    if foreign:
+        # A contact the catalogue does not name came from the question or from nowhere: the answer
+        # goes to this client only, never to everyone who asks the same for an hour. The log says
+        # which kinds, not the values (they may be the client's own).
+        log.warning("answer_not_cached", extra={"reason": "names_contact_not_in_catalogue",
+                                                "kinds": sorted({c.split(":", 1)[0] for c in foreign})})
+    else:
+        await cache.set(key, orjson.dumps(payload), settings.cache_ttl_default)
     return json_response({**payload, "cached": False})
 
 

@@ -32,7 +32,7 @@ def test_a_hit_is_answered_before_the_route(make_client, fake_model, redis_db, a
     first = client.post("/v1/query", json={"question": QUESTION})
     assert first.status_code == 200 and first.json()["cached"] is False
     _route_broken(client.app)
-    r = client.post("/v1/query", json={"question": "que descuento hay en carrefour los miercoles"})
+    r = client.post("/v1/query", json={"question": "  ¿Qué\u200b descuento  hay en Carrefour los miércoles? "})
     assert r.status_code == 200, r.text
     assert r.json() == {**first.json(), "cached": True}
     # A miss still needs the route (and here finds it broken).

@@ -10,28 +10,16 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from importlib import metadata
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from tests.tools import ROOT, free_port, require_tool
 
-DOCKERFILE = ROOT / "Dockerfile"
-
-
-def instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with line continuations joined."""
-    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text(encoding="utf-8"))
-    result = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            result.append((word.upper(), rest.strip()))
-    return result
-
-
-def only(name: str) -> str:
-    found = [args for word, args in instructions() if word == name]
-    assert found, f"no {name} in the Dockerfile"
-    return found[-1]
+from .server import DOCKERFILE, instructions, only
 
 
 def test_hadolint_has_no_findings():
@@ -46,10 +34,10 @@ def test_image_layout():
     assert re.fullmatch(r"python:3\.\d+(\.\d+)?-slim(-\w+)?@sha256:[0-9a-f]{64}", base), base
     steps = instructions()
     words = [w for w, _ in steps]
-    # Requirements are copied and installed before the code, so code changes reuse the layer.
-    req_copy = steps.index(("COPY", "app/requirements.txt /srv/app/requirements.txt"))
+    # The lock is copied and installed before the code, so code changes reuse the layer.
+    req_copy = steps.index(("COPY", "app/requirements.lock /srv/app/requirements.lock"))
     code_copy = steps.index(("COPY", "app /srv/app"))
-    install = next(i for i, (w, a) in enumerate(steps) if w == "RUN" and "requirements.txt" in a)
+    install = next(i for i, (w, a) in enumerate(steps) if w == "RUN" and "pip install" in a)
     assert req_copy < install < code_copy
     assert only("WORKDIR") == "/srv"  # so /srv/app is the repo's app/, and the CMD runs from the repo root
     user = only("USER")
@@ -102,7 +90,7 @@ def test_cmd_serves_the_health_check(redis_server, tmp_path):
                     assert time.monotonic() < deadline, "server did not answer in 20 s:\n" + log_path.read_text()
                     time.sleep(0.1)
             assert status == 200 and json.loads(body) == {"status": "ok"}
-            assert json.loads(_get(f"http://127.0.0.1:{port}/health")[1])["redis"]["status"] == "up"
+            assert json.loads(_get(f"http://127.0.0.1:{port}/health")[1]) == {"status": "ok"}
 
             # The image's HEALTHCHECK command, pointed at this port, passes.
             check = json.loads(only("HEALTHCHECK").split("CMD", 1)[1])
@@ -117,17 +105,64 @@ def test_cmd_serves_the_health_check(redis_server, tmp_path):
     records = [json.loads(ln) for ln in lines]
     assert any(r["message"] == "startup" for r in records)
     assert any(r["message"] == "request" and r["path"] == "/health" and r.get("request_id") for r in records)
+    # /health's details are in the log, not in its body.
+    assert any(r["message"] == "health" and r["redis"]["status"] == "up" for r in records)
+
+
+def _requirements(path) -> dict[str, str]:
+    """name -> the rest of the line (``==1.2`` / ``>=1.2``), for a requirements file or a lock."""
+    found = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)((?:==|>=)[^ \\;]+)", line)
+        if match:
+            found[canonicalize_name(match.group(1))] = match.group(2)
+    return found
+
+
+LOCK = ROOT / "app" / "requirements.lock"
+# The image: CPython 3.12 on Linux (the Dockerfile's base), whatever the test environment runs.
+IMAGE_MARKERS = {
+    "python_version": "3.12", "python_full_version": "3.12.7", "implementation_name": "cpython",
+    "platform_python_implementation": "CPython", "sys_platform": "linux", "platform_system": "Linux",
+    "os_name": "posix", "platform_machine": "x86_64", "extra": "",
+}
 
 
 def test_requirements_are_pinned():
-    lines = [
-        ln.strip()
-        for ln in (ROOT / "app" / "requirements.txt").read_text().splitlines()
-        if ln.strip() and not ln.startswith("#")
-    ]
-    for line in lines:
-        name = re.split(r"[=<>\[]", line)[0]
+    for name, spec in _requirements(ROOT / "app" / "requirements.txt").items():
         if name in ("boto3", "botocore"):
-            assert ">=" in line, line
+            assert spec.startswith(">="), (name, spec)
         else:
-            assert "==" in line, line
+            assert spec.startswith("=="), (name, spec)
+
+
+def test_the_image_installs_only_the_hashed_lock():
+    installs = [args for word, args in instructions() if word == "RUN" and "pip install" in args]
+    assert installs == ["pip install --no-cache-dir --require-hashes --no-deps -r /srv/app/requirements.lock"]
+    assert not any("requirements.txt" in args for word, args in instructions() if word in ("COPY", "RUN"))
+
+
+def test_the_lock_pins_every_package_with_hashes():
+    text = LOCK.read_text()
+    entries = re.findall(r"^([A-Za-z0-9_.-]+)==(\S+) \\\n((?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", text, re.M)
+    names = re.findall(r"^[A-Za-z0-9_.-]+\S*", text, re.M)
+    assert entries and len(entries) == len(names), "a lock line without hashes, or not an exact pin"
+
+
+def test_the_lock_holds_requirements_txt_and_everything_it_needs():
+    lock = _requirements(LOCK)
+    for name, spec in _requirements(ROOT / "app" / "requirements.txt").items():
+        assert name in lock, f"{name} is in app/requirements.txt, not in the lock"
+        assert Version(lock[name][2:]) in SpecifierSet(spec), (name, spec, lock[name])
+    # --no-deps installs nothing the lock does not name: every dependency of every locked package
+    # (as the image's Python evaluates the markers) is locked too, at a version it accepts.
+    for name, spec in lock.items():
+        dist = metadata.distribution(name)
+        assert dist.version == spec[2:], f"the tests ran {name} {dist.version}, the lock has {spec}"
+        for raw in dist.requires or ():
+            req = Requirement(raw)
+            if req.marker is not None and not req.marker.evaluate(IMAGE_MARKERS):
+                continue
+            dep = canonicalize_name(req.name)
+            assert dep in lock, f"{name} needs {req}, which the lock does not hold"
+            assert req.specifier.contains(lock[dep][2:], prereleases=True), (name, str(req), lock[dep])

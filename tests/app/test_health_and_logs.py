@@ -16,28 +16,39 @@ def test_root_is_ok(make_client, make_settings):
     assert r.headers["content-type"] == "application/json"
 
 
-def test_health_reports_redis_and_model(make_client, make_settings, redis_db):
+def _health_line(caplog) -> logging.LogRecord:
+    [line] = [r for r in caplog.records if r.name == "app.health" and r.getMessage() == "health"]
+    return line
+
+
+def test_health_tells_the_public_only_ok_and_the_log_the_details(make_client, make_settings, redis_db, caplog):
     settings = make_settings(
         bedrock_model_id="anthropic.claude-3-haiku-20240307-v1:0",
         langchain_tracing_v2=True,
         langchain_project="ia-comafi",
     )
-    body = make_client(settings).get("/health").json()
-    assert body["status"] == "ok"
-    assert body["redis"]["status"] == "up" and body["redis"]["latency_ms"] >= 0
-    assert body["model"] == {
+    with caplog.at_level(logging.INFO):
+        r = make_client(settings).get("/health")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    for secret in ("claude", "us-east-1", "ia-comafi", "redis", "latency", "langsmith"):
+        assert secret not in r.text
+    line = _health_line(caplog)
+    assert line.status == "ok"
+    assert line.redis["status"] == "up" and line.redis["latency_ms"] >= 0
+    assert line.model == {
         "id": "anthropic.claude-3-haiku-20240307-v1:0",
         "region": "us-east-1",
         "langsmith_tracing": True,
         "langsmith_project": "ia-comafi",
     }
-    assert body["catalogue"]["benefits"] >= 30
-    assert body["unhandled_bucket_configured"] is True
+    assert line.catalogue["benefits"] >= 30
+    assert line.unhandled_bucket_configured is True
 
 
-def test_health_with_cache_disabled(make_client, make_settings):
-    body = make_client(make_settings(cache_enabled=False)).get("/health").json()
-    assert body["redis"]["status"] == "disabled" and body["status"] == "ok"
+def test_health_with_cache_disabled(make_client, make_settings, caplog):
+    with caplog.at_level(logging.INFO):
+        body = make_client(make_settings(cache_enabled=False)).get("/health").json()
+    assert body == {"status": "ok"} and _health_line(caplog).redis["status"] == "disabled"
 
 
 def test_request_id_is_echoed_or_generated(make_client, make_settings):

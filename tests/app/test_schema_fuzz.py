@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app.main import create_app
+from app.text import clean
 
 from .conftest import CARREFOUR_ANSWER, CountingFakeModel
 
@@ -32,4 +34,12 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 def test_api_never_answers_5xx(case):
     response = case.call()
     assert response.status_code < 500, (response.status_code, response.text, case.body, case.query)
-    case.validate_response(response)
+    excluded = []
+    question = case.body.get("question") if isinstance(case.body, dict) else None
+    if isinstance(question, str) and not clean(question):
+        # JSON Schema's regex has no Unicode categories, so the schema's pattern cannot say "one visible
+        # character": it admits a question of invisible characters only, which cleaning empties. The
+        # route's answer to that is its documented 422, asserted here instead of schemathesis' check.
+        assert response.status_code == 422 and response.json()["detail"][0]["type"] == "question_empty"
+        excluded = [positive_data_acceptance]
+    case.validate_response(response, excluded_checks=excluded)
