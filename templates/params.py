@@ -33,6 +33,9 @@ class Param:
     max: int | None = None
     pattern: str | None = None
     pattern_help: str | None = None
+    # A value a params file may ship with so that it renders on a fresh clone, but that names nothing real:
+    # the deployer refuses it before any AWS call (placeholders_left).
+    placeholder: object = None
 
     @property
     def cfn_name(self) -> str:
@@ -147,13 +150,23 @@ SCHEMA: tuple[Param, ...] = (
     Param("max_capacity", int, 3, "Most running tasks", stacks=(contract.COMPUTE,), min=1, max=100),
     Param("log_retention_days", int, 14, "Retention of the container log group",
           stacks=(contract.COMPUTE,), allowed=LOG_RETENTION_DAYS),
-    Param("certificate_arn", str, "", "ACM certificate for HTTPS on the ALB; empty serves HTTP only",
+    # TLS (README "HTTPS"): HTTPS on domain_name with an existing certificate (certificate_arn) or with one
+    # compute requests and validates in a Route 53 zone (hosted_zone_id); port 80 only redirects. HTTP alone
+    # only where a params file says allow_plain_http: true, never in HTTPS_ONLY_ENVIRONMENTS.
+    Param("allow_plain_http", bool, False, "Serve the API over plain HTTP on port 80 only, with no TLS "
+          "(never in prod)", stacks=(contract.COMPUTE,)),
+    Param("domain_name", str, "", "DNS name of the API: the certificate's name, and ApiUrl's host",
+          stacks=(contract.COMPUTE,), pattern=r"(([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})?",
+          pattern_help="empty or a DNS name such as api.example.com", placeholder="api.example.com"),
+    Param("certificate_arn", str, "", "Existing ACM certificate for domain_name (or empty: hosted_zone_id)",
           stacks=(contract.COMPUTE,),
           pattern=r"(arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+)?",
           pattern_help="empty or an ACM certificate ARN"),
-    Param("domain_name", str, "", "DNS name that points at the ALB and that certificate_arn covers",
-          stacks=(contract.COMPUTE,), pattern=r"(([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})?",
-          pattern_help="empty or a DNS name such as api.example.com"),
+    Param("hosted_zone_id", str, "", "Route 53 hosted zone of domain_name: compute requests a DNS-validated "
+          "certificate and points domain_name at the ALB there (or empty: certificate_arn)",
+          stacks=(contract.COMPUTE,), pattern=r"(Z[A-Z0-9]{1,31})?",
+          pattern_help="empty or a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ",
+          placeholder="Z00000000000PLACEHOLDER"),
     Param("alb_access_logs", bool, True, "ALB access logs to a bucket of their own (off: no bucket)",
           stacks=(contract.COMPUTE,)),
     Param("alb_logs_expiry_days", int, 90, "Days before an ALB access log expires from its bucket",
@@ -220,6 +233,16 @@ SCHEMA: tuple[Param, ...] = (
 )
 
 BY_KEY = {p.key: p for p in SCHEMA}
+
+# Environments that must serve HTTPS: their schema refuses allow_plain_http.
+HTTPS_ONLY_ENVIRONMENTS = ("prod",)
+TLS_WAYS = ("domain_name with certificate_arn (an existing ACM certificate), or domain_name with hosted_zone_id "
+            "(compute requests the certificate and the DNS record in that Route 53 zone)")
+
+
+def placeholders_left(values: dict) -> list[str]:
+    """The keys whose value is still their schema placeholder, in schema order: nothing to call AWS with."""
+    return [p.key for p in SCHEMA if p.placeholder is not None and values.get(p.key) == p.placeholder]
 
 
 @dataclass(frozen=True)
@@ -302,11 +325,7 @@ def _check_combinations(values: dict) -> None:
     if memory not in FARGATE_MEMORY[cpu]:
         fits = ", ".join(map(str, FARGATE_MEMORY[cpu]))
         raise ParamError(f"fargate_memory={memory} does not fit fargate_cpu={cpu}; Fargate allows: {fits}")
-    if values["certificate_arn"] and not values["domain_name"]:
-        # The certificate is for a name of ours, not the ALB's amazonaws.com name:
-        # without it the API URL (and the pipeline's health check) would fail TLS.
-        raise ParamError("certificate_arn is set but domain_name is empty; allowed: a domain_name the "
-                         "certificate covers, pointed at the ALB, or no certificate_arn (HTTP only)")
+    _check_tls(values)
     if values["min_capacity"] > values["max_capacity"]:
         raise ParamError(
             f"min_capacity={values['min_capacity']} is greater than max_capacity={values['max_capacity']}; "
@@ -326,3 +345,27 @@ def _check_combinations(values: dict) -> None:
             f"project_name={project!r} is {len(project)} characters; allowed: at most {longest}, "
             f"because the {binding} name {example!r} would pass AWS's limit of {contract.RESOURCE_NAMES[binding][1]}"
         )
+
+
+def _check_tls(values: dict) -> None:
+    """HTTPS unless a params file names the exception; one way to the certificate, never both."""
+    env = values["environment"]
+    tls_keys = ("domain_name", "certificate_arn", "hosted_zone_id")
+    if values["allow_plain_http"]:
+        if env in HTTPS_ONLY_ENVIRONMENTS:
+            raise ParamError(f"allow_plain_http=true is not allowed in {env}, which serves HTTPS only; allowed: "
+                             f"false, and {TLS_WAYS}")
+        given = [k for k in tls_keys if values[k]]
+        if given:
+            raise ParamError(f"allow_plain_http=true serves HTTP only, yet {', '.join(given)} is set; allowed: "
+                             "allow_plain_http=false to serve HTTPS, or those keys left empty")
+        return
+    certificate, zone = values["certificate_arn"], values["hosted_zone_id"]
+    if certificate and zone:
+        raise ParamError("certificate_arn and hosted_zone_id are both set; allowed: one of them (certificate_arn: "
+                         "an existing ACM certificate; hosted_zone_id: compute requests one)")
+    missing = [text for text, absent in (("domain_name", not values["domain_name"]),
+                                         ("certificate_arn or hosted_zone_id", not (certificate or zone))) if absent]
+    if missing:
+        plain = "" if env in HTTPS_ONLY_ENVIRONMENTS else ", or allow_plain_http=true for HTTP only"
+        raise ParamError(f"{env} serves HTTPS but has no {' and no '.join(missing)}; allowed: {TLS_WAYS}{plain}")

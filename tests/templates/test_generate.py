@@ -29,6 +29,10 @@ def test_writes_templates_and_parameter_files_and_lints_clean(tmp_path):
     assert [row[0] for row in rows] == stacks
     assert all(row[-1] == "0" for row in rows)
     assert int(rows[0][4]) == (tmp_path / "network.yaml").stat().st_size
+    # The fresh clone's prod renders HTTPS with its placeholders (which deploy.py then refuses).
+    compute = {p["ParameterKey"]: p["ParameterValue"]
+               for p in json.loads((tmp_path / "prod" / "compute.parameters.json").read_text())}
+    assert (compute["AllowPlainHttp"], compute["DomainName"]) == ("false", "api.example.com")
 
 
 def test_same_input_same_bytes(tmp_path):
@@ -59,6 +63,10 @@ def test_environments_share_templates_and_differ_in_parameters(tmp_path):
     (["-p", "waf_rate_limit=5"], "waf_rate_limit=5 is not allowed"),
     (["-p", "project_name=" + "x" * 40], "is 40 characters; allowed: at most 30"),
     (["staging"], "no such params file for environment 'staging'; known environments: dev, prod"),
+    (["prod", "-p", "domain_name=", "-p", "hosted_zone_id="], "prod serves HTTPS but has no domain_name and no "
+     "certificate_arn or hosted_zone_id; allowed: domain_name with certificate_arn (an existing ACM certificate), "
+     "or domain_name with hosted_zone_id"),
+    (["prod", "-p", "allow_plain_http=true"], "allow_plain_http=true is not allowed in prod"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, message):
     result = run(*args, "--out", str(tmp_path / "out"))

@@ -1,6 +1,8 @@
 """The parameter schema: what params files and -p overrides may say, and the
 CloudFormation parameters declared from it."""
 
+import re
+
 import pytest
 
 import contract
@@ -57,14 +59,73 @@ def test_bad_overrides_name_key_value_and_what_is_allowed(override, expected):
     assert "\n" not in str(err.value)
 
 
-def test_certificate_needs_the_domain_it_covers():
-    arn = "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-1111-2222-3333-444455556666"
-    with pytest.raises(ParamError, match="certificate_arn is set but domain_name is empty"):
-        load_params("prod", [f"certificate_arn={arn}"])
-    assert load_params("prod", [f"certificate_arn={arn}", "domain_name=api.example.com"])["domain_name"] == (
-        "api.example.com")
-    with pytest.raises(ParamError, match="domain_name=https://api.example.com is not allowed"):
-        load_params("prod", ["domain_name=https://api.example.com"])
+ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-1111-2222-3333-444455556666"
+ZONE = "Z0123456789TESTZONE"
+NO_TLS = ["domain_name=", "hosted_zone_id=", "certificate_arn="]
+
+
+@pytest.mark.parametrize("overrides", [
+    ["domain_name=api.comafi.test", f"hosted_zone_id={ZONE}"],
+    ["domain_name=api.comafi.test", "hosted_zone_id=", f"certificate_arn={ARN}"],
+])
+def test_prod_serves_https_by_either_way(overrides):
+    values = load_params("prod", overrides)
+    assert values["allow_plain_http"] is False and values["domain_name"] == "api.comafi.test"
+
+
+@pytest.mark.parametrize("overrides", [
+    NO_TLS,
+    ["domain_name=", f"hosted_zone_id={ZONE}"],
+    ["domain_name=api.comafi.test", "hosted_zone_id="],
+])
+def test_prod_without_its_tls_settings_is_refused_naming_the_two_ways(overrides):
+    with pytest.raises(ParamError) as err:
+        load_params("prod", overrides)
+    message = str(err.value)
+    assert message.startswith("prod serves HTTPS but has no ") and "\n" not in message
+    assert "domain_name with certificate_arn" in message and "domain_name with hosted_zone_id" in message
+    assert "allow_plain_http" not in message  # not a way out in prod
+
+
+def test_prod_schema_refuses_plain_http():
+    with pytest.raises(ParamError, match=r"^allow_plain_http=true is not allowed in prod"):
+        load_params("prod", [*NO_TLS, "allow_plain_http=true"])
+    assert "prod" in params.HTTPS_ONLY_ENVIRONMENTS
+
+
+def test_dev_says_it_serves_plain_http_and_without_that_line_would_need_tls():
+    assert load_params("dev")["allow_plain_http"] is True
+    assert "allow_plain_http: true" in (params.PARAMS_DIR / "dev.yaml").read_text()
+    with pytest.raises(ParamError, match=r"dev serves HTTPS but has no domain_name .* or allow_plain_http=true"):
+        load_params("dev", ["allow_plain_http=false"])
+    assert params.BY_KEY["allow_plain_http"].default is False  # TLS unless a params file names the exception
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ([f"certificate_arn={ARN}"], "certificate_arn and hosted_zone_id are both set; allowed: one of them"),
+    (["domain_name=https://api.comafi.test"], "domain_name=https://api.comafi.test is not allowed"),
+    (["hosted_zone_id=z123"], "hosted_zone_id=z123 is not allowed; allowed: empty or a Route 53 hosted zone id"),
+])
+def test_tls_settings_that_name_two_certificates_or_bad_values_are_refused(overrides, expected):
+    with pytest.raises(ParamError, match=re.escape(expected)):
+        load_params("prod", overrides)
+
+
+def test_plain_http_never_half_configures_tls():
+    with pytest.raises(ParamError, match=r"allow_plain_http=true serves HTTP only, yet domain_name is set"):
+        load_params("dev", ["domain_name=api.comafi.test"])
+
+
+def test_placeholders_are_what_prod_ships_with_and_dev_has_none():
+    assert params.placeholders_left(load_params("prod").values) == ["domain_name", "hosted_zone_id"]
+    assert load_params("prod")["domain_name"] == "api.example.com"  # RFC 2606: never anyone's API
+    assert params.placeholders_left(load_params("prod", ["domain_name=api.comafi.test",
+                                                         f"hosted_zone_id={ZONE}"]).values) == []
+    assert params.placeholders_left(load_params("dev").values) == []
+    # Each placeholder is a value its own schema accepts: the fresh clone renders.
+    for param in SCHEMA:
+        if param.placeholder is not None:
+            assert param.parse(param.placeholder, from_cli=False) == param.placeholder, param.key
 
 
 def test_query_limit_may_equal_but_not_exceed_the_general_limit():
