@@ -9,12 +9,14 @@ from __future__ import annotations
 from awacs import bedrock, s3, secretsmanager, sts
 from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import (
+    And,
     Equals,
     FindInMap,
     GetAtt,
     If,
     Join,
     Not,
+    Or,
     Output,
     Parameter,
     Ref,
@@ -26,17 +28,21 @@ from troposphere import (
     ecs,
     iam,
     logs,
+    route53,
 )
+from troposphere import Condition as CfnCondition
 from troposphere import applicationautoscaling as aas
+from troposphere import certificatemanager as acm
 from troposphere import elasticloadbalancingv2 as elb
 from troposphere import s3 as buckets
 from troposphere.cloudformation import WaitConditionHandle
 
 import contract
 from templates import alarms, boundary, naming, params, storage
-from templates.metadata import checkov_skip
+from templates.metadata import checkov_skip, guard_suppress
 
-HAS_CERTIFICATE = "HasCertificate"
+SERVES_TLS = "ServesTls"
+CREATES_CERTIFICATE = "CreatesCertificate"
 ALB_ACCESS_LOGS = "AlbAccessLogsOn"
 ELB_DELIVERS_AS_SERVICE = "ElbDeliversLogsAsService"
 
@@ -95,7 +101,17 @@ ELB_LOG_DELIVERY_KEY = "Principal"
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
-TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+# AWS's recommended ALB policy (Elastic Load Balancing guide, "Security policies for your Application Load
+# Balancer"), the console's default: TLS 1.3 and 1.2 only, forward-secret ciphers, and hybrid post-quantum
+# key exchange (ML-KEM) for clients that offer it. CloudFormation's default, ELBSecurityPolicy-2016-08,
+# still accepts TLS 1.0, so the policy is always named.
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
+# Sent by the HTTPS listener with every answer, so a browser that once reached the API never tries plain
+# HTTP again for a year. The listener rather than the app: the app hears only HTTP from the ALB and cannot
+# tell a TLS client from a plain one, while this listener is TLS by construction (RFC 6797 forbids the
+# header over plain HTTP), and it covers every answer whatever the app's code does.
+HSTS_ATTRIBUTE = "routing.http.response.strict_transport_security.header_value"
+HSTS_VALUE = "max-age=31536000; includeSubDomains"
 
 SPOT_WEIGHT = 2
 ON_DEMAND_WEIGHT = 1
@@ -124,15 +140,10 @@ def build() -> Template:
     p = params.add_parameters(t, contract.COMPUTE)
     boundary.add_parameter(t)
     image_digest = add_image_digest_parameter(t)
-    t.add_condition(HAS_CERTIFICATE, Not(Equals(Ref(p["certificate_arn"]), "")))
+    t.add_condition(SERVES_TLS, Equals(Ref(p["allow_plain_http"]), "false"))
+    t.add_condition(CREATES_CERTIFICATE, And(CfnCondition(SERVES_TLS), Not(Equals(Ref(p["hosted_zone_id"]), ""))))
     _add_fargate_size_rules(t, p)
-    t.add_rule("DomainNameWithCertificate", {
-        "RuleCondition": Not(Equals(Ref(p["certificate_arn"]), "")),
-        "Assertions": [{
-            "Assert": Not(Equals(Ref(p["domain_name"]), "")),
-            "AssertDescription": "CertificateArn needs the DomainName it covers (pointed at the ALB)",
-        }],
-    })
+    _add_tls_rules(t, p)
 
     log_group = _create_log_group(t, p)
     cluster = _create_cluster(t)
@@ -144,7 +155,9 @@ def build() -> Template:
     access_logs_ready = _create_access_log_bucket(t, p)
     load_balancer = _create_load_balancer(t, p, alb_sg, access_logs_ready)
     target_group = _create_target_group(t)
-    listeners_ready = _add_listeners(t, p, load_balancer, target_group)
+    certificate_arn = _create_certificate(t, p)
+    _create_dns_record(t, p, load_balancer)
+    listeners_ready = _add_listeners(t, certificate_arn, load_balancer, target_group)
 
     # The release safety net (templates/alarms.py): the ALB's alarms exist before the service, whose
     # deployments they watch; the service's own alarms and the dashboard name the service.
@@ -186,6 +199,33 @@ def _add_fargate_size_rules(t: Template, p: dict) -> None:
                 ],
             },
         )
+
+
+def _add_tls_rules(t: Template, p: dict) -> None:
+    """Refuse, before any resource changes, TLS settings that name no certificate, or two (templates/params.py
+    checks the same before deploy.py sends them; these hold for a stack changed from the console)."""
+    empty = {key: Equals(Ref(p[key]), "") for key in ("domain_name", "certificate_arn", "hosted_zone_id")}
+    tls = Equals(Ref(p["allow_plain_http"]), "false")
+    t.add_rule("TlsNamesItsDomain", {
+        "RuleCondition": tls,
+        "Assertions": [{"Assert": Not(empty["domain_name"]),
+                        "AssertDescription": "With AllowPlainHttp false, DomainName names the API's host"}],
+    })
+    t.add_rule("TlsHasOneCertificateSource", {
+        "RuleCondition": tls,
+        "Assertions": [{
+            "Assert": Or(And(Not(empty["certificate_arn"]), empty["hosted_zone_id"]),
+                         And(empty["certificate_arn"], Not(empty["hosted_zone_id"]))),
+            "AssertDescription": "With AllowPlainHttp false, give exactly one of CertificateArn (an existing "
+                                 "certificate) and HostedZoneId (compute requests one)",
+        }],
+    })
+    t.add_rule("PlainHttpHasNoTlsSettings", {
+        "RuleCondition": Not(tls),
+        "Assertions": [{"Assert": And(*empty.values()),
+                        "AssertDescription": "With AllowPlainHttp true, DomainName, CertificateArn and HostedZoneId "
+                                             "stay empty (HTTP only)"}],
+    })
 
 
 def _create_log_group(t: Template, p: dict) -> logs.LogGroup:
@@ -394,7 +434,7 @@ def _load_balancer_security_group(vpc_id, service_sg: ec2.SecurityGroup) -> ec2.
                 FromPort=HTTP_PORT,
                 ToPort=HTTP_PORT,
                 CidrIp="0.0.0.0/0",
-                Description="HTTP from the internet (redirected to HTTPS when a certificate is set)",
+                Description="HTTP from the internet: redirected to HTTPS unless allow_plain_http",
             ),
         ],
         SecurityGroupEgress=[
@@ -409,8 +449,8 @@ def _load_balancer_security_group(vpc_id, service_sg: ec2.SecurityGroup) -> ec2.
         Metadata=checkov_skip(
             (
                 "CKV_AWS_260",
-                "A public API's load balancer: port 80 must be open to the internet "
-                "(it only redirects to 443 when a certificate is configured); WAF filters the traffic",
+                "A public API's load balancer: ports 80 and 443 must be open to the internet (80 only "
+                "redirects to 443 unless allow_plain_http, which prod refuses); WAF filters the traffic",
             ),
         ),
     )
@@ -419,7 +459,7 @@ def _load_balancer_security_group(vpc_id, service_sg: ec2.SecurityGroup) -> ec2.
 def _load_balancer_https_ingress(alb_sg: ec2.SecurityGroup) -> ec2.SecurityGroupIngress:
     return ec2.SecurityGroupIngress(
         "LoadBalancerHttpsIngress",
-        Condition=HAS_CERTIFICATE,
+        Condition=SERVES_TLS,
         GroupId=Ref(alb_sg),
         IpProtocol="tcp",
         FromPort=HTTPS_PORT,
@@ -586,40 +626,79 @@ def _create_target_group(t: Template) -> elb.TargetGroup:
     )
 
 
+def _create_certificate(t: Template, p: dict):
+    """The certificate the HTTPS listener presents: certificate_arn's, or one requested here for domain_name
+    and validated by DNS in hosted_zone_id (CloudFormation writes the validation record there and waits until
+    ACM issues it; ACM renews it while that record stays)."""
+    certificate = t.add_resource(
+        acm.Certificate(
+            "Certificate",
+            Condition=CREATES_CERTIFICATE,
+            DomainName=Ref(p["domain_name"]),
+            ValidationMethod="DNS",
+            DomainValidationOptions=[
+                acm.DomainValidationOption(DomainName=Ref(p["domain_name"]), HostedZoneId=Ref(p["hosted_zone_id"]))
+            ],
+        )
+    )
+    return If(CREATES_CERTIFICATE, Ref(certificate), Ref(p["certificate_arn"]))
+
+
+def _create_dns_record(t: Template, p: dict, load_balancer: elb.LoadBalancer) -> None:
+    """domain_name -> the ALB, in the zone the certificate was validated in. A only: the ALB is IPv4
+    (no dualstack), so an AAAA record would answer nothing. With certificate_arn the name's DNS is the
+    operator's (pointed at AlbDnsName)."""
+    t.add_resource(
+        route53.RecordSetType(
+            "ApiDnsRecord",
+            Condition=CREATES_CERTIFICATE,
+            HostedZoneId=Ref(p["hosted_zone_id"]),
+            Name=Ref(p["domain_name"]),
+            Type="A",
+            # One record, nothing to fail over to: target health would change no answer.
+            AliasTarget=route53.AliasTarget(
+                DNSName=GetAtt(load_balancer, "DNSName"),
+                HostedZoneId=GetAtt(load_balancer, "CanonicalHostedZoneID"),
+                EvaluateTargetHealth=False,
+            ),
+        )
+    )
+
+
 def _add_listeners(
-    t: Template, p: dict, load_balancer: elb.LoadBalancer, target_group: elb.TargetGroup
+    t: Template, certificate_arn, load_balancer: elb.LoadBalancer, target_group: elb.TargetGroup
 ) -> WaitConditionHandle:
     forward = elb.Action(Type="forward", TargetGroupArn=Ref(target_group))
     redirect = elb.Action(
         Type="redirect",
         RedirectConfig=elb.RedirectConfig(Protocol="HTTPS", Port=str(HTTPS_PORT), StatusCode="HTTP_301"),
     )
+    plain_http_reason = ("port 80 only redirects (301) to HTTPS; it forwards only where a params file says "
+                         "allow_plain_http: true (dev), which prod's schema refuses")
     http = t.add_resource(
         elb.Listener(
             "HttpListener",
             LoadBalancerArn=Ref(load_balancer),
             Port=HTTP_PORT,
             Protocol="HTTP",
-            DefaultActions=If(HAS_CERTIFICATE, [redirect], [forward]),
-            Metadata=checkov_skip(
-                (
-                    "CKV_AWS_2",
-                    "HTTP is served only while no certificate_arn is given (the seed's design); "
-                    "with a certificate this listener redirects to the HTTPS listener",
-                ),
-            ),
+            DefaultActions=If(SERVES_TLS, [redirect], [forward]),
+            Metadata={
+                **checkov_skip(("CKV_AWS_2", plain_http_reason)),
+                **guard_suppress("ELBV2_LISTENER_PROTOCOL_RULE", "ELBV2_LISTENER_SSL_POLICY_RULE"),
+            },
         )
     )
     https = t.add_resource(
         elb.Listener(
             "HttpsListener",
-            Condition=HAS_CERTIFICATE,
+            Condition=SERVES_TLS,
             LoadBalancerArn=Ref(load_balancer),
             Port=HTTPS_PORT,
             Protocol="HTTPS",
             SslPolicy=TLS_POLICY,
-            Certificates=[elb.Certificate(CertificateArn=Ref(p["certificate_arn"]))],
+            Certificates=[elb.Certificate(CertificateArn=certificate_arn)],
             DefaultActions=[forward],
+            ListenerAttributes=[elb.ListenerAttribute(Key=HSTS_ATTRIBUTE, Value=HSTS_VALUE)],
         )
     )
     # DependsOn cannot name a conditional resource, yet the service must wait for
@@ -630,7 +709,7 @@ def _add_listeners(
             "ListenersReady",
             Metadata={
                 "HttpListener": Ref(http),
-                "HttpsListener": If(HAS_CERTIFICATE, Ref(https), ""),
+                "HttpsListener": If(SERVES_TLS, Ref(https), ""),
             },
         )
     )
@@ -765,7 +844,7 @@ def _add_outputs(
         contract.ALB_DNS_NAME: (dns_name, "Public DNS name of the ALB"),
         contract.API_URL: (
             If(
-                HAS_CERTIFICATE,
+                SERVES_TLS,
                 Sub("https://${DomainName}"),
                 Sub("http://${LoadBalancer.DNSName}"),
             ),

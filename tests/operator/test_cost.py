@@ -118,8 +118,9 @@ def test_waf_rules_alarms_and_dashboards_are_counted_from_the_templates():
             alarm = {"Type": "AWS::CloudWatch::Alarm", "Properties": {}}
             template["Resources"]["FirstAlarm"] = alarm
             template["Resources"]["SecondAlarm"] = alarm
-            # Created only with a certificate (HasCertificate is false in prod.yaml): not counted.
-            template["Resources"]["HttpsAlarm"] = {**alarm, "Condition": "HasCertificate"}
+            # Created only under a condition false for prod's values: not counted.
+            template["Conditions"]["NeverInProd"] = {"Fn::Equals": [{"Ref": "ProjectName"}, "never"]}
+            template["Resources"]["ConditionalAlarm"] = {**alarm, "Condition": "NeverInProd"}
             template["Resources"]["ExtraDashboard"] = {"Type": "AWS::CloudWatch::Dashboard", "Properties": {}}
         return template
 

@@ -20,6 +20,11 @@ def _value(node, parameters: dict, conditions: dict):
     return node
 
 
+def evaluate(node, parameters: dict, conditions: dict | None = None):
+    """A condition's (or a rule's) expression for these parameter values: Ref, Fn::Equals/Not/And/Or."""
+    return _value(node, parameters, conditions or {})
+
+
 def conditions(doc: dict, parameters: dict) -> dict[str, bool]:
     """Condition name -> its value, for ``parameters`` (CFN parameter name -> value)."""
     values = {name: spec.get("Default") for name, spec in doc.get("Parameters", {}).items()}

@@ -10,6 +10,7 @@ import pytest
 import contract
 import templates
 from templates import compute, params
+from testkit.placeholders import FILLED
 from tests.templates import cfn
 from tests.templates.cfn import of_type, walk
 
@@ -72,19 +73,44 @@ def props(res: dict, logical_id: str) -> dict:
     return res[logical_id]["Properties"]
 
 
-# The other conditions as in prod in us-east-1: access logs on, delivered by the region's ELB account.
+# The conditions as in prod in us-east-1: access logs on, delivered by the region's ELB account; HTTPS with
+# the certificate compute requests in the hosted zone.
 PROD_CONDITIONS = {"AlbAccessLogsOn": True, "ElbDeliversLogsAsService": False, "HasAlarmEmail": False,
-                   "HasPermissionsBoundary": False}
+                   "HasPermissionsBoundary": False, compute.SERVES_TLS: True, compute.CREATES_CERTIFICATE: True}
 
 
-def resolve(node, has_certificate: bool):
-    """The template as CloudFormation sees it for one value of HasCertificate."""
-    return cfn.resolve(node, {**PROD_CONDITIONS, "HasCertificate": has_certificate})
+# The three ways the API meets the internet, as params files give them (templates/params.py checks each).
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-1111-2222-3333-444455556666"
+DOMAIN = FILLED["domain_name"]
+WAYS = {
+    "hosted_zone": ("prod", [f"domain_name={DOMAIN}", f"hosted_zone_id={FILLED['hosted_zone_id']}"]),
+    "certificate_arn": ("prod", [f"domain_name={DOMAIN}", "hosted_zone_id=", f"certificate_arn={CERTIFICATE}"]),
+    "plain_http": ("dev", []),
+}
+TLS_WAYS = ("hosted_zone", "certificate_arn")
 
 
-def created(res: dict, has_certificate: bool) -> dict:
-    """The resources CloudFormation creates for one value of HasCertificate (prod conditions otherwise), resolved."""
-    return cfn.select(res, {**PROD_CONDITIONS, "HasCertificate": has_certificate})
+def way_values(way: str) -> dict:
+    """Compute's CloudFormation parameter values for one way (and no permissions boundary)."""
+    env, overrides = WAYS[way]
+    values = params.cfn_parameter_values(contract.COMPUTE, params.load_params(env, overrides))
+    return {**values, contract.PERMISSIONS_BOUNDARY_PARAMETER: ""}
+
+
+def way_conditions(tpl: dict, way: str) -> dict[str, bool]:
+    """Prod's conditions, with the TLS ones as CloudFormation evaluates them for this way's values."""
+    evaluated = cfn.conditions(tpl, way_values(way))
+    return {**PROD_CONDITIONS, **{name: evaluated[name] for name in (compute.SERVES_TLS, compute.CREATES_CERTIFICATE)}}
+
+
+def resolve(node):
+    """The template as CloudFormation sees it in prod."""
+    return cfn.resolve(node, PROD_CONDITIONS)
+
+
+def created_by(tpl: dict, way: str) -> dict:
+    """The resources CloudFormation creates for one way (prod conditions otherwise), resolved."""
+    return cfn.select(tpl["Resources"], way_conditions(tpl, way))
 
 
 def container(res: dict) -> dict:
@@ -163,19 +189,37 @@ def test_outputs_are_exported_under_the_project_prefix(tpl):
     assert outputs["TargetGroupArn"]["Value"] == ref("TargetGroup")
 
 
-@pytest.mark.parametrize("has_certificate, scheme", [(True, "https"), (False, "http")])
-def test_api_url_scheme_follows_the_certificate(tpl, has_certificate, scheme):
-    url = resolve(tpl["Outputs"]["ApiUrl"]["Value"], has_certificate)
-    # With a certificate the URL is the name it covers: the ALB's own name would fail TLS.
-    host = "DomainName" if has_certificate else "LoadBalancer.DNSName"
-    assert url == {"Fn::Sub": f"{scheme}://${{{host}}}"}
+@pytest.mark.parametrize("way, url", [
+    ("hosted_zone", "https://${DomainName}"),
+    ("certificate_arn", "https://${DomainName}"),
+    ("plain_http", "http://${LoadBalancer.DNSName}"),
+])
+def test_api_url_is_https_on_the_domain_unless_plain_http_is_named(tpl, way, url):
+    # With TLS the URL is the name the certificate covers: the ALB's own name would fail TLS.
+    assert cfn.resolve(tpl["Outputs"]["ApiUrl"]["Value"], way_conditions(tpl, way)) == {"Fn::Sub": url}
 
 
-def test_a_certificate_requires_its_domain_name(tpl):
-    rule = tpl["Rules"]["DomainNameWithCertificate"]
-    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]}
-    (assertion,) = rule["Assertions"]
-    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "DomainName"}, ""]}]}
+def _rules_pass(tpl: dict, values: dict) -> bool:
+    """CloudFormation's verdict on the TLS rules for these parameter values."""
+    names = ("TlsNamesItsDomain", "TlsHasOneCertificateSource", "PlainHttpHasNoTlsSettings")
+    return all(not cfn.evaluate(tpl["Rules"][n]["RuleCondition"], values)
+               or all(cfn.evaluate(a["Assert"], values) for a in tpl["Rules"][n]["Assertions"]) for n in names)
+
+
+@pytest.mark.parametrize("allow_plain_http, domain, certificate, zone, accepted", [
+    ("false", DOMAIN, "", "Z0123456789TESTZONE", True),
+    ("false", DOMAIN, CERTIFICATE, "", True),
+    ("false", DOMAIN, CERTIFICATE, "Z0123456789TESTZONE", False),  # two certificates: which one?
+    ("false", DOMAIN, "", "", False),  # TLS with no certificate
+    ("false", "", CERTIFICATE, "", False),  # a certificate for no name of ours
+    ("false", "", "", "", False),
+    ("true", "", "", "", True),
+    ("true", DOMAIN, "", "Z0123456789TESTZONE", False),  # plain HTTP never half-configures TLS
+])
+def test_rules_refuse_tls_with_no_certificate_or_two(tpl, allow_plain_http, domain, certificate, zone, accepted):
+    values = {"AllowPlainHttp": allow_plain_http, "DomainName": domain, "CertificateArn": certificate,
+              "HostedZoneId": zone}
+    assert _rules_pass(tpl, values) is accepted
 
 
 # --- cluster, logs, task definition --------------------------------------------------------------------------
@@ -347,9 +391,10 @@ def test_service_security_group_admits_only_the_alb_on_8000(res):
     ]
 
 
-@pytest.mark.parametrize("has_certificate, ports", [(False, {80}), (True, {80, 443})])
-def test_alb_is_open_on_80_and_on_443_only_with_a_certificate(res, has_certificate, ports):
-    live = created(res, has_certificate)
+@pytest.mark.parametrize("way, ports", [("plain_http", {80}), ("hosted_zone", {80, 443}),
+                                        ("certificate_arn", {80, 443})])
+def test_alb_is_open_on_80_and_on_443_unless_plain_http(tpl, way, ports):
+    live = created_by(tpl, way)
     rules = list(live["LoadBalancerSecurityGroup"]["Properties"]["SecurityGroupIngress"])
     rules += [
         r["Properties"]
@@ -391,12 +436,12 @@ def test_alb_is_public_and_drops_invalid_headers(res):
     assert alb["Type"] == "application"
     assert alb["Subnets"] == {"Fn::Split": [",", imported("PublicSubnetIds")]}
     assert alb["SecurityGroups"] == [ref("LoadBalancerSecurityGroup")]
-    attributes = {a["Key"]: a["Value"] for a in resolve(alb["LoadBalancerAttributes"], False)}
+    attributes = {a["Key"]: a["Value"] for a in resolve(alb["LoadBalancerAttributes"])}
     assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
 
 
 def test_alb_deletion_protection_follows_its_parameter_on_in_prod_off_in_dev(res):
-    attributes = {a["Key"]: a["Value"] for a in resolve(props(res, "LoadBalancer")["LoadBalancerAttributes"], False)}
+    attributes = {a["Key"]: a["Value"] for a in resolve(props(res, "LoadBalancer")["LoadBalancerAttributes"])}
     assert attributes["deletion_protection.enabled"] == ref("AlbDeletionProtection")
     assert params.load_params("prod")["alb_deletion_protection"] is True
     assert params.load_params("dev")["alb_deletion_protection"] is False
@@ -406,7 +451,7 @@ def test_alb_deletion_protection_follows_its_parameter_on_in_prod_off_in_dev(res
 
 
 def access_log_resources(tpl: dict, on: bool) -> dict:
-    return cfn.select(tpl["Resources"], {**PROD_CONDITIONS, "HasCertificate": False, "AlbAccessLogsOn": on})
+    return cfn.select(tpl["Resources"], {**PROD_CONDITIONS, "AlbAccessLogsOn": on})
 
 
 def test_access_logs_condition_is_the_parameter(tpl):
@@ -511,35 +556,75 @@ def test_target_group_health_check_and_short_deregistration(res):
     assert attributes["deregistration_delay.timeout_seconds"] == "30"
 
 
-def test_has_certificate_means_a_non_empty_certificate_arn(tpl):
-    assert tpl["Conditions"]["HasCertificate"] == {"Fn::Not": [{"Fn::Equals": [ref("CertificateArn"), ""]}]}
+def test_tls_is_on_unless_allow_plain_http_and_the_certificate_is_made_only_with_a_zone(tpl):
+    assert {way: way_conditions(tpl, way)[compute.SERVES_TLS] for way in WAYS} == {
+        "hosted_zone": True, "certificate_arn": True, "plain_http": False}
+    assert {way: way_conditions(tpl, way)[compute.CREATES_CERTIFICATE] for way in WAYS} == {
+        "hosted_zone": True, "certificate_arn": False, "plain_http": False}
 
 
-def test_without_certificate_port_80_forwards_and_there_is_no_https(res):
-    live = created(res, has_certificate=False)
-    assert "HttpsListener" not in live
+def test_plain_http_forwards_port_80_and_has_no_https_certificate_or_record(tpl):
+    live = created_by(tpl, "plain_http")
+    assert {"HttpsListener", "Certificate", "ApiDnsRecord"}.isdisjoint(live)
     http = live["HttpListener"]["Properties"]
     assert (http["Port"], http["Protocol"]) == (80, "HTTP")
     assert http["DefaultActions"] == [{"Type": "forward", "TargetGroupArn": ref("TargetGroup")}]
 
 
-def test_with_certificate_port_80_redirects_to_a_tls13_https_listener(res):
-    live = created(res, has_certificate=True)
-    http = live["HttpListener"]["Properties"]
+@pytest.mark.parametrize("way", TLS_WAYS)
+def test_with_tls_port_80_only_redirects_to_https(tpl, way):
+    http = created_by(tpl, way)["HttpListener"]["Properties"]
+    assert (http["Port"], http["Protocol"]) == (80, "HTTP")
     assert http["DefaultActions"] == [
         {"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}
     ]
-    https = live["HttpsListener"]["Properties"]
+
+
+@pytest.mark.parametrize("way, certificate", [("hosted_zone", ref("Certificate")),
+                                              ("certificate_arn", ref("CertificateArn"))])
+def test_https_listener_uses_the_recommended_policy_the_certificate_and_sends_hsts(tpl, way, certificate):
+    https = created_by(tpl, way)["HttpsListener"]["Properties"]
     assert (https["Port"], https["Protocol"]) == (443, "HTTPS")
-    assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
-    assert https["Certificates"] == [{"CertificateArn": ref("CertificateArn")}]
+    # AWS's recommended ALB policy (the console's default): TLS 1.3 and 1.2 only, post-quantum key exchange.
+    assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
+    assert https["Certificates"] == [{"CertificateArn": certificate}]
     assert https["DefaultActions"] == [{"Type": "forward", "TargetGroupArn": ref("TargetGroup")}]
+    attributes = {a["Key"]: a["Value"] for a in https["ListenerAttributes"]}
+    hsts = attributes["routing.http.response.strict_transport_security.header_value"]
+    max_age = int(dict(part.strip().partition("=")[::2] for part in hsts.split(";"))["max-age"])
+    assert max_age >= 365 * 24 * 3600, hsts  # a year at least: shorter lets a downgrade back in between visits
 
 
-def test_http_only_listener_declares_its_checkov_exception(res):
-    (skip,) = res["HttpListener"]["Metadata"]["checkov"]["skip"]
+def test_with_a_zone_compute_requests_a_dns_validated_certificate_and_points_the_domain_at_the_alb(tpl):
+    live = created_by(tpl, "hosted_zone")
+    certificate = live["Certificate"]
+    assert certificate["Type"] == "AWS::CertificateManager::Certificate"
+    assert certificate["Properties"] == {
+        "DomainName": ref("DomainName"),
+        "ValidationMethod": "DNS",
+        "DomainValidationOptions": [{"DomainName": ref("DomainName"), "HostedZoneId": ref("HostedZoneId")}],
+    }
+    record = live["ApiDnsRecord"]
+    assert record["Type"] == "AWS::Route53::RecordSet"
+    # A only: the ALB is IPv4 (no IpAddressType dualstack), so there is no AAAA to point anywhere.
+    assert "IpAddressType" not in props(tpl["Resources"], "LoadBalancer")
+    assert record["Properties"] == {
+        "HostedZoneId": ref("HostedZoneId"),
+        "Name": ref("DomainName"),
+        "Type": "A",
+        "AliasTarget": {"DNSName": {"Fn::GetAtt": ["LoadBalancer", "DNSName"]},
+                        "HostedZoneId": {"Fn::GetAtt": ["LoadBalancer", "CanonicalHostedZoneID"]},
+                        "EvaluateTargetHealth": False},
+    }
+    assert {"Certificate", "ApiDnsRecord"}.isdisjoint(created_by(tpl, "certificate_arn"))
+
+
+def test_the_port_80_listener_declares_why_checkov_and_guard_flag_it(res):
+    metadata = res["HttpListener"]["Metadata"]
+    (skip,) = metadata["checkov"]["skip"]
     assert skip["id"] == "CKV_AWS_2"
-    assert len(skip["comment"]) > 20
+    assert "redirect" in skip["comment"] and "allow_plain_http" in skip["comment"]
+    assert metadata["guard"]["SuppressedRules"] == ["ELBV2_LISTENER_PROTOCOL_RULE", "ELBV2_LISTENER_SSL_POLICY_RULE"]
 
 
 # --- service and auto scaling -------------------------------------------------------------------------------
@@ -581,12 +666,12 @@ def test_service_runs_in_the_app_subnets_behind_the_target_group(res):
     ]
 
 
-@pytest.mark.parametrize("has_certificate, listener", [(False, "HttpListener"), (True, "HttpsListener")])
-def test_service_waits_for_the_listener_that_forwards_to_it(res, has_certificate, listener):
+@pytest.mark.parametrize("way, listener", [("plain_http", "HttpListener"), ("hosted_zone", "HttpsListener")])
+def test_service_waits_for_the_listener_that_forwards_to_it(tpl, res, way, listener):
     depends_on = res["Service"]["DependsOn"]
     assert "ClusterCapacityProviders" in depends_on
     (handle,) = [d for d in depends_on if res[d]["Type"] == "AWS::CloudFormation::WaitConditionHandle"]
-    metadata = resolve(res[handle]["Metadata"], has_certificate)
+    metadata = cfn.resolve(res[handle]["Metadata"], way_conditions(tpl, way))
     assert ref(listener) in metadata.values()
 
 
