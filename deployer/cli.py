@@ -27,7 +27,7 @@ from deployer.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, DeployError
 from deployer.output import Printer
 from deployer.verbs import cost, deploy, destroy, drift, health, logs, restart, rollback, secrets, status
 from deployer.verbs.verb import Verb
-from templates.params import ParamError, load_params, parse_override
+from templates.params import ParamError, load_params, parse_override, placeholders_left
 
 PROG = "deploy.py"
 
@@ -131,6 +131,8 @@ def prepare(argv: Sequence[str], graph: Sequence[templates.Stack], out: Printer,
         # One way to choose the image: params' image_tag is only compute's first create's.
         raise BadInput(f"-p image_tag={given[-1]} is not allowed here; allowed: --image-tag {given[-1]} "
                        "(or --image-digest sha256:...) to choose the image this run deploys")
+    if verb.calls_aws:
+        refuse_placeholders(args.env, params.values)
     selected = plan.select(graph, getattr(args, "stacks", None)) if verb.renders else list(graph)
     plans = plan.build(params, selected, graph) if verb.renders else []
     ctx = Context(params=params, graph=graph, selected=selected, plans=plans, out=out, interactive=stdin_tty,
@@ -142,6 +144,15 @@ def _image_request(args: argparse.Namespace) -> image.Request | None:
     """--image-tag or --image-digest (each checked as argparse parsed it, one at most) as one typed value."""
     tag, digest = getattr(args, "image_tag", None), getattr(args, "image_digest", None)
     return None if tag is None and digest is None else image.Request(tag=tag, digest=digest)
+
+
+def refuse_placeholders(env: str, values: dict) -> None:
+    """A placeholder (templates/params.py) renders, but names nothing real: no AWS call is made with one."""
+    left = placeholders_left(values)
+    if left:
+        shown = ", ".join(f"{key}={values[key]}" for key in left)
+        raise BadInput(f"params/{env}.yaml still holds placeholders: {shown}; allowed: your real values, in "
+                       f"params/{env}.yaml or as -p key=value, before deploy.py calls AWS")
 
 
 def _fail(message: str, code: int) -> int:

@@ -95,7 +95,7 @@ def _cost_options(parser: argparse.ArgumentParser) -> None:
 COST = Verb("cost", cost_cmd, "estimate the stacks' monthly cost from the params, with no AWS call",
             ("python deploy.py prod cost", "python deploy.py prod cost -p nat_gateways=0",
              "python deploy.py prod cost --json | jq .total"),
-            _cost_options,
+            _cost_options, calls_aws=False,
             notes=f"Per stack and line item, the total, and the usage it assumes. Unit prices: deployer/engine/"
                   f"{PRICES_FILE.name} (region, source, date read; a warning once over {STALE_AFTER_DAYS} days old).")
 

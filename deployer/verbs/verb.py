@@ -37,6 +37,7 @@ class Verb:
     examples: tuple[str, ...]  # whole command lines: "python deploy.py prod status"
     arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
     renders: bool = False  # renders the templates (and takes --stacks): deploy, diff
+    calls_aws: bool = True  # False only for a verb that reads the params alone (cost): placeholders pass
     notes: str = ""  # more text after the help line
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from deployer import cli
 from deployer.output import Printer
+from testkit.placeholders import PROD, filled
 from testkit.tools import ROOT
 
 
@@ -27,7 +28,7 @@ def run(argv, no_aws, stdin_tty=False):
         (["prod", "-p", "fargate_cpu=3", "--yes"], ["fargate_cpu=3", "256, 512"]),
         (["prod", "-p", "nat_gatways=0", "--yes"], ["nat_gatways", "nat_gateways"]),
         (["prod", "-p", "novalue", "--yes"], ["novalue", "key=value"]),
-        (["prod", "--stacks", "network,bogus", "--yes"], ["'bogus'", "network, data, compute, waf"]),
+        ([*PROD, "--stacks", "network,bogus", "--yes"], ["'bogus'", "network, data, compute, waf"]),
         (["prod", "--image-tag", "bad tag!", "--yes"], ["--image-tag", "'bad tag!'", "Docker tag"]),
         (["prod", "--image-digest", "sha256:abc", "--yes"], ["--image-digest", "'sha256:abc'", "64 lowercase hex"]),
         (["prod", "rollback", "--image-digest", "SHA256:" + "A" * 64, "--yes"], ["--image-digest", "'SHA256:AAAA"]),
@@ -37,7 +38,9 @@ def run(argv, no_aws, stdin_tty=False):
         (["prod", "stauts"], ["'stauts'", "deploy, diff, list"]),
         (["prod", "--bogus-flag"], ["--bogus-flag"]),
         (["prod", "diff", "--yes"], ["--yes"]),  # diff never executes: no --yes
-        (["prod"], ["--yes", "--no-execute"]),  # no terminal to confirm on
+        (PROD, ["--yes", "--no-execute"]),  # no terminal to confirm on
+        (["prod", "-p", "domain_name=", "-p", "hosted_zone_id=", "--yes"],
+         ["prod serves HTTPS", "domain_name with certificate_arn", "domain_name with hosted_zone_id"]),
     ],
 )
 def test_bad_input_exits_2_with_one_line_before_any_aws_call(argv, names, no_aws, capsys):
@@ -49,6 +52,31 @@ def test_bad_input_exits_2_with_one_line_before_any_aws_call(argv, names, no_aws
     assert "Traceback" not in err
     for name in names:
         assert name in err, (name, err)
+
+
+AWS_VERBS = [name for name, verb in cli.VERBS.items() if verb.calls_aws]
+
+
+@pytest.mark.parametrize("name", AWS_VERBS)
+def test_every_verb_that_calls_aws_refuses_the_params_files_placeholders_first(name, no_aws, capsys):
+    """prod.yaml ships placeholders (it renders on a fresh clone): no verb calls AWS with one, whatever it is
+    asked; each example of the verb is refused in one line naming every placeholder left, exit 2."""
+    examples = [e for e in cli.VERBS[name].examples if e.startswith("python deploy.py prod ")]
+    assert examples
+    for example in examples:
+        argv = shlex.split(example.split("|")[0])[2:]
+        code, out = run(argv, no_aws, stdin_tty=True)
+        err = capsys.readouterr().err
+        assert (code, out) == (2, ""), (example, err)
+        assert err.startswith("deploy.py: error: params/prod.yaml still holds placeholders: "
+                              "domain_name=api.example.com, hosted_zone_id=Z00000000000PLACEHOLDER;"), err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_only_the_verbs_that_read_the_params_alone_skip_the_placeholder_check(no_aws, capsys):
+    assert [name for name in cli.VERBS if name not in AWS_VERBS] == ["cost"]
+    code, out = run(["prod", "cost"], no_aws)
+    assert code == 0 and "total" in out.lower(), capsys.readouterr().err
 
 
 def test_no_arguments_prints_the_usage_on_stderr_and_exits_2(no_aws, capsys):
@@ -69,7 +97,7 @@ def test_help_is_on_stdout_and_exits_0(no_aws, capsys):
 
 
 def test_stacks_lists_optional_stacks_as_allowed(no_aws, capsys):
-    code, _ = run(["prod", "--stacks", "nope", "--no-execute"], no_aws)
+    code, _ = run([*PROD, "--stacks", "nope", "--no-execute"], no_aws)
     assert code == 2
     err = capsys.readouterr().err
     import templates
@@ -93,7 +121,8 @@ def test_every_verb_explains_itself(name, no_aws, capsys):
     runs = [line.strip() for line in examples if line.strip().startswith(f"python deploy.py prod {name}")]
     assert runs, examples
     for example in (x.strip() for x in examples if x.strip().startswith("python deploy.py ")):
-        argv = shlex.split(example.split("|")[0])[2:]
+        env, *rest = shlex.split(example.split("|")[0])[2:]
+        argv = [*filled(env), *rest]  # as run once the params file's placeholders are set
         # Each example parses: right verb, known options, values of the right shape.
         verb, args, _ = cli.prepare(argv, templates_graph(), Printer(io.StringIO()), stdin_tty=True)
         assert verb.name == name

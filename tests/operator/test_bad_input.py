@@ -10,6 +10,7 @@ import pytest
 
 from deployer import cli
 from deployer.output import Printer
+from testkit.placeholders import PROD
 from tests.operator.conftest import Pipe
 
 SECRET_VALUE = "hunter2-do-not-print"
@@ -18,26 +19,26 @@ SECRET_VALUE = "hunter2-do-not-print"
 @pytest.mark.parametrize(
     ("argv", "names"),
     [
-        (["prod", "secrets", "set", f"FOO={SECRET_VALUE}"], ["'FOO'", "LANGCHAIN_API_KEY, REDIS_HOST, REDIS_PORT, "
+        ([*PROD, "secrets", "set", f"FOO={SECRET_VALUE}"], ["'FOO'", "LANGCHAIN_API_KEY, REDIS_HOST, REDIS_PORT, "
                                                              "REDIS_PASSWORD"]),
-        (["prod", "secrets", "set", "REDIS_HOST"], ["'REDIS_HOST'", "KEY=VALUE"]),
-        (["prod", "secrets", "set"], ["KEY=VALUE", "REDIS_PASSWORD"]),
-        (["prod", "secrets", "set", "REDIS_HOST=a", "REDIS_HOST=b"], ["REDIS_HOST", "once"]),
-        (["prod", "secrets", "set", "REDIS_HOST=-", "REDIS_PORT=-"], ["REDIS_HOST, REDIS_PORT", "one KEY=-"]),
-        (["prod", "secrets", "keys", "REDIS_HOST=x"], ["secrets keys", "secrets set"]),
-        (["prod", "secrets"], ["set", "keys"]),
-        (["prod", "secrets", "sett"], ["'sett'", "'set', 'keys'"]),
-        (["prod", "rollback", "--yes"], ["--image-tag"]),
-        (["prod", "rollback", "--yes", "--image-tag", "bad tag!"], ["--image-tag", "'bad tag!'", "Docker tag"]),
-        (["prod", "rollback", "--image-tag", "abc123"], ["--yes", "terminal"]),  # no terminal, no --yes
-        (["prod", "logs", "--since", "10x"], ["'10x'", "30s, 10m"]),
-        (["prod", "logs", "--since", "999d"], ["'999d'", "90d"]),
-        (["prod", "health", "--timeout", "0"], ["'0'", "seconds"]),
-        (["prod", "health", "--timeout", "soon"], ["'soon'", "seconds"]),
-        (["prod", "status", "--bogus"], ["--bogus"]),
-        (["prod", "outputs", "--yes"], ["--yes"]),
-        (["prod", "restart", "now"], ["now"]),
-        (["prod", "destroy"], ["--yes", "terminal"]),  # no terminal, no --yes
+        ([*PROD, "secrets", "set", "REDIS_HOST"], ["'REDIS_HOST'", "KEY=VALUE"]),
+        ([*PROD, "secrets", "set"], ["KEY=VALUE", "REDIS_PASSWORD"]),
+        ([*PROD, "secrets", "set", "REDIS_HOST=a", "REDIS_HOST=b"], ["REDIS_HOST", "once"]),
+        ([*PROD, "secrets", "set", "REDIS_HOST=-", "REDIS_PORT=-"], ["REDIS_HOST, REDIS_PORT", "one KEY=-"]),
+        ([*PROD, "secrets", "keys", "REDIS_HOST=x"], ["secrets keys", "secrets set"]),
+        ([*PROD, "secrets"], ["set", "keys"]),
+        ([*PROD, "secrets", "sett"], ["'sett'", "'set', 'keys'"]),
+        ([*PROD, "rollback", "--yes"], ["--image-tag"]),
+        ([*PROD, "rollback", "--yes", "--image-tag", "bad tag!"], ["--image-tag", "'bad tag!'", "Docker tag"]),
+        ([*PROD, "rollback", "--image-tag", "abc123"], ["--yes", "terminal"]),  # no terminal, no --yes
+        ([*PROD, "logs", "--since", "10x"], ["'10x'", "30s, 10m"]),
+        ([*PROD, "logs", "--since", "999d"], ["'999d'", "90d"]),
+        ([*PROD, "health", "--timeout", "0"], ["'0'", "seconds"]),
+        ([*PROD, "health", "--timeout", "soon"], ["'soon'", "seconds"]),
+        ([*PROD, "status", "--bogus"], ["--bogus"]),
+        ([*PROD, "outputs", "--yes"], ["--yes"]),
+        ([*PROD, "restart", "now"], ["now"]),
+        ([*PROD, "destroy"], ["--yes", "terminal"]),  # no terminal, no --yes
         (["prod", "destory"], ["'destory'", "destroy"]),
         (["nope", "status"], ["'nope'", "prod"]),
     ],
@@ -59,7 +60,7 @@ def test_bad_input_exits_2_with_one_line_and_no_aws(argv, names, no_aws, capsys,
 def test_empty_value_from_stdin_is_refused(no_aws, capsys, monkeypatch):
     # `echo "$UNSET" | deploy.py prod secrets set REDIS_PASSWORD=-` must not blank the password.
     monkeypatch.setattr(sys, "stdin", Pipe("\n"))
-    code = cli.main(["prod", "secrets", "set", "REDIS_PASSWORD=-"], connect=no_aws,
+    code = cli.main([*PROD, "secrets", "set", "REDIS_PASSWORD=-"], connect=no_aws,
                     out=Printer(io.StringIO(), colour=False, summary_path=""))
     err = capsys.readouterr().err
     assert code == 2

@@ -17,6 +17,7 @@ import templates
 from deployer.engine import plan, stacks
 from deployer.errors import DeployError
 from deployer.verbs import destroy
+from testkit.placeholders import PROD
 from tests.operator.conftest import PROJECT, REGION, Tty, answer_termination_protection, client, run
 
 BUCKET = "kept-queries-bucket-test"
@@ -71,7 +72,7 @@ def test_destroy_goes_in_reverse_order_keeps_what_is_retained_and_says_so(moto, 
     deploy_graph()
     protection: list = []
     deletes: list[str] = []
-    result = run(["prod", "destroy"], graph=GRAPH, stdin=Tty(f"{PROJECT}\n"),
+    result = run([*PROD, "destroy"], graph=GRAPH, stdin=Tty(f"{PROJECT}\n"),
                  hooks=[answer_termination_protection(protection), record_deletes(deletes)])
     assert result.code == 0, result.out + result.err
     # Reverse graph order; network and data (one level) are both deleting before either is waited for.
@@ -90,7 +91,7 @@ def test_destroy_goes_in_reverse_order_keeps_what_is_retained_and_says_so(moto, 
 
 def test_the_wrong_project_name_deletes_nothing(moto, capsys, monkeypatch):
     deploy_graph()
-    result = run(["prod", "destroy"], graph=GRAPH, stdin=Tty("ia-comafy\n"),
+    result = run([*PROD, "destroy"], graph=GRAPH, stdin=Tty("ia-comafy\n"),
                  hooks=[answer_termination_protection()])
     assert result.code == 1
     assert "type the project name (ia-comafi)" in result.out + result.err
@@ -102,14 +103,14 @@ def test_the_wrong_project_name_deletes_nothing(moto, capsys, monkeypatch):
 
 def test_yes_destroys_without_a_terminal(moto, capsys, monkeypatch):
     deploy_graph(protected=False)
-    result = run(["prod", "destroy", "--yes"], graph=GRAPH)
+    result = run([*PROD, "destroy", "--yes"], graph=GRAPH)
     assert result.code == 0, result.out
     assert existing() == {f"{PROJECT}-github-oidc"}
     assert "cloudformation.UpdateTerminationProtection" not in result.calls  # nothing to turn off
 
 
 def test_nothing_deployed_is_nothing_to_do(moto, capsys):
-    result = run(["prod", "destroy", "--yes"], graph=GRAPH)
+    result = run([*PROD, "destroy", "--yes"], graph=GRAPH)
     assert result.code == 0
     assert "nothing to destroy" in result.out
 

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from deployer.verbs import health
+from testkit.placeholders import PROD
 from tests.operator.conftest import PROJECT, cfn_stack, run
 
 
@@ -45,7 +46,7 @@ def server(statuses):
 def test_healthy_after_503s_exits_0(moto, capsys):
     with server([503, 503, 200]) as (url, paths):
         cfn_stack(f"{PROJECT}-compute", {"ApiUrl": url})
-        result = run(["prod", "health", "--timeout", "10", "--interval", "0.1"])
+        result = run([*PROD, "health", "--timeout", "10", "--interval", "0.1"])
     assert result.code == 0, result.out + result.err
     assert paths == ["/", "/", "/"]  # GET / is the ALB's health check path
     lines = [x for x in result.out.splitlines() if "GET " in x]
@@ -57,7 +58,7 @@ def test_never_healthy_exits_1_with_last_status_within_the_bound(moto, capsys):
     with server([500, 503]) as (url, paths):
         cfn_stack(f"{PROJECT}-compute", {"ApiUrl": url})
         start = time.monotonic()
-        result = run(["prod", "health", "--timeout", "1.5", "--interval", "0.2"])
+        result = run([*PROD, "health", "--timeout", "1.5", "--interval", "0.2"])
         elapsed = time.monotonic() - start
     assert result.code == 1
     assert 1.4 <= elapsed < 3.5, elapsed  # polled until the bound, not far past it
@@ -69,20 +70,20 @@ def test_nothing_listening_reports_the_connection_error(moto, capsys):
     with server([200]) as (url, _):
         pass  # closed: the port now refuses connections
     cfn_stack(f"{PROJECT}-compute", {"ApiUrl": url})
-    result = run(["prod", "health", "--timeout", "0.5", "--interval", "0.1"])
+    result = run([*PROD, "health", "--timeout", "0.5", "--interval", "0.1"])
     assert result.code == 1
     assert "last: error:" in result.err and "refused" in result.err.lower()
 
 
 def test_without_the_compute_stack_says_so(moto, capsys):
-    result = run(["prod", "health", "--timeout", "1"])
+    result = run([*PROD, "health", "--timeout", "1"])
     assert result.code == 1
     assert f"{PROJECT}-compute is not deployed" in result.err
 
 
 def test_compute_without_api_url_names_the_outputs_it_has(moto, capsys):
     cfn_stack(f"{PROJECT}-compute", {"ClusterName": "c"})
-    result = run(["prod", "health", "--timeout", "1"])
+    result = run([*PROD, "health", "--timeout", "1"])
     assert result.code == 1
     assert "no output ApiUrl" in result.err and "ClusterName" in result.err
 

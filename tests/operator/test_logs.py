@@ -7,6 +7,7 @@ import time
 import boto3
 
 from deployer.engine import logs as log_reader
+from testkit.placeholders import PROD
 from tests.operator.conftest import PROJECT, REGION, run
 
 GROUP = f"/ecs/{PROJECT}/api"
@@ -28,7 +29,7 @@ def test_since_prints_both_tasks_streams_oldest_first_and_nothing_older(moto, ca
     put(logs, "api/api/task-a", (now - 20 * 60_000, "too old"), (now - 4 * 60_000, "a: started"),
         (now - 1 * 60_000, "a: GET / 200"))
     put(logs, "api/api/task-b", (now - 2 * 60_000, "b: started"))
-    result = run(["prod", "logs", "--since", "5m"])
+    result = run([*PROD, "logs", "--since", "5m"])
     assert result.code == 0, result.out
     lines = result.out.splitlines()
     assert [x.split(" ", 2)[1:] for x in lines] == [
@@ -60,13 +61,13 @@ def test_filter_pattern_is_passed_to_cloudwatch(moto, capsys):
     logs.create_log_group(logGroupName=GROUP)
     now = int(time.time() * 1000)
     put(logs, "api/api/t1", (now - 3000, "INFO ok"), (now - 2000, "ERROR boom"))
-    result = run(["prod", "logs", "--filter", "ERROR"])
+    result = run([*PROD, "logs", "--filter", "ERROR"])
     assert result.code == 0
     assert "ERROR boom" in result.out and "INFO ok" not in result.out
 
 
 def test_missing_log_group_says_compute_is_not_deployed(moto, capsys):
-    result = run(["prod", "logs"])
+    result = run([*PROD, "logs"])
     assert result.code == 1
     assert f"log group {GROUP} does not exist" in result.err
 
@@ -76,6 +77,6 @@ def test_ctrl_c_ends_follow_cleanly(moto, capsys, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(log_reader, "fetch", interrupted)
-    result = run(["prod", "logs", "--follow"])
+    result = run([*PROD, "logs", "--follow"])
     assert result.code == 0
     assert "Traceback" not in result.err and "interrupted" not in result.out

@@ -12,6 +12,7 @@ from botocore.stub import Stubber
 
 from deployer.engine import ecs_service
 from deployer.errors import DeployError
+from testkit.placeholders import PROD
 from tests.operator.conftest import (
     SERVICE_PARAMS,
     client,
@@ -48,7 +49,7 @@ def test_restart_forces_a_deployment_and_waits_until_it_is_the_only_one(capsys):
     ecs = client("ecs")
     with Stubber(ecs) as stub:
         stub_restart(stub, [rolling(0), rolling(1), done()], final=done())
-        result = run(["prod", "restart"], clients={"ecs": ecs})
+        result = run([*PROD, "restart"], clients={"ecs": ecs})
         stub.assert_no_pending_responses()
     assert result.code == 0, result.out
     assert result.calls[0] == "ecs.UpdateService"
@@ -70,7 +71,7 @@ def test_a_deployment_the_circuit_breaker_failed_exits_1_with_its_reason(capsys)
                       deployment(OLD, "ACTIVE", 7, 1, rollout="COMPLETED")], running=1)
     with Stubber(ecs) as stub:
         stub_restart(stub, [rolling(0), failed])
-        result = run(["prod", "restart"], clients={"ecs": ecs})
+        result = run([*PROD, "restart"], clients={"ecs": ecs})
     assert result.code == 1
     assert f"deployment {NEW} failed: ECS deployment circuit breaker: tasks failed to start." in result.err
 
@@ -83,7 +84,7 @@ def test_stable_again_on_another_deployment_is_a_rollback_not_a_success(capsys):
                                       reason="ECS deployment ecs-svc/3333333333333333333 completed.")])
     with Stubber(ecs) as stub:
         stub_restart(stub, [rolled_back], final=rolled_back)
-        result = run(["prod", "restart"], clients={"ecs": ecs})
+        result = run([*PROD, "restart"], clients={"ecs": ecs})
     assert result.code == 1
     assert f"deployment {NEW} was rolled back by the circuit breaker" in result.err
 
@@ -105,6 +106,6 @@ def test_a_missing_service_is_a_clear_failure(capsys):
     with Stubber(ecs) as stub:
         stub.add_client_error("update_service", "ServiceNotFoundException",
                               "Service not found.", 400, expected_params=UPDATE_PARAMS)
-        result = run(["prod", "restart"], clients={"ecs": ecs})
+        result = run([*PROD, "restart"], clients={"ecs": ecs})
     assert result.code == 1
     assert "ServiceNotFoundException" in result.err and "Traceback" not in result.err

@@ -17,6 +17,7 @@ from troposphere import Ref, Sub, Template, ssm
 
 import templates
 from templates import compute, params
+from testkit.placeholders import PROD
 from tests.operator.conftest import PROJECT, REGION, Tty, answer_termination_protection, run
 
 REPOSITORY = f"{PROJECT}-api"
@@ -77,11 +78,11 @@ def image_parameter() -> str:
 
 def test_rollback_deploys_only_compute_with_the_tag_through_a_change_set(ecr, capsys):
     hook = answer_termination_protection()
-    first = run(["prod", "--yes", "--image-tag", "bbb2222"], graph=GRAPH, hooks=[hook])
+    first = run([*PROD, "--yes", "--image-tag", "bbb2222"], graph=GRAPH, hooks=[hook])
     assert first.code == 0, first.out
     assert image_parameter() == f"{REPOSITORY}@{digest_of(ecr, 'bbb2222')}"
 
-    result = run(["prod", "rollback", "--yes", "--image-tag", "aaa1111"], graph=GRAPH, hooks=[hook])
+    result = run([*PROD, "rollback", "--yes", "--image-tag", "aaa1111"], graph=GRAPH, hooks=[hook])
     assert result.code == 0, result.out
     old, new = digest_of(ecr, "bbb2222"), digest_of(ecr, "aaa1111")
     assert image_parameter() == f"{REPOSITORY}@{new}"
@@ -112,7 +113,7 @@ def test_a_digest_not_in_ecr_is_refused_before_any_stack_is_touched(ecr, capsys)
 
 
 def test_a_tag_not_in_ecr_is_refused_with_the_tags_there_before_any_stack_is_touched(ecr, capsys):
-    result = run(["prod", "rollback", "--yes", "--image-tag", "ccc3333"], graph=GRAPH)
+    result = run([*PROD, "rollback", "--yes", "--image-tag", "ccc3333"], graph=GRAPH)
     assert result.code == 2
     assert "--image-tag ccc3333 is not in ECR repository ia-comafi-api" in result.err
     assert "aaa1111" in result.err and "bbb2222" in result.err
@@ -122,8 +123,8 @@ def test_a_tag_not_in_ecr_is_refused_with_the_tags_there_before_any_stack_is_tou
 
 def test_declining_the_change_set_changes_nothing(ecr, capsys, monkeypatch):
     hook = answer_termination_protection()
-    assert run(["prod", "--yes", "--image-tag", "bbb2222"], graph=GRAPH, hooks=[hook]).code == 0
-    result = run(["prod", "rollback", "--image-tag", "aaa1111"], graph=GRAPH, hooks=[hook],
+    assert run([*PROD, "--yes", "--image-tag", "bbb2222"], graph=GRAPH, hooks=[hook]).code == 0
+    result = run([*PROD, "rollback", "--image-tag", "aaa1111"], graph=GRAPH, hooks=[hook],
                  stdin=Tty("n\n"))
     assert result.code == 1
     assert image_parameter() == f"{REPOSITORY}@{digest_of(ecr, 'bbb2222')}"

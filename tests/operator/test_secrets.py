@@ -11,6 +11,7 @@ from botocore.stub import Stubber
 
 import contract
 from deployer.verbs import secrets as app_secrets
+from testkit.placeholders import PROD
 from tests.operator.conftest import (
     PROJECT,
     REGION,
@@ -66,7 +67,7 @@ def stubbed_restart() -> tuple:
 def test_set_merges_keeps_every_other_key_and_restarts_without_printing_values(secret, capsys, monkeypatch):
     ecs, stub = stubbed_restart()
     with stub:
-        result = run(["prod", "secrets", "set", f"REDIS_HOST={NEW_HOST}", "REDIS_PASSWORD=-"],
+        result = run([*PROD, "secrets", "set", f"REDIS_HOST={NEW_HOST}", "REDIS_PASSWORD=-"],
                      clients={"ecs": ecs}, stdin=Pipe(NEW_PASSWORD + "\n"))
         stub.assert_no_pending_responses()
     assert result.code == 0, result.out + result.err
@@ -88,7 +89,7 @@ def test_value_typed_on_a_terminal_is_read_without_echo(secret, capsys, monkeypa
         return "typed-key-value"
 
     monkeypatch.setattr(app_secrets.getpass, "getpass", getpass)
-    result = run(["prod", "secrets", "set", "LANGCHAIN_API_KEY=-", "--no-restart"],
+    result = run([*PROD, "secrets", "set", "LANGCHAIN_API_KEY=-", "--no-restart"],
                  stdin=Tty(""))
     assert result.code == 0, result.out + result.err
     assert prompts == ["LANGCHAIN_API_KEY (not echoed): "]
@@ -99,7 +100,7 @@ def test_value_typed_on_a_terminal_is_read_without_echo(secret, capsys, monkeypa
 
 def test_unknown_key_is_refused_naming_the_allowed_keys_and_nothing_is_written(secret, capsys, monkeypatch):
     before = versions(secret)
-    result = run(["prod", "secrets", "set", "REDIS_HOST=x", "OPENAI_KEY=sk-should-not-show"])
+    result = run([*PROD, "secrets", "set", "REDIS_HOST=x", "OPENAI_KEY=sk-should-not-show"])
     assert result.code == 2
     assert "'OPENAI_KEY'" in result.err and ", ".join(tuple(contract.SECRET_KEYS)) in result.err
     assert "sk-should-not-show" not in result.out + result.err
@@ -108,7 +109,7 @@ def test_unknown_key_is_refused_naming_the_allowed_keys_and_nothing_is_written(s
 
 def test_same_value_writes_nothing_and_does_not_restart(secret, capsys, monkeypatch):
     before = versions(secret)
-    result = run(["prod", "secrets", "set", f"REDIS_HOST={CURRENT['REDIS_HOST']}"])
+    result = run([*PROD, "secrets", "set", f"REDIS_HOST={CURRENT['REDIS_HOST']}"])
     assert result.code == 0
     assert versions(secret) == before
     assert "PutSecretValue" not in " ".join(result.calls) and "ecs.UpdateService" not in result.calls
@@ -116,7 +117,7 @@ def test_same_value_writes_nothing_and_does_not_restart(secret, capsys, monkeypa
 
 
 def test_no_service_yet_sets_the_value_and_says_the_first_tasks_read_it(secret, capsys, monkeypatch):
-    result = run(["prod", "secrets", "set", "REDIS_PORT=6380"])  # moto: no cluster
+    result = run([*PROD, "secrets", "set", "REDIS_PORT=6380"])  # moto: no cluster
     assert result.code == 0, result.out
     assert stored(secret)["REDIS_PORT"] == "6380"
     assert "not deployed: its first tasks will read the new values" in result.out
@@ -125,7 +126,7 @@ def test_no_service_yet_sets_the_value_and_says_the_first_tasks_read_it(secret, 
 def test_a_secret_that_is_not_a_json_object_is_not_overwritten_nor_shown(moto, capsys, monkeypatch):
     sm = boto3.client("secretsmanager", region_name=REGION)
     sm.create_secret(Name=SECRET, SecretString="plain-text-password-xyz")
-    result = run(["prod", "secrets", "set", "REDIS_HOST=h"])
+    result = run([*PROD, "secrets", "set", "REDIS_HOST=h"])
     assert result.code == 1
     assert "not a JSON object" in result.err
     assert "plain-text-password-xyz" not in result.out + result.err
@@ -138,7 +139,7 @@ def test_keys_lists_names_and_states_never_values(moto, capsys, monkeypatch):
     initial = app_secrets.template_values()
     sm.create_secret(Name=SECRET, SecretString=json.dumps(
         {**initial, "REDIS_HOST": "real-host-abc", "EXTRA": "extra-value-abc"}))
-    result = run(["prod", "secrets", "keys"])
+    result = run([*PROD, "secrets", "keys"])
     assert result.code == 0
     rows = {line.split()[0]: line for line in result.out.splitlines() if line.split() and line.split()[0].isupper()}
     assert "never set" in rows["LANGCHAIN_API_KEY"]
@@ -150,7 +151,7 @@ def test_keys_lists_names_and_states_never_values(moto, capsys, monkeypatch):
 
 
 def test_missing_secret_says_deploy_data_first(moto, capsys, monkeypatch):
-    result = run(["prod", "secrets", "keys"])
+    result = run([*PROD, "secrets", "keys"])
     assert result.code == 1
     assert f"secret {SECRET} does not exist; deploy the data stack first" in result.err
 
@@ -166,7 +167,7 @@ def test_allowed_keys_are_the_ones_the_task_definition_reads():
 # ---- REDIS_PORT against params' redis_port (the tasks' egress rule) ----
 
 def test_setting_a_redis_port_the_egress_rule_does_not_allow_warns_but_writes(secret, capsys, monkeypatch):
-    result = run(["prod", "secrets", "set", "REDIS_PORT=6380", "--no-restart"])
+    result = run([*PROD, "secrets", "set", "REDIS_PORT=6380", "--no-restart"])
     assert result.code == 0, result.err
     [warning] = [line for line in result.out.splitlines() if "warning:" in line]
     assert "REDIS_PORT" in warning and "redis_port (6379)" in warning  # params/prod.yaml's, the default
@@ -174,11 +175,11 @@ def test_setting_a_redis_port_the_egress_rule_does_not_allow_warns_but_writes(se
 
 
 def test_a_redis_port_matching_the_param_says_nothing_and_keys_warns_on_a_mismatch(secret, capsys, monkeypatch):
-    agreed = run(["prod", "secrets", "set", "REDIS_PORT=6380", "-p", "redis_port=6380", "--no-restart"])
+    agreed = run([*PROD, "secrets", "set", "REDIS_PORT=6380", "-p", "redis_port=6380", "--no-restart"])
     assert agreed.code == 0, agreed.err
     assert "warning:" not in agreed.out
-    keys = run(["prod", "secrets", "keys"])  # params say 6379, the secret now 6380
+    keys = run([*PROD, "secrets", "keys"])  # params say 6379, the secret now 6380
     assert keys.code == 0, keys.err
     assert [line for line in keys.out.splitlines() if "warning:" in line and "redis_port (6379)" in line]
     assert "6380" not in keys.out  # the secret's value is not printed, even a port
-    assert "warning:" not in run(["prod", "secrets", "keys", "-p", "redis_port=6380"]).out
+    assert "warning:" not in run([*PROD, "secrets", "keys", "-p", "redis_port=6380"]).out

@@ -15,6 +15,7 @@ import time
 import boto3
 from botocore.stub import Stubber
 
+from testkit.placeholders import PROD
 from tests.operator.conftest import (
     PROJECT,
     REGION,
@@ -64,7 +65,7 @@ def test_status_with_moto_shows_stacks_service_image_and_on_trouble_the_log_tail
     now = int(time.time() * 1000)
     logs.put_log_events(logGroupName=LOG_GROUP, logStreamName="api/api/abc", logEvents=[
         {"timestamp": now - 2000 + i, "message": f"line {i}"} for i in range(30)])
-    result = run(["prod", "status"])
+    result = run([*PROD, "status"])
     out = result.out
     # moto starts no task: 0 of 1 running is a problem, so status exits 1 and shows the newest log lines.
     assert result.code == 1, out
@@ -83,7 +84,7 @@ def test_status_with_moto_shows_stacks_service_image_and_on_trouble_the_log_tail
 
 
 def test_status_of_nothing_deployed_says_so(moto, capsys):
-    result = run(["prod", "status"])
+    result = run([*PROD, "status"])
     assert result.code == 1
     assert f"problem: stack {PROJECT}-network is not deployed" in result.out
     assert f"problem: service {PROJECT}-api not found in cluster {PROJECT}-cluster" in result.out
@@ -141,7 +142,7 @@ def test_status_of_a_failing_rollout_shows_why_tasks_stop_and_what_they_logged(m
     clients, stubs = crash_looping_clients()
     for s in stubs:
         s.activate()
-    result = run(["prod", "status"], clients=clients)
+    result = run([*PROD, "status"], clients=clients)
     for s in stubs:
         s.assert_no_pending_responses()
     out = result.out
@@ -170,7 +171,7 @@ def test_status_all_well_exits_0_without_looking_for_stopped_tasks(moto, capsys)
         s_elb.add_response("describe_target_health", {"TargetHealthDescriptions": [
             {"Target": {"Id": "10.0.2.15", "Port": 8000}, "TargetHealth": {"State": "healthy"}}]},
             {"TargetGroupArn": TG_ARN})
-        result = run(["prod", "status"], clients={"ecs": ecs, "elbv2": elbv2})
+        result = run([*PROD, "status"], clients={"ecs": ecs, "elbv2": elbv2})
     assert result.code == 0, result.out
     assert "all well" in result.out and "problem" not in result.out
     assert "ListTasks" not in " ".join(result.calls)  # nothing wrong: no digging
@@ -178,12 +179,12 @@ def test_status_all_well_exits_0_without_looking_for_stopped_tasks(moto, capsys)
 
 def test_outputs_table_and_json(moto, capsys):
     deploy_all(api_url="http://ia-comafi-alb-1.us-east-1.elb.amazonaws.com")
-    table = run(["prod", "outputs"])
+    table = run([*PROD, "outputs"])
     assert table.code == 0
     assert any(line.split() == ["compute", "ApiUrl", "http://ia-comafi-alb-1.us-east-1.elb.amazonaws.com"]
                for line in table.out.splitlines())
     assert any(line.split() == ["github-oidc", "-", "(not", "deployed)"] for line in table.out.splitlines())
-    as_json = run(["prod", "outputs", "--json"])
+    as_json = run([*PROD, "outputs", "--json"])
     assert as_json.code == 0
     parsed = json.loads(as_json.out)  # nothing but JSON on stdout
     assert parsed["compute"]["ApiUrl"] == "http://ia-comafi-alb-1.us-east-1.elb.amazonaws.com"
@@ -213,7 +214,7 @@ def test_status_lists_the_alarms_in_alarm_first_with_their_reason_and_only_this_
     put_alarm(f"{PROJECT}-unhealthy-hosts", topic, "ALARM",
               "Threshold Crossed: 3 out of the last 3 datapoints [1.0, 1.0, 1.0] were greater than the threshold (0.0)")
     put_alarm(f"{PROJECT}-dev-5xx-rate", other, "ALARM", "not ours")
-    result = run(["prod", "status"])
+    result = run([*PROD, "status"])
     assert result.code == 1
     assert "alarms: 1 ALARM, 1 OK" in result.out
     rows = [line.split() for line in result.out.splitlines() if line.strip().startswith(("ALARM ", "OK "))]
@@ -221,5 +222,5 @@ def test_status_lists_the_alarms_in_alarm_first_with_their_reason_and_only_this_
     assert "were greater than the threshold (0.0)" in result.out
     assert "not ours" not in result.out and f"{PROJECT}-dev-5xx-rate" not in result.out
     assert f"alarm {PROJECT}-unhealthy-hosts is in ALARM" in result.err
-    outputs = run(["prod", "outputs"])
+    outputs = run([*PROD, "outputs"])
     assert any(line.split() == ["compute", "DashboardUrl", dashboard] for line in outputs.out.splitlines())

@@ -17,8 +17,10 @@ import yaml
 import contract
 import templates
 from deployer import cli
+from deployer.errors import BadInput
 from deployer.output import Printer
 from templates import params
+from testkit.placeholders import filled
 from testkit.tools import ROOT, require_tool
 
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -231,8 +233,11 @@ def test_every_deploy_py_command_is_one_deploy_py_accepts(deploy):
     value, fails here (BadInput), not in the pipeline."""
     commands = _deploy_py_commands(deploy)
     assert len(commands) == 2
-    for argv in commands:
-        cli.prepare(argv, templates.STACKS, Printer(io.StringIO()), stdin_tty=False)
+    for env, *rest in commands:
+        # As run once params/prod.yaml holds real values; with its placeholders, no command reaches AWS.
+        cli.prepare([*filled(env), *rest], templates.STACKS, Printer(io.StringIO()), stdin_tty=False)
+        with pytest.raises(BadInput, match="still holds placeholders"):
+            cli.prepare([env, *rest], templates.STACKS, Printer(io.StringIO()), stdin_tty=False)
 
 
 def _all_uses(path: Path) -> list[tuple[str, str]]:
