@@ -205,6 +205,10 @@ def test_health_check_polls_the_url_the_deploy_job_read_with_a_bound_and_no_role
     (step,) = _steps(job)
     assert step["env"]["API_URL"] == "${{ needs.deploy.outputs.api-url }}"
     assert "deadline=$((SECONDS + 300))" in step["run"]
+    # HTTPS only, verified: an http:// ApiUrl stops the job, and curl neither downgrades nor skips verification.
+    assert 'https://*) ;;' in step["run"] and "exit 1" in step["run"]
+    assert "--proto '=https'" in step["run"] and "--tlsv1.2" in step["run"]
+    assert not {"-k", "--insecure"} & set(shlex.split(step["run"].replace("'%{http_code}'", "")))
     deploy_job = deploy["jobs"]["deploy"]
     assert deploy_job["outputs"]["api-url"] == "${{ steps.url.outputs.api-url }}"
     (url_step,) = [s for s in _steps(deploy_job) if s.get("id") == "url"]
