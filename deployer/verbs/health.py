@@ -1,5 +1,8 @@
 """`health`: GET the API URL until it answers 200 or the time bound passes.
 
+The URL is the compute stack's ApiUrl: https://DOMAIN wherever the params serve HTTPS (an http:// one there
+is refused, not polled), the ALB's http:// name only where they say allow_plain_http.
+
 The pipeline's last step (`deploy.py prod health --timeout 300`): a deploy that CloudFormation calls
 complete can still serve 502s while the ALB registers the new tasks. Every attempt is printed, and on
 failure the last status (or connection error) is what the operator reads.
@@ -65,6 +68,10 @@ def health_url(api_url: str) -> str:
 
 def health_cmd(ctx, args) -> int:
     api_url = compute_output(ctx.aws().cfn, ctx.params.project, contract.API_URL)
+    if not ctx.params["allow_plain_http"] and not api_url.startswith("https://"):
+        # Polling it would call a plain-HTTP API healthy: the stack serves what the params no longer allow.
+        raise DeployError(f"{contract.API_URL} is {api_url}, not https, yet params/{ctx.params.env}.yaml serves "
+                          f"HTTPS; deploy the compute stack (deploy.py {ctx.params.env} --stacks compute) first")
     url = health_url(api_url)
     ok, last = wait_healthy(url, args.timeout, say(ctx), interval=args.interval)
     if ok:

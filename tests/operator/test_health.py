@@ -14,6 +14,10 @@ from deployer.verbs import health
 from testkit.placeholders import PROD
 from tests.operator.conftest import PROJECT, cfn_stack, run
 
+# The test server speaks plain HTTP: the environment that says so (dev's allow_plain_http), under prod's
+# project name so that the compute stack is the one these tests create.
+PLAIN_HTTP = ["dev", "-p", f"project_name={PROJECT}"]
+
 
 @contextlib.contextmanager
 def server(statuses):
@@ -46,7 +50,7 @@ def server(statuses):
 def test_healthy_after_503s_exits_0(moto, capsys):
     with server([503, 503, 200]) as (url, paths):
         cfn_stack(f"{PROJECT}-compute", {"ApiUrl": url})
-        result = run([*PROD, "health", "--timeout", "10", "--interval", "0.1"])
+        result = run([*PLAIN_HTTP, "health", "--timeout", "10", "--interval", "0.1"])
     assert result.code == 0, result.out + result.err
     assert paths == ["/", "/", "/"]  # GET / is the ALB's health check path
     lines = [x for x in result.out.splitlines() if "GET " in x]
@@ -58,7 +62,7 @@ def test_never_healthy_exits_1_with_last_status_within_the_bound(moto, capsys):
     with server([500, 503]) as (url, paths):
         cfn_stack(f"{PROJECT}-compute", {"ApiUrl": url})
         start = time.monotonic()
-        result = run([*PROD, "health", "--timeout", "1.5", "--interval", "0.2"])
+        result = run([*PLAIN_HTTP, "health", "--timeout", "1.5", "--interval", "0.2"])
         elapsed = time.monotonic() - start
     assert result.code == 1
     assert 1.4 <= elapsed < 3.5, elapsed  # polled until the bound, not far past it
@@ -70,9 +74,18 @@ def test_nothing_listening_reports_the_connection_error(moto, capsys):
     with server([200]) as (url, _):
         pass  # closed: the port now refuses connections
     cfn_stack(f"{PROJECT}-compute", {"ApiUrl": url})
-    result = run([*PROD, "health", "--timeout", "0.5", "--interval", "0.1"])
+    result = run([*PLAIN_HTTP, "health", "--timeout", "0.5", "--interval", "0.1"])
     assert result.code == 1
     assert "last: error:" in result.err and "refused" in result.err.lower()
+
+
+def test_an_http_api_url_where_the_params_serve_https_is_refused_not_polled(moto, capsys):
+    with server([200]) as (url, paths):
+        cfn_stack(f"{PROJECT}-compute", {"ApiUrl": url})
+        result = run([*PROD, "health", "--timeout", "1"])
+    assert result.code == 1 and paths == []
+    assert f"ApiUrl is {url}, not https, yet params/prod.yaml serves HTTPS" in result.err
+    assert len(result.err.strip().splitlines()) == 1
 
 
 def test_without_the_compute_stack_says_so(moto, capsys):
