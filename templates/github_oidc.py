@@ -441,6 +441,11 @@ _ELB_OWNED = (
     "DeleteLoadBalancer", "DeleteTargetGroup", "ModifyLoadBalancerAttributes", "ModifyTargetGroup",
     "ModifyTargetGroupAttributes", "RemoveTags", "SetIpAddressType", "SetSecurityGroups", "SetSubnets",
 )
+# What CloudFormation does to the certificate compute requests (hosted_zone_id): ACM's actions on a
+# certificate, tagged with the project from its request on.
+_CERTIFICATE = ("AddTagsToCertificate", "DeleteCertificate", "DescribeCertificate", "ListTagsForCertificate")
+# The records compute writes in the hosted zone: the certificate's validation CNAME and the API's alias A.
+_RECORD_TYPES = ("A", "CNAME")
 _SCALING = ("DeleteScalingPolicy", "DeregisterScalableTarget", "PutScalingPolicy", "RegisterScalableTarget")
 _SCALING_DESCRIBE = ("DescribeScalableTargets", "DescribeScalingActivities", "DescribeScalingPolicies")
 _WAF = (
@@ -556,6 +561,29 @@ def _compute_statements() -> list[pol.Statement]:
     ]
 
 
+def _certificate_and_dns_statements() -> list[pol.Statement]:
+    """compute's HTTPS with hosted_zone_id: the certificate it requests and the records it writes."""
+    tag = contract.PROJECT_TAG
+    # Empty hosted_zone_id (certificate_arn given, or plain HTTP): "hostedzone/" names no zone at all.
+    hosted_zone = Sub("arn:${AWS::Partition}:route53:::hostedzone/${HostedZoneId}")
+    return [
+        # RequestCertificate has no resource type (the reference): the request must carry the project's tag
+        # and ask for DNS validation; everything after is on certificates that carry the tag.
+        _allow("CertificateRequestTagged", "acm", ["RequestCertificate"], ["*"],
+               pol.Condition(pol.StringEquals({f"aws:RequestTag/{tag}": _PROJECT_VALUE,
+                                               "acm:ValidationMethod": "DNS"}))),
+        _allow("ProjectCertificates", "acm", _CERTIFICATE, [_arn("acm", "certificate/*")], _owned(tag)),
+        # The one hosted zone of hosted_zone_id; record sets carry no tags, so the zone and the record types
+        # are all IAM can bound.
+        _allow("HostedZoneRecords", "route53", ["ChangeResourceRecordSets"], [hosted_zone],
+               pol.Condition(pol.ForAllValuesStringEquals("route53:ChangeResourceRecordSetsRecordTypes",
+                                                          list(_RECORD_TYPES)))),
+        _allow("HostedZoneRecordsRead", "route53", ["ListResourceRecordSets"], [hosted_zone]),
+        # A record change's progress: changes have ids of Route 53's, named by no zone.
+        _allow("HostedZoneChanges", "route53", ["GetChange"], [Sub("arn:${AWS::Partition}:route53:::change/*")]),
+    ]
+
+
 def _observability_statements() -> list[pol.Statement]:
     tag = contract.PROJECT_TAG
     topic = _arn("sns", _pattern("alarm_topic"))
@@ -632,6 +660,10 @@ _EXECUTION_POLICIES = (
     ("ComputeDeployPolicy", (_compute_statements,), (
         ("CKV_AWS_111", "LoadBalancingSetWebAcl and TaskDefinitionsAccountWide: the reference lists no resource "
                         "type for SetWebAcl and DeregisterTaskDefinition; AWS authorizes them on * only"),
+    )),
+    ("CertificateAndDnsDeployPolicy", (_certificate_and_dns_statements,), (
+        ("CKV_AWS_111", "CertificateRequestTagged: the reference lists no resource type for RequestCertificate; "
+                        "the request must carry the Project tag (aws:RequestTag) and ask for DNS validation"),
     )),
     ("ObservabilityDeployPolicy", (_observability_statements,), (
         ("CKV_AWS_111", "Subscriptions and AlarmKeyCreateTagged: the reference lists no resource type for "

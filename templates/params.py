@@ -163,8 +163,9 @@ SCHEMA: tuple[Param, ...] = (
           pattern=r"(arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+)?",
           pattern_help="empty or an ACM certificate ARN"),
     Param("hosted_zone_id", str, "", "Route 53 hosted zone of domain_name: compute requests a DNS-validated "
-          "certificate and points domain_name at the ALB there (or empty: certificate_arn)",
-          stacks=(contract.COMPUTE,), pattern=r"(Z[A-Z0-9]{1,31})?",
+          "certificate and points domain_name at the ALB there, the one zone CloudFormation may write in "
+          "(or empty: certificate_arn)",
+          stacks=(contract.COMPUTE, contract.CI_ACCESS), pattern=r"(Z[A-Z0-9]{1,31})?",
           pattern_help="empty or a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ",
           placeholder="Z00000000000PLACEHOLDER"),
     Param("alb_access_logs", bool, True, "ALB access logs to a bucket of their own (off: no bucket)",

@@ -40,7 +40,7 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 VALUES = {
     "ProjectName": PROJECT, "GithubRepo": "acme-bank/ia-comafi-v1", "GithubBranch": "master",
-    "GithubEnvironment": "prod", "OidcProviderArn": "",
+    "GithubEnvironment": "prod", "OidcProviderArn": "", "HostedZoneId": "Z0123456789TESTZONE",
 }
 BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/{contract.resource_name('permissions_boundary', PROJECT)}"
 PRINCIPALS = {"execution": "cfn_execution_role", "deploy": "oidc_deploy_role", "build": "build_role"}
@@ -83,6 +83,7 @@ REQUIRED_KEYS = {
     "sns:Subscribe": "sns:Protocol",
     "wafv2:PutLoggingConfiguration": "wafv2:LogDestinationResource",
     "application-autoscaling:RegisterScalableTarget": "application-autoscaling:service-namespace",
+    "route53:ChangeResourceRecordSets": "route53:ChangeResourceRecordSetsRecordTypes",
 }
 # Writes bound to nothing of this project, because AWS offers no narrower resource or condition key for them
 # (the Service Authorization Reference). Each is a residual risk docs/threat-model.md lists by Sid.
@@ -98,6 +99,7 @@ ACCEPTED_UNBOUND = {
     "EcrLogin": "a registry login token has no resource type",
     "ManagedRuleSets": "a web ACL that names AWS managed rule groups authorizes them too; they are not changed",
     "PullImageLogin": "a registry login token has no resource type",
+    "HostedZoneRecords": "record sets carry no tags: the one zone hosted_zone_id names, A and CNAME records only",
 }
 # Calls the reference lists with a resource type that AWS still authorizes on "*" only, in the form deploy.py
 # makes them.

@@ -16,6 +16,7 @@ import contract
 CREATE_ACTIONS = {
     "AWS::ApplicationAutoScaling::ScalableTarget": "application-autoscaling:RegisterScalableTarget",
     "AWS::ApplicationAutoScaling::ScalingPolicy": "application-autoscaling:PutScalingPolicy",
+    "AWS::CertificateManager::Certificate": "acm:RequestCertificate",
     "AWS::CloudFormation::WaitConditionHandle": None,
     "AWS::CloudWatch::Alarm": "cloudwatch:PutMetricAlarm",
     "AWS::CloudWatch::CompositeAlarm": "cloudwatch:PutCompositeAlarm",
@@ -46,6 +47,7 @@ CREATE_ACTIONS = {
     "AWS::KMS::Key": "kms:CreateKey",
     "AWS::Logs::LogGroup": "logs:CreateLogGroup",
     "AWS::Logs::ResourcePolicy": "logs:PutResourcePolicy",
+    "AWS::Route53::RecordSet": "route53:ChangeResourceRecordSets",
     "AWS::S3::Bucket": "s3:CreateBucket",
     "AWS::S3::BucketPolicy": "s3:PutBucketPolicy",
     "AWS::SNS::Subscription": "sns:Subscribe",

@@ -28,6 +28,7 @@ VALUES = {
     "GithubBranch": "master",
     "GithubEnvironment": "prod",
     "OidcProviderArn": "",
+    "HostedZoneId": "Z0123456789TESTZONE",
 }
 PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
 EXECUTION_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-cfn-execution"
@@ -339,11 +340,15 @@ def test_star_resources_only_where_aws_offers_nothing_narrower(res):
         "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery",
         "sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes", "sns:Unsubscribe",
         "kms:CreateKey", "kms:ListAliases",
+        "acm:RequestCertificate",
     }
     assert star == expected
-    # Of those, the one create is conditioned on the Project tag in the request.
+    # Of those, the creates are conditioned on the Project tag in the request.
     (create_key,) = _allowed_on(_execution_statements(res), "kms:CreateKey")
     assert create_key["Condition"] == {"StringEquals": {"aws:RequestTag/Project": PROJECT}}
+    (request_certificate,) = _allowed_on(_execution_statements(res), "acm:RequestCertificate")
+    assert request_certificate["Condition"] == {"StringEquals": {"aws:RequestTag/Project": PROJECT,
+                                                                 "acm:ValidationMethod": "DNS"}}
 
 
 @pytest.mark.parametrize("action", ["elasticloadbalancing:SetWebAcl", "logs:DescribeLogGroups"])
@@ -452,11 +457,75 @@ def test_execution_role_never_reads_secret_values_or_objects(res):
     assert not {"secretsmanager:GetSecretValue", "s3:GetObject", "s3:PutObject"} & actions
 
 
+# -- the certificate and the DNS record (compute with hosted_zone_id) --------------------------------------------
+
+
+def _allows(statements: list[dict], action: str, resource: str, context: dict) -> bool:
+    """IAM's answer for one request, for the operators these statements use (StringEquals, and
+    ForAllValues:StringEquals over a multi-valued key: every value in the request must be allowed)."""
+    def holds(operator: str, key: str, allowed) -> bool:
+        allowed, given = set(_as_list(allowed)), context.get(key)
+        if operator == "StringEquals":
+            return given is not None and not isinstance(given, list) and given in allowed
+        if operator == "ForAllValues:StringEquals":
+            return given is None or set(given) <= allowed
+        raise AssertionError(f"operator {operator} not evaluated here")
+
+    return any(
+        s["Effect"] == "Allow" and action in _as_list(s["Action"])
+        and any(fnmatch.fnmatchcase(resource, r) for r in _as_list(s["Resource"]))
+        and all(holds(op, key, allowed) for op, keys in s.get("Condition", {}).items() for key, allowed in keys.items())
+        for s in statements
+    )
+
+
+ZONE = f"arn:aws:route53:::hostedzone/{VALUES['HostedZoneId']}"
+CERTIFICATE = f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/0f0e0d0c-1111-2222-3333-444455556666"
+OURS = {"aws:ResourceTag/Project": PROJECT}
+
+
+@pytest.mark.parametrize("action, resource, context, allowed", [
+    # What CloudFormation does for compute's certificate and record.
+    ("acm:RequestCertificate", "*", {"aws:RequestTag/Project": PROJECT, "acm:ValidationMethod": "DNS"}, True),
+    ("acm:DescribeCertificate", CERTIFICATE, OURS, True),
+    ("acm:ListTagsForCertificate", CERTIFICATE, OURS, True),
+    ("acm:AddTagsToCertificate", CERTIFICATE, OURS, True),
+    ("acm:DeleteCertificate", CERTIFICATE, OURS, True),
+    ("route53:ChangeResourceRecordSets", ZONE, {"route53:ChangeResourceRecordSetsRecordTypes": ["CNAME"]}, True),
+    ("route53:ChangeResourceRecordSets", ZONE, {"route53:ChangeResourceRecordSetsRecordTypes": ["A"]}, True),
+    ("route53:ListResourceRecordSets", ZONE, {}, True),
+    ("route53:GetChange", "arn:aws:route53:::change/C0123456789ABC", {}, True),
+    # What it must not: another's certificate, an untagged or e-mail-validated request, another zone, other types.
+    ("acm:RequestCertificate", "*", {"acm:ValidationMethod": "DNS"}, False),
+    ("acm:RequestCertificate", "*", {"aws:RequestTag/Project": PROJECT, "acm:ValidationMethod": "EMAIL"}, False),
+    ("acm:DeleteCertificate", CERTIFICATE, {"aws:ResourceTag/Project": "payments"}, False),
+    ("acm:DeleteCertificate", CERTIFICATE, {}, False),
+    ("acm:ExportCertificate", CERTIFICATE, OURS, False),
+    ("acm:ImportCertificate", "*", {"aws:RequestTag/Project": PROJECT}, False),
+    ("route53:ChangeResourceRecordSets", "arn:aws:route53:::hostedzone/ZOTHERZONE0000",
+     {"route53:ChangeResourceRecordSetsRecordTypes": ["A"]}, False),
+    ("route53:ChangeResourceRecordSets", ZONE, {"route53:ChangeResourceRecordSetsRecordTypes": ["NS"]}, False),
+    ("route53:ChangeResourceRecordSets", ZONE, {"route53:ChangeResourceRecordSetsRecordTypes": ["A", "TXT"]}, False),
+    ("route53:DeleteHostedZone", ZONE, {}, False),
+    ("route53:CreateHostedZone", "*", {}, False),
+])
+def test_execution_role_requests_and_validates_only_the_projects_certificate_in_the_one_zone(
+        res, action, resource, context, allowed):
+    assert _allows(_execution_statements(res), action, resource, context) is allowed
+
+
+def test_without_a_hosted_zone_the_execution_role_writes_no_records(doc):
+    statements = _execution_statements(_resolved(doc, {**VALUES, "HostedZoneId": ""})["Resources"])
+    for zone in (ZONE, "arn:aws:route53:::hostedzone/ZOTHERZONE0000"):
+        assert not _allows(statements, "route53:ChangeResourceRecordSets", zone,
+                           {"route53:ChangeResourceRecordSetsRecordTypes": ["A"]})
+
+
 def test_policies_fit_aws_size_limits_with_the_longest_names():
     """A managed policy holds 6,144 characters, a role's inline policies 10,240 (whitespace not counted)."""
     longest, _ = contract.longest_project_name("ap-southeast-2")
     values = {**VALUES, "ProjectName": "a" * longest, "GithubRepo": "o" * 39 + "/" + "r" * 100,
-              "GithubEnvironment": "e" * 255, "AWS::Region": "ap-southeast-2"}
+              "GithubEnvironment": "e" * 255, "AWS::Region": "ap-southeast-2", "HostedZoneId": "Z" + "9" * 31}
     doc = templates.load_yaml(templates.render(github_oidc.build()))
     resolved = _resolved(doc, values)["Resources"]
     for name, resource in resolved.items():
@@ -479,10 +548,11 @@ def test_stack_is_optional_and_standalone():
 
 def test_parameters_are_the_schema_github_keys(doc):
     assert set(doc["Parameters"]) == {"ProjectName", "GithubRepo", "GithubBranch", "GithubEnvironment",
-                                      "OidcProviderArn"}
-    assert params.cfn_parameter_values("github-oidc", params.load_params("prod", [f"github_repo={REPO}"])) == {
+                                      "OidcProviderArn", "HostedZoneId"}
+    prod = params.load_params("prod", [f"github_repo={REPO}", f"hosted_zone_id={VALUES['HostedZoneId']}"])
+    assert params.cfn_parameter_values("github-oidc", prod) == {
         "ProjectName": PROJECT, "GithubRepo": REPO, "GithubBranch": "master", "GithubEnvironment": "prod",
-        "OidcProviderArn": "",
+        "OidcProviderArn": "", "HostedZoneId": VALUES["HostedZoneId"],
     }
 
 
