@@ -8,7 +8,7 @@ value becomes a string"), so ``!Equals [!Ref NatGateways, '0']`` is true for
 nat_gateways=0. LocalStack 2026.3's CloudFormation engine turns it into the
 int 0, so that condition is false there and the network stack creates a NAT
 gateway it was told not to (which LocalStack then cannot create). Likewise
-an empty value ("" for certificate_arn: no HTTPS) is a value on AWS, and
+an empty value ("" for certificate_arn: no certificate given) is a value on AWS, and
 LocalStack takes it for "no value" (``"" or default``), so
 ``!Equals [!Ref CertificateArn, '']`` fails there. Patching the emulator
 back to AWS's behaviour keeps the templates written for AWS.

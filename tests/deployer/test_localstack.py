@@ -20,6 +20,7 @@ from deployer.engine import stack_policy
 from templates import params
 from templates.compute import add_image_digest_parameter
 from testkit import fakes, harness
+from testkit.placeholders import PROD
 
 pytestmark = pytest.mark.usefixtures("localstack")
 
@@ -356,7 +357,7 @@ def test_missing_image_stops_before_any_stack_changes(project):
 
 
 def test_prod_stacks_are_protected(project):
-    result = harness.run_emulated(["prod", "--yes", "-p", f"project_name={project}"], graph=[tiny(project, "solo")])
+    result = harness.run_emulated([*PROD, "--yes", "-p", f"project_name={project}"], graph=[tiny(project, "solo")])
     assert result.code == 0, result.out
     stack = cfn().describe_stacks(StackName=contract.stack_name(project, "solo"))["Stacks"][0]
     assert stack["EnableTerminationProtection"] is True
