@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 import contract
+from testkit.placeholders import PROD
 from tests.operator.conftest import PROJECT, REGION, answer_termination_protection, run
 from tests.operator.test_rollback import GRAPH, REPOSITORY, digest_of, image_parameter, push
 
@@ -51,7 +52,7 @@ def test_a_deploy_runs_the_digest_its_tag_named_and_a_moved_tag_changes_nothing(
     first = push(ecr, "aaa1111", "latest")
     scans = ScanReads()
 
-    created = run(["prod", "--yes"], graph=GRAPH, hooks=[hook, *scans.hooks])  # first create: params' `latest`
+    created = run([*PROD, "--yes"], graph=GRAPH, hooks=[hook, *scans.hooks])  # first create: params' `latest`
     assert created.code == 0, created.out + created.err
     assert deployed_digest() == first and image_parameter() == f"{REPOSITORY}@{first}"
     assert scans == [{"imageDigest": first}]  # the gate judged the image that runs, not whatever the tag names
@@ -65,14 +66,14 @@ def test_a_deploy_runs_the_digest_its_tag_named_and_a_moved_tag_changes_nothing(
     moved = push(ecr, "bbb2222", "latest", layer="second build")  # a new build: `latest` now names it
     assert moved != first and digest_of(ecr, "latest") == moved
 
-    again = run(["prod", "--yes"], graph=GRAPH, hooks=[hook, *scans.hooks])
+    again = run([*PROD, "--yes"], graph=GRAPH, hooks=[hook, *scans.hooks])
     assert again.code == 0, again.out + again.err
     assert again.count("CreateChangeSet") == 0 and "[compute] unchanged" in again.out
     assert deployed_digest() == first and image_parameter() == f"{REPOSITORY}@{first}"
     assert f"image aaa1111 ({first[:15]}...) (kept" in again.out  # shown with a tag that still names it
     assert again.count("ecr.PutImage") == 0 and scans == [{"imageDigest": first}]  # released already, not gated
 
-    parameter_change = run(["prod", "--yes", "-p", "fargate_cpu=1024", "-p", "fargate_memory=2048"], graph=GRAPH,
+    parameter_change = run([*PROD, "--yes", "-p", "fargate_cpu=1024", "-p", "fargate_memory=2048"], graph=GRAPH,
                            hooks=[hook, *scans.hooks])
     assert parameter_change.code == 0, parameter_change.out + parameter_change.err
     assert deployed_digest() == first  # any other change keeps the image too
@@ -80,7 +81,7 @@ def test_a_deploy_runs_the_digest_its_tag_named_and_a_moved_tag_changes_nothing(
     assert [line.split() for line in parameter_change.out.splitlines() if "ImageDigest" in line] == [
         ["[compute]", "ImageDigest", *shown.split(), *shown.split(), "(kept)"]]
 
-    asked = run(["prod", "--yes", "--image-tag", "latest"], graph=GRAPH, hooks=[hook, *scans.hooks])
+    asked = run([*PROD, "--yes", "--image-tag", "latest"], graph=GRAPH, hooks=[hook, *scans.hooks])
     assert asked.code == 0, asked.out + asked.err
     assert deployed_digest() == moved and image_parameter() == f"{REPOSITORY}@{moved}"
     assert scans[-1] == {"imageDigest": moved}
@@ -91,14 +92,14 @@ def test_a_deploy_runs_the_digest_its_tag_named_and_a_moved_tag_changes_nothing(
 def test_the_pipelines_digest_deploys_as_given(ecr, capsys):
     hook = answer_termination_protection()
     built = push(ecr, "ccc3333")
-    result = run(["prod", "--yes", "--image-digest", built], graph=GRAPH, hooks=[hook])
+    result = run([*PROD, "--yes", "--image-digest", built], graph=GRAPH, hooks=[hook])
     assert result.code == 0, result.out + result.err
     assert deployed_digest() == built
     assert f"image ccc3333 ({built[:15]}...) (given: --image-digest {built}): in ECR" in result.out
 
 
 def test_an_image_not_in_ecr_stops_the_deploy_before_any_stack_changes(ecr, capsys):
-    result = run(["prod", "--yes", "--image-tag", "nope"], graph=GRAPH)
+    result = run([*PROD, "--yes", "--image-tag", "nope"], graph=GRAPH)
     assert result.code == 1
     assert result.err.startswith(f"deploy.py: error: image {REPOSITORY}:nope is not in ECR; push it first")
     assert not any(c.endswith(("CreateChangeSet", "CreateStack", "ExecuteChangeSet")) for c in result.calls)

@@ -96,16 +96,16 @@ def test_rollback_deploys_only_compute_with_the_tag_through_a_change_set(ecr, ca
 
 def test_rollback_to_a_digest_given_directly(ecr, capsys):
     hook = answer_termination_protection()
-    assert run(["prod", "--yes", "--image-tag", "bbb2222"], graph=GRAPH, hooks=[hook]).code == 0
+    assert run([*PROD, "--yes", "--image-tag", "bbb2222"], graph=GRAPH, hooks=[hook]).code == 0
     target = digest_of(ecr, "aaa1111")
-    result = run(["prod", "rollback", "--yes", "--image-digest", target], graph=GRAPH, hooks=[hook])
+    result = run([*PROD, "rollback", "--yes", "--image-digest", target], graph=GRAPH, hooks=[hook])
     assert result.code == 0, result.out
     assert image_parameter() == f"{REPOSITORY}@{target}"
     assert f"rolled back to aaa1111 ({target[:15]}...)" in result.out  # shown with a tag that names it
 
 
 def test_a_digest_not_in_ecr_is_refused_before_any_stack_is_touched(ecr, capsys):
-    result = run(["prod", "rollback", "--yes", "--image-digest", "sha256:" + "9" * 64], graph=GRAPH)
+    result = run([*PROD, "rollback", "--yes", "--image-digest", "sha256:" + "9" * 64], graph=GRAPH)
     assert result.code == 2
     assert result.err.startswith(f"deploy.py: error: --image-digest sha256:{'9' * 64} is not in ECR repository "
                                  f"{REPOSITORY}")
