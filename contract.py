@@ -248,6 +248,8 @@ RELEASE_ENVIRONMENTS = ("staging", "prod")
 # What the repository's params files say where an account id belongs: the deployer refuses it before any
 # AWS call, so a fresh checkout never deploys into whichever account its credentials happen to reach.
 ACCOUNT_PLACEHOLDER = "set-me"
+# The workflow whose jobs on the deploy branch the CI roles trust (its job_workflow_ref claim), and nothing else.
+DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
 
 
 def default_project_name(environment: str) -> str:

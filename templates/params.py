@@ -217,7 +217,8 @@ SCHEMA: tuple[Param, ...] = (
           pattern=r"([A-Za-z0-9-]+/[A-Za-z0-9_.-]+)?", pattern_help="ORG/REPO as GitHub spells it"),
     Param("github_branch", str, "master", "Branch whose pushes deploy", stacks=(contract.CI_ACCESS,),
           pattern=r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", pattern_help="a branch name such as master"),
-    Param("github_environment", str, "prod", "GitHub environment of the deploy job", stacks=(contract.CI_ACCESS,),
+    Param("github_environment", str, contract.PRIMARY_ENVIRONMENT, "GitHub environment of the deploy job "
+          "(default: the environment's name)", stacks=(contract.CI_ACCESS,),
           pattern=r"[A-Za-z0-9_.-]{1,255}", pattern_help="a GitHub environment name such as prod"),
     Param("oidc_provider_arn", str, "", "Existing GitHub OIDC provider to reuse; empty creates one",
           stacks=(contract.CI_ACCESS,),
@@ -283,6 +284,7 @@ def load_params(env: str, overrides: list[str] = (), params_dir: Path = PARAMS_D
     values = {p.key: p.default for p in SCHEMA}
     values["environment"] = env
     values["project_name"] = contract.default_project_name(env)
+    values["github_environment"] = env
     for key, raw in data.items():
         values[key] = _check(str(key), raw, f"{path}: ", from_cli=False)
     for text in overrides:
@@ -299,6 +301,10 @@ def _check_identity(path: Path, env: str, values: dict) -> None:
     if values["environment"] != env:
         raise ParamError(f"{path}: environment={values['environment']!r} contradicts the file's environment "
                          f"{env!r}; allowed: environment: {env}, or leave it out")
+    if env in contract.RELEASE_ENVIRONMENTS and values["github_environment"] != env:
+        # Its deploy role trusts that GitHub environment's job: another's would let the other job in.
+        raise ParamError(f"{path}: github_environment={values['github_environment']!r} is not {env!r}; allowed: "
+                         f"{env} (the GitHub environment of deploy.yml's job that deploys {env}), or leave it out")
     if env in contract.RELEASE_ENVIRONMENTS and not values["account_id"]:
         raise ParamError(f"{path}: account_id is empty; allowed: the {contract.ACCOUNT_ID_LENGTH}-digit account "
                          f"{env} deploys to (every release environment pins its account)")
