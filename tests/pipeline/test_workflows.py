@@ -174,18 +174,18 @@ def test_build_builds_once_and_hands_on_the_digest_every_registry_holds(deploy):
     assert set(digest["env"].values()) == {f"${{{{ steps.push-{env}.outputs.digest }}}}"
                                            for env in contract.RELEASE_ENVIRONMENTS}
     assert build["outputs"]["image-digest"] == "${{ steps.digest.outputs.image-digest }}"
-    assert build["outputs"]["image-tag"] == "${{ steps.params.outputs.image-tag }}"
+    assert set(build["outputs"]) == {"image-digest"}  # the deploys run the digest, never a tag
 
 
 def test_both_deploys_get_the_same_image_from_build(deploy):
     handed = []
     for job in DEPLOY_JOBS.values():
-        step = _steps(deploy["jobs"][job])[_run_index(deploy["jobs"][job], r"python deploy\.py .*--image-tag")]
+        step = _steps(deploy["jobs"][job])[_run_index(deploy["jobs"][job], r"python deploy\.py .*--image-digest")]
         handed.append(step["env"])
         argv = shlex.split(step["run"])
-        assert argv[argv.index("--image-tag") + 1] == "$IMAGE_TAG" and "--yes" in argv
-    assert handed[0] == handed[1] == {"IMAGE_TAG": "${{ needs.build.outputs.image-tag }}",
-                                      "IMAGE_DIGEST": "${{ needs.build.outputs.image-digest }}"}
+        assert argv[argv.index("--image-digest") + 1] == "$IMAGE_DIGEST" and "--yes" in argv
+        assert "--image-tag" not in argv  # a tag could move between the two deploys; the digest cannot
+    assert handed[0] == handed[1] == {"IMAGE_DIGEST": "${{ needs.build.outputs.image-digest }}"}
 
 
 def test_build_computes_tag_and_each_environments_region_and_repository_from_params(deploy, tmp_path):
@@ -230,7 +230,7 @@ def test_each_deploy_lints_then_deploys(deploy):
         assert str(python["with"]["python-version"]) in ("3.11", "${{ env.PYTHON_VERSION }}")
         install = _run_index(job, r"pip install --require-hashes -r requirements\.lock")
         generate = _run_index(job, r"python generate\.py")
-        deploy_step = _run_index(job, r"python deploy\.py .*--image-tag")
+        deploy_step = _run_index(job, r"python deploy\.py .*--image-digest")
         assert install < generate < deploy_step
         assert "--no-lint" not in _steps(job)[generate]["run"]
     assert deploy["env"]["PYTHON_VERSION"] == "3.11"
@@ -274,7 +274,7 @@ def _url_step_reads_compute_api_url(job: dict) -> None:
 def _deploy_py_commands(doc: dict) -> list[list[str]]:
     found = []
     for job in doc["jobs"].values():
-        values = {**doc.get("env", {}), **job.get("env", {}), "IMAGE_TAG": "0123abc"}
+        values = {**doc.get("env", {}), **job.get("env", {}), "IMAGE_DIGEST": "sha256:" + "0" * 64}
 
         def expand(arg: str, values=values) -> str:
             return re.sub(r"\$(\w+)", lambda m: values[m.group(1)], arg)
