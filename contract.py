@@ -236,6 +236,26 @@ def stack_tags(project: str, environment: str) -> dict[str, str]:
     return {PROJECT_TAG: project, ENVIRONMENT_TAG: environment}
 
 
+# ---- environments ----
+# An environment is its params file's name (params/ENV.yaml). prod keeps the original CDK design's names
+# (ia-comafi-*: no live stack is renamed); every other environment's project_name defaults to
+# "ia-comafi-{env}", so its stacks, exports and resources never meet prod's.
+DEFAULT_PROJECT = "ia-comafi"
+PRIMARY_ENVIRONMENT = "prod"
+# The pipeline's environments, in the order a release goes through them (.github/workflows/deploy.yml):
+# each lives in an account of its own by default, and pins it (account_id).
+RELEASE_ENVIRONMENTS = ("staging", "prod")
+# What the repository's params files say where an account id belongs: the deployer refuses it before any
+# AWS call, so a fresh checkout never deploys into whichever account its credentials happen to reach.
+ACCOUNT_PLACEHOLDER = "set-me"
+# The workflow whose jobs on the deploy branch the CI roles trust (its job_workflow_ref claim), and nothing else.
+DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
+
+
+def default_project_name(environment: str) -> str:
+    return DEFAULT_PROJECT if environment == PRIMARY_ENVIRONMENT else f"{DEFAULT_PROJECT}-{environment}"
+
+
 # ---- names as plain strings ----
 
 def stack_name(project: str, stack: str) -> str:
@@ -249,6 +269,14 @@ def export_name(project: str, output: str) -> str:
 def resource_name(kind: str, project: str, account: str = "", region: str = "") -> str:
     pattern, _ = RESOURCE_NAMES[kind]
     return pattern.format(project=project, account=account, region=region)
+
+
+def every_name(project: str) -> set[str]:
+    """Every stack, export and resource name a project prefix makes (two environments must share none)."""
+    names = {stack_name(project, s.key) for s in STACKS}
+    names |= {export_name(project, output) for outputs in EXPORTS.values() for output in outputs}
+    names |= {resource_name(kind, project, "{account}", "{region}") for kind in RESOURCE_NAMES}
+    return names
 
 
 def exporting_stack(output: str) -> str:

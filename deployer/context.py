@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import templates
 from deployer import aws as aws_module
-from deployer.engine import events, plan
+from deployer.engine import events, plan, preflight
 from deployer.engine import image as image_module
 from deployer.output import Printer
 from templates.params import Params
@@ -31,11 +31,20 @@ class Context:
     interactive: bool = False  # a terminal to ask questions on (standard input is one)
     image: image_module.Request | None = None  # --image-tag or --image-digest; None: keep the running one
     _aws: aws_module.Aws | None = field(default=None, repr=False)
+    _identity: preflight.Identity | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def aws(self) -> aws_module.Aws:
-        """The run's one AWS session (made on first use, in params' region)."""
+        """The run's one AWS session (made on first use, in params' region), whose first call checks the
+        caller is in the environment's account (exit 2 otherwise: nothing else is called)."""
         with self._lock:
             if self._aws is None:
-                self._aws = self.connect(self.params["region"])
+                session = self.connect(self.params["region"])
+                self._identity = preflight.pinned_identity(session, self.params)
+                self._aws = session
             return self._aws
+
+    def identity(self) -> preflight.Identity:
+        """Who the run's credentials are (read once, by the account check)."""
+        self.aws()
+        return self._identity

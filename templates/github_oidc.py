@@ -188,6 +188,13 @@ def build() -> Template:
 # -- the CI roles --------------------------------------------------------------------------------------------
 
 
+def workflow_ref(repo: str, branch: str) -> str:
+    """The OIDC ``job_workflow_ref`` of a job of deploy.yml as it is on the deploy branch: every CI role
+    requires it, so no other workflow (nor deploy.yml from another branch) gets a CI role even when it
+    names the environment or runs on the branch."""
+    return f"{repo}/{contract.DEPLOY_WORKFLOW}@refs/heads/{branch}"
+
+
 def build_subject(repo: str, branch: str) -> str:
     """The OIDC ``sub`` of a job on the deploy branch with no environment: the build job."""
     return f"repo:{repo}:ref:refs/heads/{branch}"
@@ -205,9 +212,12 @@ def _github_role(t: Template, title: str, name_kind: str, description: str, prov
         Effect=pol.Allow,
         Principal=pol.Principal("Federated", provider_arn),
         Action=[pol.Action("sts", "AssumeRoleWithWebIdentity")],
+        # job_workflow_ref is one of the GitHub claims STS matches as a condition key since January 2026; a
+        # token without it (or an STS that did not match it) is refused, never let through.
         Condition=pol.Condition(pol.StringEquals({
             f"{GITHUB_OIDC_HOST}:aud": OIDC_AUDIENCE,
             f"{GITHUB_OIDC_HOST}:sub": Sub(subject),
+            f"{GITHUB_OIDC_HOST}:job_workflow_ref": Sub(workflow_ref("${GithubRepo}", "${GithubBranch}")),
         })),
     )])
     return t.add_resource(iam_res.Role(

@@ -127,10 +127,17 @@ SCHEMA: tuple[Param, ...] = (
           stacks=tuple(s.key for s in contract.STACKS),
           pattern=r"[a-z][a-z0-9-]*[a-z0-9]",
           pattern_help="lowercase letters, digits and hyphens, starting with a letter"),
-    Param("environment", str, "prod", "Environment tag of every stack",
+    Param("environment", str, contract.PRIMARY_ENVIRONMENT, "Environment tag of every stack; params/ENV.yaml's "
+          "is ENV (the file may say it, never another)",
           pattern=r"[a-z][a-z0-9-]{0,19}", pattern_help="lowercase letters, digits and hyphens, up to 20"),
     Param("region", str, "us-east-1", "AWS region of every stack",
           pattern=r"[a-z]{2}(-gov)?-[a-z]+-\d", pattern_help="an AWS region name such as us-east-1"),
+    # No stack: deploy.py compares it with the caller's identity (STS) before any other call.
+    Param("account_id", str, "", "AWS account the environment lives in; empty pins none (dev only)",
+          pattern=rf"(\d{{{contract.ACCOUNT_ID_LENGTH}}}|{contract.ACCOUNT_PLACEHOLDER})?",
+          pattern_help=f"a {contract.ACCOUNT_ID_LENGTH}-digit AWS account id "
+                       f"(or {contract.ACCOUNT_PLACEHOLDER!r} until it is known)",
+          placeholder=contract.ACCOUNT_PLACEHOLDER),
     # No stack: compute takes the image's digest (contract.IMAGE_DIGEST_PARAMETER), which deploy.py resolves from
     # this tag on compute's first create only (later deploys keep the running digest unless given --image-tag).
     Param("image_tag", str, "latest", "Tag of the API image in the ECR repository that compute's first create runs",
@@ -225,7 +232,8 @@ SCHEMA: tuple[Param, ...] = (
           pattern=r"([A-Za-z0-9-]+/[A-Za-z0-9_.-]+)?", pattern_help="ORG/REPO as GitHub spells it"),
     Param("github_branch", str, "master", "Branch whose pushes deploy", stacks=(contract.CI_ACCESS,),
           pattern=r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", pattern_help="a branch name such as master"),
-    Param("github_environment", str, "prod", "GitHub environment of the deploy job", stacks=(contract.CI_ACCESS,),
+    Param("github_environment", str, contract.PRIMARY_ENVIRONMENT, "GitHub environment of the deploy job "
+          "(default: the environment's name)", stacks=(contract.CI_ACCESS,),
           pattern=r"[A-Za-z0-9_.-]{1,255}", pattern_help="a GitHub environment name such as prod"),
     Param("oidc_provider_arn", str, "", "Existing GitHub OIDC provider to reuse; empty creates one",
           stacks=(contract.CI_ACCESS,),
@@ -300,13 +308,58 @@ def load_params(env: str, overrides: list[str] = (), params_dir: Path = PARAMS_D
 
     values = {p.key: p.default for p in SCHEMA}
     values["environment"] = env
+    values["project_name"] = contract.default_project_name(env)
+    values["github_environment"] = env
     for key, raw in data.items():
         values[key] = _check(str(key), raw, f"{path}: ", from_cli=False)
     for text in overrides:
         key, raw = parse_override(text)
         values[key] = _check(key, raw, "-p ", from_cli=True)
+    _check_identity(path, env, values)
     _check_combinations(values)
+    _check_names_apart(path, values["project_name"], Path(params_dir))
     return Params(env=env, values=values)
+
+
+def _check_identity(path: Path, env: str, values: dict) -> None:
+    """The file's name is the environment: its contents may repeat it, never contradict it."""
+    if values["environment"] != env:
+        raise ParamError(f"{path}: environment={values['environment']!r} contradicts the file's environment "
+                         f"{env!r}; allowed: environment: {env}, or leave it out")
+    if env in contract.RELEASE_ENVIRONMENTS and values["github_environment"] != env:
+        # Its deploy role trusts that GitHub environment's job: another's would let the other job in.
+        raise ParamError(f"{path}: github_environment={values['github_environment']!r} is not {env!r}; allowed: "
+                         f"{env} (the GitHub environment of deploy.yml's job that deploys {env}), or leave it out")
+    if env in contract.RELEASE_ENVIRONMENTS and not values["account_id"]:
+        raise ParamError(f"{path}: account_id is empty; allowed: the {contract.ACCOUNT_ID_LENGTH}-digit account "
+                         f"{env} deploys to (every release environment pins its account)")
+
+
+def project_of(path: Path) -> str | None:
+    """The project_name another params file gives its environment (None: a file not worth judging here;
+    loading it names its own fault)."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    project = data.get("project_name", contract.default_project_name(path.stem))
+    return project if isinstance(project, str) else None
+
+
+def _check_names_apart(path: Path, project: str, params_dir: Path) -> None:
+    """No two environments share a stack, export or resource name (one would deploy onto the other)."""
+    mine = contract.every_name(project)
+    for other in sorted(params_dir.glob("*.yaml")):
+        if other.stem == path.stem:
+            continue
+        theirs = project_of(other)
+        shared = sorted(mine & contract.every_name(theirs)) if theirs else []
+        if shared:
+            raise ParamError(f"{path}: project_name={project!r} gives environment {path.stem!r} the names of "
+                             f"{other} (project_name={theirs!r}), such as {shared[0]}; allowed: a project_name "
+                             f"no other environment uses (leave it out: {contract.default_project_name(path.stem)})")
 
 
 def _check(key: str, raw: object, where: str, from_cli: bool) -> object:

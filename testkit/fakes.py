@@ -309,3 +309,19 @@ class Stubbers(dict):
     @property
     def clients(self) -> dict:
         return {name: stub.client for name, stub in self.items()}
+
+
+def caller_identity(account: str, arn: str | None = None):
+    """STS GetCallerIdentity answered as ``account`` (AWS's query-protocol XML), for runs whose AWS is
+    Stubbers only, and for the account pin's tests (another account than the params pin)."""
+    arn = arn or f"arn:aws:sts::{account}:assumed-role/deployer/test"
+
+    def handler(request, **_):
+        body = ('<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+                f"<GetCallerIdentityResult><Arn>{escape(arn)}</Arn><UserId>AROATEST:test</UserId>"
+                f"<Account>{account}</Account></GetCallerIdentityResult>"
+                "<ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000</RequestId>"
+                "</ResponseMetadata></GetCallerIdentityResponse>")
+        return response(200, body.encode(), {"Content-Type": "text/xml"})
+
+    return handler

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -37,10 +38,34 @@ class Outcome:
         return self.calls.count(name)
 
 
+# The accounts the emulators answer STS as (LocalStack's fixed one; moto's default, or MOTO_ACCOUNT_ID).
+LOCALSTACK_ACCOUNT = "000000000000"
+MOTO_ACCOUNT = "123456789012"
+EMULATED = "emulated"  # run()'s default account: the one the AWS behind the test answers as
+
+
+def emulated_account() -> str:
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return LOCALSTACK_ACCOUNT
+    return os.environ.get("MOTO_ACCOUNT_ID", MOTO_ACCOUNT)
+
+
+def pinned_to(argv, account: str | None) -> list[str]:
+    """``argv`` run as an operator whose params file pins the account the test's AWS is (the repository's
+    files hold a placeholder there, which the deployer refuses); ``account=None`` leaves argv as it is."""
+    argv = list(argv)
+    if account is None or not argv or any(a in ("-h", "--help") for a in argv):
+        return argv
+    return [*argv, "-p", f"account_id={emulated_account() if account == EMULATED else account}"]
+
+
 def run(argv, *, graph=None, clients: dict | None = None, hooks=(), stdin=None, stdin_tty: bool | None = None,
-        summary_path: str | None = "", poll_delay: float = 0.05) -> Outcome:
+        summary_path: str | None = "", poll_delay: float = 0.05, account: str | None = EMULATED) -> Outcome:
     """deploy.py main() with ``argv``. ``stdin`` (a file-like object) is sys.stdin during the call; whether it
-    is a terminal is its isatty() unless ``stdin_tty`` says otherwise (no stdin given: not a terminal)."""
+    is a terminal is its isatty() unless ``stdin_tty`` says otherwise (no stdin given: not a terminal).
+    ``account``: the account_id the run's params pin (``pinned_to``); unless ``clients`` has its own STS,
+    GetCallerIdentity answers as that account (tests whose AWS is a Stubber have no STS to ask)."""
+    argv = pinned_to(argv, account)
     calls = fakes.Calls()
     sessions: list = []
 
@@ -49,6 +74,9 @@ def run(argv, *, graph=None, clients: dict | None = None, hooks=(), stdin=None, 
         calls.attach(aws.session)
         for c in (clients or {}).values():
             c.meta.events.register_first("before-call.*.*", calls.hook)  # ahead of Stubber, which answers there
+        if account is not None and "sts" not in (clients or {}):
+            aws.session.events.register("before-send.sts.GetCallerIdentity", fakes.caller_identity(
+                emulated_account() if account == EMULATED else account))
         for event, handler in hooks:
             aws.session.events.register(event, handler)
         sessions.append(aws)

@@ -13,6 +13,7 @@ from templates import params
 FILLED = {
     "domain_name": "api.ia-comafi.test",
     "hosted_zone_id": "Z0123456789TESTZONE",
+    "account_id": "123456789012",  # moto's; the harness pins LocalStack's own where it runs
 }
 
 
@@ -23,3 +24,4 @@ def filled(env: str) -> list[str]:
 
 
 PROD = filled("prod")
+STAGING = filled("staging")

@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 import contract
 from deployer.engine import stacks
-from deployer.errors import DeployError
+from deployer.errors import BadInput, DeployError
 from templates.params import Params
 
 # The stacks that run the image: their template takes its digest (contract.IMAGE_DIGEST_PARAMETER).
@@ -44,6 +44,21 @@ def identity(aws) -> Identity:
     except (ClientError, BotoCoreError) as exc:
         raise DeployError(f"AWS is not reachable with these credentials: {exc}") from None
     return Identity(account=me["Account"], arn=me["Arn"], region=aws.region)
+
+
+def pinned_identity(aws, params: Params) -> Identity:
+    """Who we are, refused (exit 2, naming both accounts) unless it is the account the environment pins.
+
+    The first call of every run: a credential for another account never makes a second one there. The
+    region needs no such comparison: every client is made in params' region (deployer/aws.py), whatever
+    the profile or AWS_REGION say.
+    """
+    me = identity(aws)
+    pinned = params["account_id"]
+    if pinned and me.account != pinned:
+        raise BadInput(f"these credentials are for account {me.account} ({me.arn}), but params/{params.env}.yaml "
+                       f"pins {params.env} to account {pinned}; allowed: credentials for {pinned}")
+    return me
 
 
 PRESENT, MISSING, NO_REPOSITORY = "present", "missing", "no-repository"

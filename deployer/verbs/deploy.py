@@ -16,7 +16,7 @@ from deployer.verbs.verb import NOT_DEPLOYED, Verb, add_image_options, add_yes
 
 def _start(ctx: Context) -> tuple[aws_module.Aws, preflight.Identity]:
     aws = ctx.aws()
-    me = preflight.identity(aws)
+    me = ctx.identity()
     names = ", ".join(p.name for p in ctx.plans)
     ctx.out.line(f"account {me.account} ({me.arn}), region {me.region}, environment {ctx.params.env}: {names}")
     return aws, me

@@ -19,7 +19,7 @@ def rollback_cmd(ctx, args) -> int:
     digest that runs)."""
     require_terminal_or_yes(ctx, args.yes, "roll back")
     aws = ctx.aws()
-    me = preflight.identity(aws)
+    me = ctx.identity()
     selected = [s for s in ctx.graph if s.key in preflight.IMAGE_STACKS]
     try:
         plans = plan.build(ctx.params, selected, ctx.graph)

@@ -25,6 +25,7 @@ from templates.params import load_params
 from testkit import fakes
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/ia-comafi-network/1"
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
@@ -252,11 +253,14 @@ def test_one_aws_session_per_run():
 
     def connect(region):
         made.append(region)
-        return aws_module.Aws(region)
+        aws = aws_module.Aws(region)
+        aws.session.events.register("before-send.sts.GetCallerIdentity", fakes.caller_identity(ACCOUNT))
+        return aws
 
-    ctx = Context(params=load_params("prod"), graph=templates.STACKS, selected=[], plans=[],
-                  out=Printer(io.StringIO(), colour=False, summary_path=""), connect=connect)
+    ctx = Context(params=load_params("prod", [f"account_id={ACCOUNT}"]), graph=templates.STACKS, selected=[],
+                  plans=[], out=Printer(io.StringIO(), colour=False, summary_path=""), connect=connect)
     assert ctx.aws() is ctx.aws() and made == ["us-east-1"]
+    assert ctx.identity().account == ACCOUNT  # read once, by the account check
 
 
 # --- retries (LocalStack never throttles) ------------------------------------------------------------------

@@ -57,7 +57,7 @@ def deployed_compute(status: str, digest: str) -> dict:
     return {"Stacks": [{
         "StackId": rt.STACK_ID, "StackName": rt.STACK, "StackStatus": status, "CreationTime": rt.T0,
         "Parameters": [{"ParameterKey": contract.IMAGE_DIGEST_PARAMETER, "ParameterValue": digest}],
-        "Tags": [{"Key": k, "Value": v} for k, v in contract.stack_tags(PROJECT, "dev").items()],
+        "Tags": [{"Key": k, "Value": v} for k, v in contract.stack_tags(PROJECT, "prod").items()],
         "Outputs": [{"OutputKey": contract.RELEASE_HEALTH_ALARM_ARN, "OutputValue": rt.ALARM_ARN}]}]}
 
 
@@ -101,7 +101,7 @@ def test_a_release_its_alarm_rolls_back_names_the_alarm_and_its_reason_and_exits
         cfn.add_response("describe_stacks", deployed_compute("UPDATE_ROLLBACK_COMPLETE", V1))
         cfn.add_response("describe_stack_events", {"StackEvents": seen[::-1] + [before]})
         rt.stub_alarm(s["cloudwatch"])
-        result = harness.run(["dev", "--yes", "--image-tag", "v2", "-p", f"project_name={PROJECT}"],
+        result = harness.run(["prod", "--yes", "--image-tag", "v2"],
                              graph=compute_graph(), clients=s.clients)
         for stub in s.values():
             stub.assert_no_pending_responses()
@@ -125,7 +125,7 @@ def test_drift_prints_each_changed_property_and_exits_3():
         d.status(cfn, d.NETWORK, "DETECTION_COMPLETE", "IN_SYNC")
         d.status(cfn, d.COMPUTE, "DETECTION_COMPLETE", "DRIFTED", drifted=1)
         d.drifts(cfn, d.COMPUTE, d.security_group_drift())
-        result = harness.run(["dev", "drift", "-p", f"project_name={PROJECT}"], graph=graph_of("network", "compute"),
+        result = harness.run(["prod", "drift"], graph=graph_of("network", "compute"),
                              clients=s.clients)
     assert result.code == 3, result.out + result.err
     assert f"{d.NETWORK}: IN_SYNC" in result.out and f"{d.COMPUTE}: DRIFTED" in result.out
@@ -143,7 +143,7 @@ def test_drift_json_is_the_only_stdout_and_a_failed_detection_exits_1():
         d.status(cfn, d.COMPUTE, "DETECTION_FAILED", "DRIFTED", drifted=1,
                  reason="Failed to detect drift on resource [Service]: not authorized to perform ecs:DescribeServices")
         d.drifts(cfn, d.COMPUTE, d.security_group_drift())
-        result = harness.run(["dev", "drift", "--json", "-p", f"project_name={PROJECT}"],
+        result = harness.run(["prod", "drift", "--json"],
                              graph=graph_of("network", "compute"), clients=s.clients)
     assert result.code == 1
     doc = json.loads(result.out)

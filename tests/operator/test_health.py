@@ -10,13 +10,15 @@ import time
 
 import pytest
 
+import contract
 from deployer.verbs import health
 from testkit.placeholders import PROD
 from tests.operator.conftest import PROJECT, cfn_stack, run
 
-# The test server speaks plain HTTP: the environment that says so (dev's allow_plain_http), under prod's
-# project name so that the compute stack is the one these tests create.
-PLAIN_HTTP = ["dev", "-p", f"project_name={PROJECT}"]
+# The test server speaks plain HTTP: the environment that says so (dev's allow_plain_http), whose compute
+# stack these tests create.
+PLAIN_HTTP = ["dev"]
+DEV_COMPUTE = f"{contract.default_project_name('dev')}-compute"
 
 
 @contextlib.contextmanager
@@ -49,7 +51,7 @@ def server(statuses):
 
 def test_healthy_after_503s_exits_0(moto, capsys):
     with server([503, 503, 200]) as (url, paths):
-        cfn_stack(f"{PROJECT}-compute", {"ApiUrl": url})
+        cfn_stack(DEV_COMPUTE, {"ApiUrl": url})
         result = run([*PLAIN_HTTP, "health", "--timeout", "10", "--interval", "0.1"])
     assert result.code == 0, result.out + result.err
     assert paths == ["/", "/", "/"]  # GET / is the ALB's health check path
@@ -60,7 +62,7 @@ def test_healthy_after_503s_exits_0(moto, capsys):
 
 def test_never_healthy_exits_1_with_last_status_within_the_bound(moto, capsys):
     with server([500, 503]) as (url, paths):
-        cfn_stack(f"{PROJECT}-compute", {"ApiUrl": url})
+        cfn_stack(DEV_COMPUTE, {"ApiUrl": url})
         start = time.monotonic()
         result = run([*PLAIN_HTTP, "health", "--timeout", "1.5", "--interval", "0.2"])
         elapsed = time.monotonic() - start
@@ -73,7 +75,7 @@ def test_never_healthy_exits_1_with_last_status_within_the_bound(moto, capsys):
 def test_nothing_listening_reports_the_connection_error(moto, capsys):
     with server([200]) as (url, _):
         pass  # closed: the port now refuses connections
-    cfn_stack(f"{PROJECT}-compute", {"ApiUrl": url})
+    cfn_stack(DEV_COMPUTE, {"ApiUrl": url})
     result = run([*PLAIN_HTTP, "health", "--timeout", "0.5", "--interval", "0.1"])
     assert result.code == 1
     assert "last: error:" in result.err and "refused" in result.err.lower()

@@ -52,7 +52,7 @@ def test_restart_forces_a_deployment_and_waits_until_it_is_the_only_one(capsys):
         result = run([*PROD, "restart"], clients={"ecs": ecs})
         stub.assert_no_pending_responses()
     assert result.code == 0, result.out
-    assert result.calls[0] == "ecs.UpdateService"
+    assert result.calls[:2] == ["sts.GetCallerIdentity", "ecs.UpdateService"]  # the account pin first
     assert result.calls.count("ecs.DescribeServices") == 4  # three waiter polls, then the final look
     progress = [x for x in result.out.splitlines() if x.startswith("[")]
     assert progress == [

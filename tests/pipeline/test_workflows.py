@@ -1,4 +1,5 @@
-"""The GitHub Actions workflows: deploy (build -> deploy -> health-check, OIDC, one at a time)
+"""The GitHub Actions workflows: deploy (build -> staging -> smoke test -> prod -> health check, OIDC, one
+run per environment at a time)
 and ci (tests and scans on pull requests), read as GitHub reads them and linted by actionlint."""
 
 from __future__ import annotations
@@ -74,8 +75,13 @@ def test_deploy_runs_on_push_to_master_and_by_hand(deploy):
     assert set(deploy["on"]) == {"push", "workflow_dispatch"}
 
 
-# The job that assumes each role, the secret holding its ARN, and the OIDC subject it presents.
-ROLE_JOBS = {"build": "AWS_BUILD_ROLE_ARN", "deploy": "AWS_DEPLOY_ROLE_ARN"}
+# The stages, in order; the job that deploys each release environment, and the secrets each AWS job reads.
+JOBS = ["build", "deploy-staging", "smoke-staging", "deploy-prod", "health-check-prod"]
+DEPLOY_JOBS = {env: f"deploy-{env}" for env in contract.RELEASE_ENVIRONMENTS}
+ROLE_JOBS = {
+    "build": {f"AWS_BUILD_ROLE_ARN_{env.upper()}" for env in contract.RELEASE_ENVIRONMENTS},
+    **{job: {"AWS_DEPLOY_ROLE_ARN"} for job in DEPLOY_JOBS.values()},  # each environment's own secret
+}
 
 
 def test_only_the_jobs_that_assume_a_role_may_request_an_oidc_token(deploy):
@@ -87,105 +93,149 @@ def test_only_the_jobs_that_assume_a_role_may_request_an_oidc_token(deploy):
             assert "permissions" not in job, name
 
 
-def test_two_deploys_never_overlap(deploy):
-    assert deploy["concurrency"]["group"]
-    assert "${{" not in deploy["concurrency"]["group"]  # one group for every run, not one per ref
-    assert deploy["concurrency"]["cancel-in-progress"] is False
-
-
-def test_jobs_run_build_then_deploy_then_health_check(deploy):
+def test_stages_run_build_staging_smoke_then_prod_then_its_health_check(deploy):
     jobs = deploy["jobs"]
-    assert list(jobs) == ["build", "deploy", "health-check"]
+    assert list(jobs) == JOBS
     assert _needs(jobs["build"]) == set()
-    assert _needs(jobs["deploy"]) == {"build"}
-    assert "deploy" in _needs(jobs["health-check"])
-    assert jobs["deploy"]["environment"] == "prod"
+    assert _needs(jobs["deploy-staging"]) == {"build"}
+    assert _needs(jobs["smoke-staging"]) == {"deploy-staging"}
+    # prod waits for staging's smoke test: a failed smoke test stops the run before prod.
+    assert _needs(jobs["deploy-prod"]) == {"build", "smoke-staging"}
+    assert _needs(jobs["health-check-prod"]) == {"deploy-prod"}
+    for env, name in DEPLOY_JOBS.items():
+        assert jobs[name]["environment"] == env
+        assert jobs[name]["env"]["DEPLOY_ENV"] == env
+    assert [n for n, j in jobs.items() if "environment" in j] == list(DEPLOY_JOBS.values())
 
 
-def test_each_aws_job_assumes_its_own_role_by_oidc_from_its_secret(deploy):
+def test_one_run_per_environment_at_a_time_never_cancelled(deploy):
+    assert "concurrency" not in deploy  # per environment, not one queue for the whole pipeline
+    groups = []
+    for env, name in DEPLOY_JOBS.items():
+        concurrency = deploy["jobs"][name]["concurrency"]
+        assert concurrency == {"group": f"deploy-{env}", "cancel-in-progress": False}
+        groups.append(concurrency["group"])
+    assert len(set(groups)) == len(groups)
+
+
+def test_each_aws_job_assumes_its_roles_by_oidc_from_its_secrets(deploy):
     for name, job in deploy["jobs"].items():
         steps = [s for s in _steps(job) if _uses(s) == OIDC_ACTION]
         if name not in ROLE_JOBS:
             assert steps == [], name
             continue
-        (step,) = steps
-        assert step["with"]["role-to-assume"] == f"${{{{ secrets.{ROLE_JOBS[name]} }}}}", name
-        assert step["with"]["aws-region"], name
-        assert not {"aws-access-key-id", "aws-secret-access-key"} & step["with"].keys(), name
+        assert {re.fullmatch(r"\$\{\{ secrets\.(\w+) \}\}", s["with"]["role-to-assume"])[1] for s in steps} == \
+            ROLE_JOBS[name], name
+        for step in steps:
+            assert step["with"]["aws-region"], name
+            assert not {"aws-access-key-id", "aws-secret-access-key"} & step["with"].keys(), name
     assert "AWS_SECRET_ACCESS_KEY" not in DEPLOY.read_text()
     secrets = set(re.findall(r"secrets\.([A-Za-z0-9_]+)", DEPLOY.read_text()))
-    assert secrets == set(ROLE_JOBS.values())
+    assert secrets == set().union(*ROLE_JOBS.values())
 
 
 def test_workflow_trust_policies_and_runbook_agree_on_who_assumes_which_role(deploy):
-    """The build job has no environment, so it presents the branch subject, which only the build role
-    trusts; the deploy job runs in the environment, whose subject only the deploy role trusts."""
+    """The build job has no environment, so it presents the branch subject, which only the build roles
+    trust; each deploy job runs in its environment, whose subject only that environment's deploy role trusts;
+    every role requires deploy.yml on the deploy branch."""
     from templates import github_oidc
 
-    prod = params.load_params("prod")
-    repo, branch, environment = "ORG/REPO", prod["github_branch"], prod["github_environment"]
-    assert deploy["on"]["push"]["branches"] == [branch]
-    assert "environment" not in deploy["jobs"]["build"]
-    assert deploy["jobs"]["deploy"]["environment"] == environment
-    subjects = {"build": github_oidc.build_subject(repo, branch),
-                "deploy": github_oidc.deploy_subject(repo, environment)}
+    repo = "ORG/REPO"
     runbook = (ROOT / "docs" / "runbook.md").read_text()
-    for job, secret in ROLE_JOBS.items():
-        kind = "build_role" if job == "build" else "oidc_deploy_role"
-        (row,) = [line for line in runbook.splitlines() if line.startswith(f"| `{job}`")]
-        assert f"`{subjects[job]}`" in row and secret in row, row
-        assert contract.resource_name(kind, prod.project) in row, row
+    assert "environment" not in deploy["jobs"]["build"]
+    for env, job in DEPLOY_JOBS.items():
+        p = params.load_params(env)
+        branch = p["github_branch"]
+        assert deploy["on"]["push"]["branches"] == [branch]
+        assert deploy["jobs"][job]["environment"] == p["github_environment"] == env
+        rows = {name: [line for line in runbook.splitlines() if line.startswith(f"| `{name}`")]
+                for name in ("build", job)}
+        (build_row,), (deploy_row,) = rows["build"], rows[job]
+        assert f"`{github_oidc.build_subject(repo, branch)}`" in build_row, build_row
+        assert f"`{github_oidc.deploy_subject(repo, env)}`" in deploy_row, deploy_row
+        assert f"`{github_oidc.workflow_ref(repo, branch)}`" in build_row + deploy_row
+        assert contract.resource_name("oidc_deploy_role", p.project) in deploy_row, deploy_row
+        assert "AWS_DEPLOY_ROLE_ARN" in deploy_row and f"AWS_BUILD_ROLE_ARN_{env.upper()}" in build_row
 
 
-def test_build_logs_in_to_ecr_and_pushes_the_short_sha_and_latest(deploy):
+def test_build_builds_once_and_hands_on_the_digest_every_registry_holds(deploy):
     build = deploy["jobs"]["build"]
+    runs = [s.get("run", "") for s in _steps(build)]
+    assert sum("docker build" in r for r in runs) == 1
+    pushes = [s for s in _steps(build) if s.get("run") == "bash scripts/push_image.sh"]
+    assert [s["id"] for s in pushes] == [f"push-{env}" for env in contract.RELEASE_ENVIRONMENTS]
     uses = [_uses(s) for s in _steps(build)]
-    assert uses.index(OIDC_ACTION) < uses.index("aws-actions/amazon-ecr-login")
-    push = _steps(build)[_run_index(build, r"docker push")]["run"]
-    assert 'docker push "$REGISTRY/$REPOSITORY:$IMAGE_TAG"' in push
-    assert 'docker push "$REGISTRY/$REPOSITORY:latest"' in push
-    assert build["outputs"]["image-tag"] == "${{ steps.params.outputs.image-tag }}"
+    for push in pushes:
+        env = push["id"].removeprefix("push-")
+        assert push["env"]["REPOSITORY"] == f"${{{{ steps.params.outputs.{env}-repository }}}}"
+        assert push["env"]["REGISTRY"] == f"${{{{ steps.ecr-{env}.outputs.registry }}}}"
+        # that environment's credentials and login come just before its push
+        index = _steps(build).index(push)
+        assert uses[index - 2:index] == [OIDC_ACTION, "aws-actions/amazon-ecr-login"]
+    (digest,) = [s for s in _steps(build) if s.get("id") == "digest"]
+    assert set(digest["env"].values()) == {f"${{{{ steps.push-{env}.outputs.digest }}}}"
+                                           for env in contract.RELEASE_ENVIRONMENTS}
+    assert build["outputs"]["image-digest"] == "${{ steps.digest.outputs.image-digest }}"
+    assert set(build["outputs"]) == {"image-digest"}  # the deploys run the digest, never a tag
 
 
-def test_build_computes_tag_region_and_repository_from_params(deploy, tmp_path):
+def test_both_deploys_get_the_same_image_from_build(deploy):
+    handed = []
+    for job in DEPLOY_JOBS.values():
+        step = _steps(deploy["jobs"][job])[_run_index(deploy["jobs"][job], r"python deploy\.py .*--image-digest")]
+        handed.append(step["env"])
+        argv = shlex.split(step["run"])
+        assert argv[argv.index("--image-digest") + 1] == "$IMAGE_DIGEST" and "--yes" in argv
+        assert "--image-tag" not in argv  # a tag could move between the two deploys; the digest cannot
+    assert handed[0] == handed[1] == {"IMAGE_DIGEST": "${{ needs.build.outputs.image-digest }}"}
+
+
+def test_build_computes_tag_and_each_environments_region_and_repository_from_params(deploy, tmp_path):
     """Run the build job's params step as GitHub would, and read what it writes to GITHUB_OUTPUT."""
     build = deploy["jobs"]["build"]
     (step,) = [s for s in _steps(build) if s.get("id") == "params"]
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "python").symlink_to(sys.executable)
-    output = tmp_path / "github_output"
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "GITHUB_OUTPUT": str(output),
-           "GITHUB_SHA": "0123abc4567890def0123abc4567890def012345", "PYTHONPATH": str(ROOT),
-           **deploy["env"]}
-    subprocess.run(["bash", "-e", "-c", step["run"]], cwd=ROOT, env=env, check=True, timeout=60)
-    written = dict(line.split("=", 1) for line in output.read_text().splitlines())
-    prod = params.load_params("prod")
-    assert written == {
-        "image-tag": "0123abc",
-        "region": prod["region"],
-        "repository": contract.resource_name("repository", prod.project),
-    }
+    written = _run_step(step, tmp_path, deploy["env"])
+    expected = {"image-tag": "0123abc"}
+    for env in contract.RELEASE_ENVIRONMENTS:
+        p = params.load_params(env)
+        expected[f"{env}-region"] = p["region"]
+        expected[f"{env}-repository"] = contract.resource_name("repository", p.project)
+    assert written == expected
+    assert expected["staging-repository"] != expected["prod-repository"]
     params.BY_KEY["image_tag"].parse(written["image-tag"], from_cli=True)  # a tag deploy.py accepts
 
 
-def test_deploy_lints_then_deploys_the_built_tag(deploy):
-    job = deploy["jobs"]["deploy"]
-    uses = [_uses(s) for s in _steps(job)]
-    assert "actions/setup-python" in uses
-    python = [s for s in _steps(job) if _uses(s) == "actions/setup-python"][0]
-    assert str(python["with"]["python-version"]) in ("3.11", "${{ env.PYTHON_VERSION }}")
+def _run_step(step: dict, tmp_path: Path, env: dict) -> dict[str, str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    if not (bin_dir / "python").exists():
+        (bin_dir / "python").symlink_to(sys.executable)
+    output = tmp_path / "github_output"
+    output.write_text("")
+    full = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "GITHUB_OUTPUT": str(output),
+            "GITHUB_SHA": "0123abc4567890def0123abc4567890def012345", "PYTHONPATH": str(ROOT), **env}
+    subprocess.run(["bash", "-e", "-c", step["run"]], cwd=ROOT, env=full, check=True, timeout=60)
+    return dict(line.split("=", 1) for line in output.read_text().splitlines())
+
+
+def test_each_deploy_job_reads_its_own_environments_region(deploy, tmp_path):
+    for env, job in DEPLOY_JOBS.items():
+        (step,) = [s for s in _steps(deploy["jobs"][job]) if s.get("id") == "params"]
+        assert _run_step(step, tmp_path, {**deploy["env"], **deploy["jobs"][job]["env"]}) == {
+            "region": params.load_params(env)["region"]}
+
+
+def test_each_deploy_lints_then_deploys(deploy):
+    for job_name in DEPLOY_JOBS.values():
+        job = deploy["jobs"][job_name]
+        python = [s for s in _steps(job) if _uses(s) == "actions/setup-python"][0]
+        assert str(python["with"]["python-version"]) in ("3.11", "${{ env.PYTHON_VERSION }}")
+        install = _run_index(job, r"pip install --require-hashes -r requirements\.lock")
+        generate = _run_index(job, r"python generate\.py")
+        deploy_step = _run_index(job, r"python deploy\.py .*--image-digest")
+        assert install < generate < deploy_step
+        assert "--no-lint" not in _steps(job)[generate]["run"]
     assert deploy["env"]["PYTHON_VERSION"] == "3.11"
-    install = _run_index(job, r"pip install --require-hashes -r requirements\.lock")
-    generate = _run_index(job, r"python generate\.py")
-    deploy_step = _run_index(job, r"python deploy\.py .*--image-tag")
-    assert install < generate < deploy_step
-    assert "--no-lint" not in _steps(job)[generate]["run"]
-    step = _steps(job)[deploy_step]
-    assert step["env"]["IMAGE_TAG"] == "${{ needs.build.outputs.image-tag }}"
-    argv = shlex.split(step["run"])
-    assert argv[argv.index("--image-tag") + 1] == "$IMAGE_TAG"
-    assert "--yes" in argv
 
 
 def test_jobs_that_hold_aws_credentials_install_only_the_hashed_lock(deploy):
@@ -199,30 +249,41 @@ def test_jobs_that_hold_aws_credentials_install_only_the_hashed_lock(deploy):
     assert lock.count("--hash=sha256:") >= len(pinned)
 
 
-def test_health_check_polls_the_url_the_deploy_job_read_with_a_bound_and_no_role(deploy):
-    job = deploy["jobs"]["health-check"]
-    assert "deploy" in _needs(job)
+def test_staging_is_smoke_tested_through_its_url_with_no_role(deploy):
+    job = deploy["jobs"]["smoke-staging"]
+    (smoke,) = [s for s in _steps(job) if "smoke_test.py" in s.get("run", "")]
+    assert smoke["env"]["API_URL"] == "${{ needs.deploy-staging.outputs.api-url }}"
+    argv = shlex.split(smoke["run"])
+    assert argv[:3] == ["python3", "scripts/smoke_test.py", "$API_URL"]
+    assert [_uses(s) for s in _steps(job)][0] == "actions/checkout"  # the script comes from the commit
+    _url_step_reads_compute_api_url(deploy["jobs"]["deploy-staging"])
+
+
+def test_prod_health_check_polls_the_url_the_deploy_job_read_with_a_bound_and_no_role(deploy):
+    job = deploy["jobs"]["health-check-prod"]
     (step,) = _steps(job)
-    assert step["env"]["API_URL"] == "${{ needs.deploy.outputs.api-url }}"
+    assert step["env"]["API_URL"] == "${{ needs.deploy-prod.outputs.api-url }}"
     assert "deadline=$((SECONDS + 300))" in step["run"]
-    # HTTPS only, verified: an http:// ApiUrl stops the job, and curl neither downgrades nor skips verification.
     assert 'https://*) ;;' in step["run"] and "exit 1" in step["run"]
     assert "--proto '=https'" in step["run"] and "--tlsv1.2" in step["run"]
     assert not {"-k", "--insecure"} & set(shlex.split(step["run"].replace("'%{http_code}'", "")))
-    deploy_job = deploy["jobs"]["deploy"]
-    assert deploy_job["outputs"]["api-url"] == "${{ steps.url.outputs.api-url }}"
-    (url_step,) = [s for s in _steps(deploy_job) if s.get("id") == "url"]
+    _url_step_reads_compute_api_url(deploy["jobs"]["deploy-prod"])
+
+
+def _url_step_reads_compute_api_url(job: dict) -> None:
+    assert job["outputs"]["api-url"] == "${{ steps.url.outputs.api-url }}"
+    (url_step,) = [s for s in _steps(job) if s.get("id") == "url"]
     assert "outputs --json" in url_step["run"] and "contract.API_URL" in url_step["run"]
 
 
 def _deploy_py_commands(doc: dict) -> list[list[str]]:
-    values = {**doc.get("env", {}), "IMAGE_TAG": "0123abc"}
-
-    def expand(arg: str) -> str:
-        return re.sub(r"\$(\w+)", lambda m: values[m.group(1)], arg)
-
     found = []
     for job in doc["jobs"].values():
+        values = {**doc.get("env", {}), **job.get("env", {}), "IMAGE_DIGEST": "sha256:" + "0" * 64}
+
+        def expand(arg: str, values=values) -> str:
+            return re.sub(r"\$(\w+)", lambda m: values[m.group(1)], arg)
+
         for step in _steps(job):
             for line in step.get("run", "").splitlines():
                 if "deploy.py" in line:
@@ -236,9 +297,9 @@ def test_every_deploy_py_command_is_one_deploy_py_accepts(deploy):
     """Each deploy.py line of the workflow parses as deploy.py parses it: an unknown verb or option, or a bad
     value, fails here (BadInput), not in the pipeline."""
     commands = _deploy_py_commands(deploy)
-    assert len(commands) == 2
+    assert sorted(c[0] for c in commands) == sorted([*contract.RELEASE_ENVIRONMENTS] * 2)
     for env, *rest in commands:
-        # As run once params/prod.yaml holds real values; with its placeholders, no command reaches AWS.
+        # As run once the params files hold real values; with their placeholders, no command reaches AWS.
         cli.prepare([*filled(env), *rest], templates.STACKS, Printer(io.StringIO()), stdin_tty=False)
         with pytest.raises(BadInput, match="still holds placeholders"):
             cli.prepare([env, *rest], templates.STACKS, Printer(io.StringIO()), stdin_tty=False)

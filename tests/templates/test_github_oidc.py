@@ -147,12 +147,17 @@ def _trust(res, role: str) -> dict:
     return statement["Condition"]
 
 
+WORKFLOW_REF = f"{REPO}/.github/workflows/deploy.yml@refs/heads/master"
+
+
 def test_only_jobs_in_the_deploy_environment_assume_the_deploy_role(res):
     # StringEquals only: no StringLike wildcard ("repo:ORG/REPO:*" was the original CDK design's); and not the branch
-    # subject, so the environment's protection rules gate every job holding this role.
+    # subject, so the environment's protection rules gate every job holding this role; and only deploy.yml's
+    # job as it is on master (job_workflow_ref), not another workflow that names the environment.
     assert _trust(res, "GithubDeployRole") == {"StringEquals": {
         "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
         "token.actions.githubusercontent.com:sub": f"repo:{REPO}:environment:prod",
+        "token.actions.githubusercontent.com:job_workflow_ref": WORKFLOW_REF,
     }}
 
 
@@ -160,7 +165,36 @@ def test_only_jobs_on_the_deploy_branch_assume_the_build_role(res):
     assert _trust(res, "GithubBuildRole") == {"StringEquals": {
         "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
         "token.actions.githubusercontent.com:sub": f"repo:{REPO}:ref:refs/heads/master",
+        "token.actions.githubusercontent.com:job_workflow_ref": WORKFLOW_REF,
     }}
+
+
+def _token_admitted(condition: dict, claims: dict) -> bool:
+    """STS's judgement of a StringEquals-only trust condition: every key present in the token and equal."""
+    assert set(condition) == {"StringEquals"}
+    host = "token.actions.githubusercontent.com:"
+    return all(claims.get(key.removeprefix(host)) == value for key, value in condition["StringEquals"].items())
+
+
+PROD_JOB = {"aud": "sts.amazonaws.com", "sub": f"repo:{REPO}:environment:prod", "job_workflow_ref": WORKFLOW_REF}
+
+
+@pytest.mark.parametrize(("claims", "admitted"), [
+    (PROD_JOB, True),
+    # another workflow of the repository that says `environment: prod`
+    ({**PROD_JOB, "job_workflow_ref": f"{REPO}/.github/workflows/ci.yml@refs/heads/master"}, False),
+    # deploy.yml as edited on another branch (workflow_dispatch from it), in prod's environment
+    ({**PROD_JOB, "job_workflow_ref": f"{REPO}/.github/workflows/deploy.yml@refs/heads/feature"}, False),
+    # staging's job presenting its token to prod's role
+    ({**PROD_JOB, "sub": f"repo:{REPO}:environment:staging"}, False),
+    # the build job's token
+    ({**PROD_JOB, "sub": f"repo:{REPO}:ref:refs/heads/master"}, False),
+    # a token without the claim: refused, not let through
+    ({k: v for k, v in PROD_JOB.items() if k != "job_workflow_ref"}, False),
+    ({**PROD_JOB, "sub": f"repo:{REPO.upper()}:environment:prod"}, False),
+])
+def test_the_deploy_roles_trust_admits_only_prods_job_of_deploy_yml_on_master(res, claims, admitted):
+    assert _token_admitted(_trust(res, "GithubDeployRole"), claims) is admitted
 
 
 def test_trust_follows_the_branch_and_environment_parameters(doc):

@@ -117,9 +117,9 @@ def test_plain_http_never_half_configures_tls():
 
 
 def test_placeholders_are_what_prod_ships_with_and_dev_has_none():
-    assert params.placeholders_left(load_params("prod").values) == ["domain_name", "hosted_zone_id"]
+    assert params.placeholders_left(load_params("prod").values) == ["account_id", "domain_name", "hosted_zone_id"]
     assert load_params("prod")["domain_name"] == "api.example.com"  # RFC 2606: never anyone's API
-    assert params.placeholders_left(load_params("prod", ["domain_name=api.comafi.test",
+    assert params.placeholders_left(load_params("prod", ["account_id=123456789012", "domain_name=api.comafi.test",
                                                          f"hosted_zone_id={ZONE}"]).values) == []
     assert params.placeholders_left(load_params("dev").values) == []
     # Each placeholder is a value its own schema accepts: the fresh clone renders.
