@@ -83,8 +83,8 @@ def test_the_pinned_account_goes_on_to_the_verb():
     missing = ("before-send.cloudformation.DescribeStacks",
                lambda **_: fakes.cfn_error("ValidationError", "Stack with id x does not exist"))
     with stub:
-        result = harness.run([*filled("prod"), "list", "-p", f"account_id={PINNED}"], clients={"sts": sts}, account=None,
-                             hooks=[missing])
+        result = harness.run([*filled("prod"), "list", "-p", f"account_id={PINNED}"], clients={"sts": sts},
+                             account=None, hooks=[missing])
     assert list(result.calls)[:2] == ["sts.GetCallerIdentity", "cloudformation.DescribeStacks"]
     assert result.code == 0, result.err
 
