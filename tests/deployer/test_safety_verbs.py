@@ -94,6 +94,7 @@ def test_a_release_its_alarm_rolls_back_names_the_alarm_and_its_reason_and_exits
                                                          "Action": "Modify", "LogicalResourceId": "Service",
                                                          "ResourceType": "AWS::ECS::Service",
                                                          "Replacement": "False"}}]})
+        cfn.add_response("describe_events", {"OperationEvents": []})
         cfn.add_response("list_exports", {"Exports": []})
         cfn.add_response("describe_stack_events", {"StackEvents": [before]})
         cfn.add_response("execute_change_set", {}, {"ChangeSetName": cs_id})
