@@ -49,6 +49,9 @@ class Run:
     mode: Mode = Mode.EXECUTE
     # Asked before executing a change set; None = no confirmation (--yes, or not executing).
     confirm: Callable[[StackPlan, ChangeSet], bool] | None = None
+    # The risk gate: called with each computed change set before it is confirmed and executed; raises
+    # DeployError to refuse it (the change set is then deleted).
+    gate: Callable[[StackPlan, ChangeSet, stacks.Deployed | None], None] | None = None
     # Seconds between event polls; tests shorten it.
     poll_delay: float = events.POLL_DELAY
     # The image the operator asked for (--image-tag or --image-digest); None keeps the running one.
@@ -169,6 +172,12 @@ def change_set_flow(run: Run, plan: StackPlan, change_type: str, deployed: stack
         run.out.line(f"change set {what} left for review: {changesets.console_url(run.aws.region, cs)}{rest}",
                      plan.key, "yellow")
         return Result(plan.key, Outcome.PENDING_REVIEW, cs, validation=warnings)
+    if run.gate is not None:
+        try:
+            run.gate(plan, cs, deployed)
+        except DeployError:
+            discard(cfn, cs, created_stack)
+            raise
     if run.confirm is not None and not run.confirm(plan, cs):
         discard(cfn, cs, created_stack)
         what = "import change set" if importing else "change set"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 
 import contract
 from deployer import aws as aws_module
 from deployer.context import Context
-from deployer.engine import changesets, flow, plan, preflight, schedule, stack_policy, stacks
+from deployer.engine import changesets, flow, plan, preflight, risk, schedule, stack_policy, stacks
 from deployer.engine.outcome import Mode, Outcome, Result
 from deployer.errors import EXIT_DIFF_CHANGES, EXIT_OK, BadInput, DeployError
 from deployer.output import markdown_table, status_colour, table
+from deployer.verbs import release
 from deployer.verbs.verb import NOT_DEPLOYED, Verb, add_image_options, add_yes
 
 
@@ -34,10 +36,19 @@ def deploy(ctx: Context, args) -> int:
     aws, me = _start(ctx)
     run = _run(ctx, args, aws, me, mode)
     plans = flow.settle_image(run, flow.settle_access(run, ctx.plans))
-    if mode == Mode.EXECUTE and not args.yes:
-        run.confirm = lambda p, cs: ctx.out.ask(f"[{p.key}] execute change set {cs.name} on {p.name}? [y/N] ")
+    if mode == Mode.EXECUTE:
+        if not args.yes:
+            run.confirm = lambda p, cs: ctx.out.ask(f"[{p.key}] execute change set {cs.name} on {p.name}? [y/N] ")
+        run.gate = release.risk_gate(ctx, risk.validate_accepted(args.accept))
+        ledger_bucket = release.require_ledger(ctx, aws, me, strict=False)
+        started = datetime.now(UTC)
     results = schedule.run_graph(run, plans)
     _report(ctx, results)
+    if mode == Mode.EXECUTE and any(r.outcome in release.EXECUTED or r.outcome == Outcome.FAILED for r in results):
+        executed = [r for r in results if r.change_set is not None or r.outcome == Outcome.FAILED]
+        release.record(ctx, aws, me, ledger_bucket, results=executed, started=started, plan_digest="",
+                       accepted=sorted(run.gate.granted), classes=[], image=release.image_of(run),
+                       parameters={p.key: p.parameters for p in plans}, verb="deploy")
     if mode == Mode.REVIEW:
         pending = [r for r in results if r.change_set]
         if pending:
@@ -123,6 +134,9 @@ def _deploy_options(parser: argparse.ArgumentParser) -> None:
                         help="create the change sets and leave them for review in the console")
     parser.add_argument("--allow-vulnerable", action="store_true",
                         help="deploy an image whose ECR scan reports CRITICAL findings (or has no finished scan)")
+    parser.add_argument("--accept", metavar="CLASS", action="append", default=[], choices=risk.CLASSES,
+                        help="accept this risk class of a change set (repeatable; on a terminal it asks): "
+                             + ", ".join(risk.CLASSES))
     add_yes(parser, "execute")
 
 
