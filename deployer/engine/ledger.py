@@ -57,7 +57,7 @@ def ci_context(environ=os.environ) -> dict:
 
 
 def key_for(environment: str, started: datetime, digest: str) -> str:
-    return f"{prefix(environment)}{started.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest[:12]}.json"
+    return f"{prefix(environment)}{started.astimezone(UTC):%Y%m%dT%H%M%S.%f}Z-{digest[:12]}.json"
 
 
 def append(s3, bucket: str, account: str, environment: str, record: dict, retention_days: int,
@@ -88,7 +88,9 @@ def records(s3, bucket: str, account: str, environment: str) -> list[dict]:
     return sorted(found, key=lambda r: (r.get("started") or "", r["key"]))
 
 
-def last_successful(found: list[dict]) -> dict | None:
-    """The newest release that succeeded and ran an image (what rollback returns to)."""
-    good = [r for r in found if r.get("result") == SUCCEEDED and (r.get("image") or {}).get("tag")]
+def last_successful(found: list[dict], other_than: str | None = None) -> dict | None:
+    """The newest release that succeeded and ran an image other than ``other_than`` (the one running: what
+    rollback goes back from), by digest."""
+    good = [r for r in found if r.get("result") == SUCCEEDED and (r.get("image") or {}).get("digest")
+            and r["image"]["digest"] != other_than]
     return good[-1] if good else None

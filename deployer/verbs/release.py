@@ -272,7 +272,7 @@ def record(ctx, aws, me, bucket: str | None, *, results: list[Result], started: 
                              "message": r.message.splitlines()[0] if r.message else ""} for r in results],
             "image": image, "parameters": parameters, "caller": me.arn, "account": me.account,
             "region": aws.region, "ci": ledger.ci_context(), "accepted": sorted(accepted), "risk_classes": classes,
-            "started": started.isoformat(timespec="seconds"), "ended": ended.isoformat(timespec="seconds"),
+            "started": started.isoformat(timespec="milliseconds"), "ended": ended.isoformat(timespec="milliseconds"),
             "result": ledger.SUCCEEDED if ok else ledger.FAILED}
     body["record_digest"] = plan_file.sha256(body)
     if bucket is None:
