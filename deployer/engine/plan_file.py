@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from deployer.engine import changesets, stacks
+from deployer.engine.report import markdown_table
 from deployer.errors import BadInput
-from deployer.output import markdown_table
 
 FORMAT = 1
 DEFAULT_MAX_AGE = timedelta(hours=24)

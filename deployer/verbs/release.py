@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from deployer.engine import (
     changesets,
@@ -32,11 +29,8 @@ from deployer.engine.outcome import Mode, Outcome, Result
 from deployer.engine.plan import PROTECTED_ENVIRONMENTS, StackPlan
 from deployer.errors import EXIT_OK, BadInput, DeployError
 from deployer.output import markdown_table, table
-from deployer.verbs.verb import Verb
+from deployer.verbs.verb import Verb, image_of, record, require_ledger, stack_options
 from templates import params as schema
-
-EXECUTED = (Outcome.CREATED, Outcome.UPDATED, Outcome.ADOPTED, Outcome.ADOPTED_UPDATED)
-
 
 # ---- plan ----
 
@@ -132,11 +126,6 @@ def cost_delta(ctx, records: list[dict]) -> dict:
             "threshold": float(ctx.params["risk_cost_threshold_usd"])}
 
 
-def image_of(run: flow.Run) -> dict:
-    """The image the run deploys, by digest (and the tag that named it); {} when no stack runs it."""
-    return {"tag": run.image.tag, "digest": run.image.digest} if run.image is not None else {}
-
-
 # ---- apply ----
 
 def apply_cmd(ctx, args) -> int:
@@ -216,77 +205,6 @@ def raise_if_failed(results: list[Result]) -> None:
                                     + [f"{r.key}: {line}" for r in failed for line in r.message.splitlines()]))
 
 
-# ---- the risk gate of `deploy` (plan and apply in one process) ----
-
-def risk_gate(ctx, accepted: tuple[str, ...]) -> Callable[[StackPlan, changesets.ChangeSet, object], None]:
-    """Each change set's risk classes before it runs: accepted by --accept, else asked per class on a terminal;
-    without one, a class not accepted refuses the change set (it is deleted)."""
-    granted = set(accepted)
-
-    def gate(p: StackPlan, cs: changesets.ChangeSet, deployed) -> None:
-        changes = [plan_file.change_record(item) for item in cs.described]
-        found = risk.change_findings(p.key, cs.type, changes)
-        if cs.type == "UPDATE" and deployed is not None:
-            found += risk.parameter_findings(p.key, plan_file.parameter_changes({"parameters": deployed.parameters},
-                                                                                 p.parameters))
-        for cls in risk.classes(found):
-            if cls in granted:
-                continue
-            why = "; ".join(f"{f.subject}: {f.reason}" for f in found if f.risk == cls)
-            if ctx.interactive and ctx.out.ask(f"[{p.key}] change set {cs.name} is {cls} ({why}); accept "
-                                               f"{cls}? [y/N] "):
-                granted.add(cls)
-                continue
-            raise DeployError(f"{p.name}: change set {cs.name} carries risk class {cls} ({why}), not accepted; "
-                              f"deleted, nothing changed; deploy again with --accept {cls} once it is approved")
-
-    gate.granted = granted  # what the run accepted, for its ledger record
-    return gate
-
-
-# ---- the ledger ----
-
-def require_ledger(ctx, aws, me, strict: bool = True) -> str | None:
-    """The ledger bucket a release is recorded in; None (said) where it does not exist. An apply (``strict``)
-    in a protected environment refuses to release without one, before anything runs; a `deploy` (the operator's
-    and the first deploy's path, which may come before the CI access stack) says it is not recorded."""
-    bucket = ledger.bucket_name(ctx.params.project, me.account, aws.region)
-    if ledger.exists(aws.client("s3"), bucket, me.account):
-        return bucket
-    if strict and ctx.params.env in PROTECTED_ENVIRONMENTS:
-        raise DeployError(f"release ledger bucket {bucket} does not exist: {ctx.params.env} releases must be "
-                          "recorded; an admin deploys the CI access stack (`deploy.py "
-                          f"{ctx.params.env} --stacks github-oidc`) first")
-    ctx.out.line(f"no release ledger ({bucket} does not exist: the CI access stack is not deployed); this release "
-                 "is not recorded", colour="yellow")
-    return None
-
-
-def record(ctx, aws, me, bucket: str | None, *, results: list[Result], started: datetime, plan_digest: str,
-           accepted, classes, image: dict, parameters: dict, verb: str = "apply") -> dict:
-    ended = datetime.now(UTC)
-    ok = all(r.ok for r in results)
-    body = {"environment": ctx.params.env, "verb": verb, "plan_digest": plan_digest,
-            "change_sets": [{"stack": r.key, "change_set": r.change_set.name if r.change_set else "",
-                             "id": r.change_set.id if r.change_set else "", "outcome": str(r.outcome),
-                             "message": r.message.splitlines()[0] if r.message else ""} for r in results],
-            "image": image, "parameters": parameters, "caller": me.arn, "account": me.account,
-            "region": aws.region, "ci": ledger.ci_context(), "accepted": sorted(accepted), "risk_classes": classes,
-            "started": started.isoformat(timespec="milliseconds"), "ended": ended.isoformat(timespec="milliseconds"),
-            "result": ledger.SUCCEEDED if ok else ledger.FAILED}
-    body["record_digest"] = plan_file.sha256(body)
-    if bucket is None:
-        return body
-    try:
-        key = ledger.append(aws.client("s3"), bucket, me.account, ctx.params.env, body,
-                            ctx.params["release_retention_days"])
-    except (ClientError, BotoCoreError) as exc:
-        raise DeployError(f"the release ran ({body['result']}) but its ledger record could not be written to "
-                          f"{bucket}: {exc}") from None
-    ctx.out.line(f"release recorded: s3://{bucket}/{key} ({body['result']})")
-    return body
-
-
 # ---- releases ----
 
 def releases_cmd(ctx, args) -> int:
@@ -332,9 +250,7 @@ def _accept(parser: argparse.ArgumentParser) -> None:
 
 
 def _plan_options(parser: argparse.ArgumentParser) -> None:
-    from deployer.verbs.deploy import _stack_options
-
-    _stack_options(parser)
+    stack_options(parser)
     parser.add_argument("--out", metavar="FILE", default="plan.json", help="the plan file (default plan.json)")
     parser.add_argument("--markdown", metavar="FILE", help="its Markdown (default: beside --out, .md)")
 

@@ -11,7 +11,7 @@ import contract
 from deployer.engine import ecr, flow, image, ledger, plan, preflight, schedule, stacks
 from deployer.engine.outcome import Mode
 from deployer.errors import EXIT_OK, BadInput, DeployError
-from deployer.verbs import release
+from deployer.verbs import verb
 from deployer.verbs.verb import Verb, add_image_options, add_yes, require_terminal_or_yes
 
 
@@ -37,14 +37,14 @@ def rollback_cmd(ctx, args) -> int:
         raise BadInput(_not_in_ecr(ctx, aws, me, exc)) from None
     if not args.yes:
         run.confirm = lambda p, cs: ctx.out.ask(f"[{p.key}] execute change set {cs.name} on {p.name}? [y/N] ")
-    bucket = release.require_ledger(ctx, aws, me, strict=False)
+    bucket = verb.require_ledger(ctx, aws, me, strict=False)
     started = datetime.now(UTC)
     results = schedule.run_graph(run, plans)
     for r in results:
         ctx.out.line(f"{r.key}: {r.outcome}", r.key)
     if any(r.change_set is not None or not r.ok for r in results):
-        release.record(ctx, aws, me, bucket, results=results, started=started, plan_digest="", accepted=(),
-                       classes=[], image=release.image_of(run), parameters={p.key: p.parameters for p in plans},
+        verb.record(ctx, aws, me, bucket, results=results, started=started, plan_digest="", accepted=(),
+                       classes=[], image=verb.image_of(run), parameters={p.key: p.parameters for p in plans},
                        verb="rollback")
     failed = [r for r in results if not r.ok]
     if failed:
