@@ -142,7 +142,7 @@ def ledger_bucket() -> str:
 
 
 def releases() -> list[dict]:
-    listed = run(["prod", "releases", "--json"], graph=GRAPH)
+    listed = run([*PROD, "releases", "--json"], graph=GRAPH)
     assert listed.code == 0, listed.err
     return json.loads(listed.out[listed.out.index("["):])
 
@@ -154,7 +154,7 @@ def test_each_release_is_recorded_and_rollback_without_a_tag_returns_to_the_last
     # rollback will not return to
     push(ecr, "ccc3333")
     for tag in ("ccc3333", "aaa1111", "bbb2222"):
-        assert run(["prod", "--yes", "--image-tag", tag], graph=GRAPH, hooks=[hook]).code == 0
+        assert run([*PROD, "--yes", "--image-tag", tag], graph=GRAPH, hooks=[hook]).code == 0
     # a newer release that failed is never the one to go back to
     s3 = boto3.client("s3", region_name=REGION)
     ledger.append(s3, bucket, "123456789012", "prod", {
@@ -168,7 +168,7 @@ def test_each_release_is_recorded_and_rollback_without_a_tag_returns_to_the_last
     assert found[1]["image"]["digest"] == digest_of(ecr, "aaa1111")
     assert s3.head_object(Bucket=bucket, Key=found[1]["key"])["ObjectLockMode"] == "COMPLIANCE"
 
-    back = run(["prod", "rollback", "--yes"], graph=GRAPH, hooks=[hook])
+    back = run([*PROD, "rollback", "--yes"], graph=GRAPH, hooks=[hook])
     assert back.code == 0, back.out + back.err
     assert f"last good release: {found[1]['started']} ran aaa1111" in back.out
     assert image_parameter() == f"{REPOSITORY}@{digest_of(ecr, 'aaa1111')}", back.out
@@ -176,6 +176,6 @@ def test_each_release_is_recorded_and_rollback_without_a_tag_returns_to_the_last
 
 
 def test_rollback_without_a_tag_and_without_a_ledger_asks_for_one(ecr, capsys):
-    result = run(["prod", "rollback", "--yes"], graph=GRAPH)
+    result = run([*PROD, "rollback", "--yes"], graph=GRAPH)
     assert result.code == 2 and "name the image with --image-tag" in result.err, result.err
     assert not any(c.startswith("cloudformation.Create") for c in result.calls)
