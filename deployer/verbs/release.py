@@ -17,7 +17,6 @@ from deployer.engine import (
     flow,
     ledger,
     plan_file,
-    preflight,
     pricing,
     risk,
     rollback_triggers,
@@ -40,7 +39,7 @@ def plan_cmd(ctx, args) -> int:
     out_path = Path(args.out)
     md_path = Path(args.markdown) if args.markdown else out_path.with_suffix(".md")
     aws = ctx.aws()
-    me = preflight.identity(aws)
+    me = ctx.identity()
     ctx.out.line(f"account {me.account} ({me.arn}), region {me.region}, environment {ctx.params.env}: planning "
                  + ", ".join(p.name for p in ctx.plans))
     run = flow.Run(aws=aws, params=ctx.params, out=ctx.out, account=me.account, mode=Mode.REVIEW,
@@ -133,7 +132,7 @@ def apply_cmd(ctx, args) -> int:
     accepted = risk.validate_accepted(args.accept)
     doc = plan_file.load(args.plan_file)
     aws = ctx.aws()
-    me = preflight.identity(aws)
+    me = ctx.identity()
     reasons = plan_file.refusals(doc, environment=ctx.params.env, account=me.account, region=aws.region,
                                  accepted=accepted, now=datetime.now(UTC), max_age=timedelta(hours=args.max_age))
     if reasons:
@@ -212,7 +211,7 @@ def releases_cmd(ctx, args) -> int:
     import json
 
     aws = ctx.aws()
-    me = preflight.identity(aws)
+    me = ctx.identity()
     bucket = ledger.bucket_name(ctx.params.project, me.account, aws.region)
     if not ledger.exists(aws.client("s3"), bucket, me.account):
         raise DeployError(f"release ledger bucket {bucket} does not exist (the CI access stack makes it)")
