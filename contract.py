@@ -152,6 +152,8 @@ RESOURCE_NAMES = {
     "cfn_execution_role": ("{project}-cfn-execution", 64),
     # deploy.py's bucket for templates over CloudFormation's inline limit.
     "deploy_artifacts": ("{project}-deploy-{account}-{region}", 63),
+    # The release ledger (CI access stack; Object Lock): one JSON record per release under RELEASES_PREFIX/ENV/.
+    "release_ledger": ("{project}-releases-{account}-{region}", 63),
     # The release safety net and the edge logs: alarms are named "{project}-<what>".
     "alarm_topic": ("{project}-alarms", 256),
     "alarm_key_alias": ("alias/{project}-alarms", 256),
@@ -165,6 +167,8 @@ RESOURCE_NAMES = {
     "build_role": ("{project}-github-build", 64),
 }
 ACCOUNT_ID_LENGTH = 12
+
+RELEASES_PREFIX = "releases"
 
 # deploy.py names its change sets "{CHANGE_SET_PREFIX}<time>-<id>"; the CI role
 # may touch only change sets so named.

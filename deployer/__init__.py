@@ -31,6 +31,10 @@ through the ``Reporter`` and feeds the ``Tracker`` that ``report`` defines, hand
 - ``alarms``      the project's CloudWatch alarms as they stand
 - ``logs``        the container log group (FilterLogEvents, follow)
 - ``ecr``         the repository's recent tags (what a rollback can offer)
+- ``risk``        the risk classes of a plan (data-loss, access, availability, cost): one rule table each
+- ``cfn_events``  what CloudFormation's own validation found (DescribeEvents), by change set or operation
+- ``plan_file``   the plan an approver reads and apply executes: its records, digest, Markdown, refusals
+- ``ledger``      the release ledger: one locked record per executed release, read back
 - ``pricing``     the monthly estimate (no AWS): ``PRICED``, a table of what each resource type bills,
                   ``monthly_estimate(rendered, params)``, and ``prices.yaml``
 
@@ -40,6 +44,7 @@ terminal, a live line per stack, drawn with rich from what the engine feeds it; 
 
 ``deployer/verbs/`` - what the operator runs, one module per verb (or small group), each declaring its
 ``Verb`` (help, options, examples): ``deploy`` (deploy, diff, list), ``status`` (status, outputs),
+``release`` (plan, apply, releases),
 ``health``, ``logs``, ``rollback``, ``restart``, ``secrets``, ``destroy``, ``drift``, ``cost`` (prints the
 monthly estimate). Verbs call the engine, never each other; ``verb`` is what a verb is and what several
 verbs share (argument types, checks, a compute output, a restart).

@@ -25,7 +25,7 @@ from deployer.context import Context
 from deployer.engine import image, plan
 from deployer.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, DeployError
 from deployer.output import Printer
-from deployer.verbs import cost, deploy, destroy, drift, health, logs, restart, rollback, secrets, status
+from deployer.verbs import cost, deploy, destroy, drift, health, logs, release, restart, rollback, secrets, status
 from deployer.verbs.verb import Verb
 from templates.params import ParamError, load_params, parse_override, placeholders_left
 
@@ -36,6 +36,9 @@ VERBS: dict[str, Verb] = {v.name: v for v in (
     deploy.DEPLOY,
     deploy.DIFF,
     deploy.LIST,
+    release.PLAN,
+    release.APPLY,
+    release.RELEASES,
     status.STATUS,
     status.OUTPUTS,
     drift.DRIFT,

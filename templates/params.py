@@ -219,6 +219,11 @@ SCHEMA: tuple[Param, ...] = (
     # No stack: deploy.py reads it for the change set's RollbackConfiguration.
     Param("rollback_monitoring_minutes", int, 5, "Minutes CloudFormation watches the rollback-trigger alarms "
           "after updating compute or waf (0: only during the update)", min=0, max=180),
+    # No stack: deploy.py's plan and release ledger read them.
+    Param("risk_cost_threshold_usd", int, 50, "Rise of the monthly cost estimate (USD) above which a plan carries "
+          "the cost risk class", min=0, max=1000000),
+    Param("release_retention_days", int, 2557, "Days each release record stays locked (Object Lock COMPLIANCE) "
+          "in the release ledger", min=1, max=36500),
     Param("waf_rate_limit", int, 2000, "Requests per IP in 5 minutes before WAF blocks it",
           stacks=(contract.WAF,), min=10, max=2000000000),
     Param("waf_query_rate_limit", int, 100, "POST /v1/query requests per IP in 5 minutes before WAF blocks it",

@@ -209,6 +209,30 @@ def cfn_error(code: str, message: str, status: int = 400) -> AWSResponse:
     return response(status, body, {"Content-Type": "text/xml"})
 
 
+DESCRIBE_EVENTS_MISSING = ("InvalidAction", "Could not find operation DescribeEvents for version 2010-05-15")
+
+
+def describe_events_unavailable(request, **_) -> AWSResponse:
+    """CloudFormation DescribeEvents (pre-deployment validation, November 2025) as an endpoint without it
+    answers: community LocalStack does not have it, so the deployer falls back to the stack events."""
+    return cfn_error(*DESCRIBE_EVENTS_MISSING)
+
+
+def moto_without_describe_events(monkeypatch) -> None:
+    """moto has no DescribeEvents either, and raises NotImplementedError inside the call (before any session
+    hook can answer): its CloudFormation answers as an endpoint without the action does instead."""
+    from moto.cloudformation.exceptions import CloudFormationError
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    class Missing(CloudFormationError):
+        code = DESCRIBE_EVENTS_MISSING[0]
+
+    def answer(self):
+        raise Missing(DESCRIBE_EVENTS_MISSING[1])
+
+    monkeypatch.setattr(CloudFormationResponse, "describe_events", answer, raising=False)
+
+
 class StackPolicies:
     """Answers CloudFormation SetStackPolicy and GetStackPolicy (not emulated by LocalStack community) with AWS's
     query-protocol XML, remembering each stack's policy; every other call goes on to the endpoint.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -69,6 +69,8 @@ class ChangeSet:
     type: str  # CREATE | UPDATE | IMPORT
     changes: tuple[Change, ...] = ()
     status: str = ""
+    # DescribeChangeSet's own Changes[] items, with their before/after values and PolicyAction (a plan keeps them).
+    described: tuple[dict, ...] = field(default=(), repr=False, compare=False)
 
 
 def new_name() -> str:
@@ -203,16 +205,20 @@ def wait(cfn, cs: ChangeSet) -> ChangeSet | None:
 
 
 def describe(cfn, cs: ChangeSet) -> ChangeSet:
+    """The change set's changes, with the property values before and after (IncludePropertyValues) and what a
+    removal really does (PolicyAction): what a plan shows and its risk classes judge."""
     changes: list[Change] = []
-    kwargs = {"ChangeSetName": cs.id}
+    items: list[dict] = []
+    kwargs = {"ChangeSetName": cs.id, "IncludePropertyValues": True}
     while True:
         page = cfn.describe_change_set(**kwargs)
+        items += page.get("Changes", [])
         changes += [parse_change(item) for item in page.get("Changes", [])]
         if not page.get("NextToken"):
             break
         kwargs["NextToken"] = page["NextToken"]
     return ChangeSet(id=cs.id, name=cs.name, stack_id=page.get("StackId", cs.stack_id), type=cs.type,
-                     changes=tuple(changes), status=page.get("Status", ""))
+                     changes=tuple(changes), status=page.get("Status", ""), described=tuple(items))
 
 
 def execute(cfn, cs: ChangeSet) -> None:

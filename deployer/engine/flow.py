@@ -20,6 +20,7 @@ import contract
 from deployer.aws import Aws
 from deployer.engine import (
     adoption,
+    cfn_events,
     changesets,
     events,
     guard,
@@ -48,6 +49,9 @@ class Run:
     mode: Mode = Mode.EXECUTE
     # Asked before executing a change set; None = no confirmation (--yes, or not executing).
     confirm: Callable[[StackPlan, ChangeSet], bool] | None = None
+    # The risk gate: called with each computed change set before it is confirmed and executed; raises
+    # DeployError to refuse it (the change set is then deleted).
+    gate: Callable[[StackPlan, ChangeSet, stacks.Deployed | None], None] | None = None
     # Seconds between event polls; tests shorten it.
     poll_delay: float = events.POLL_DELAY
     # The image the operator asked for (--image-tag or --image-digest); None keeps the running one.
@@ -136,16 +140,18 @@ def change_set_flow(run: Run, plan: StackPlan, change_type: str, deployed: stack
                            rollback_configuration=triggers)
     try:
         computed = changesets.wait(cfn, cs)
-    except DeployError:
+    except DeployError as exc:
+        failed = DeployError("\n".join([str(exc), *validation_lines(run, plan, cs)]))
         if run.mode == Mode.DIFF:  # a diff leaves nothing behind; a deploy leaves the failed change set to look at
             discard(cfn, cs, created_stack)
-        raise
+        raise failed from None
     if computed is None and not importing:  # an import always has changes
         run.out.line("no changes", plan.key, "green")
         changesets.delete(cfn, cs)
         return Result(plan.key, Outcome.NO_CHANGES)
     cs = computed or cs
     show_change_set(run, plan, deployed, cs)
+    warnings = validation_warnings(run, plan, cs)
 
     if deployed is not None and change_type == "UPDATE":
         try:
@@ -159,13 +165,19 @@ def change_set_flow(run: Run, plan: StackPlan, change_type: str, deployed: stack
         if then:
             run.out.line(then, plan.key)
         discard(cfn, cs, created_stack)
-        return Result(plan.key, Outcome.CHANGES, cs)
+        return Result(plan.key, Outcome.CHANGES, cs, validation=warnings)
     if run.mode == Mode.REVIEW:
         what = f"{cs.name} (IMPORT)" if importing else cs.name
         rest = f"; once it is executed, deploy again for the rest ({then})" if importing else ""
         run.out.line(f"change set {what} left for review: {changesets.console_url(run.aws.region, cs)}{rest}",
                      plan.key, "yellow")
-        return Result(plan.key, Outcome.PENDING_REVIEW, cs)
+        return Result(plan.key, Outcome.PENDING_REVIEW, cs, validation=warnings)
+    if run.gate is not None:
+        try:
+            run.gate(plan, cs, deployed)
+        except DeployError:
+            discard(cfn, cs, created_stack)
+            raise
     if run.confirm is not None and not run.confirm(plan, cs):
         discard(cfn, cs, created_stack)
         what = "import change set" if importing else "change set"
@@ -177,7 +189,36 @@ def change_set_flow(run: Run, plan: StackPlan, change_type: str, deployed: stack
     with stack_policy.lifted(cfn, plan.name, plan.key, spared):
         seen = execute_and_stream(run, plan, cs, triggers)
     outcome = {"CREATE": Outcome.CREATED, "UPDATE": Outcome.UPDATED, "IMPORT": Outcome.ADOPTED}[cs.type]
-    return Result(plan.key, outcome, cs, events=seen)
+    return Result(plan.key, outcome, cs, events=seen, validation=warnings)
+
+
+def validation_lines(run: Run, plan: StackPlan, cs: ChangeSet) -> list[str]:
+    """Why a change set FAILED, in CloudFormation's own words (DescribeEvents: FAIL-mode validation, name
+    conflicts); nothing more where the API cannot be asked (the change set's StatusReason is all there is)."""
+    found = cfn_events.change_set_findings(run.aws.cfn, cs.id)
+    lines = [f"{f.severity}: {f.text}" for f in found or []]
+    if lines:
+        run.out.summary("\n".join([f"### {plan.name}: change set `{cs.name}` failed", ""]
+                                   + [f"- {line}" for line in lines]))
+    return lines
+
+
+def validation_warnings(run: Run, plan: StackPlan, cs: ChangeSet) -> list[cfn_events.Found]:
+    """What CloudFormation's WARN-mode validation noticed on a change set that succeeded, shown beside it."""
+    found = cfn_events.change_set_findings(run.aws.cfn, cs.id) or []
+    for f in found:
+        run.out.line(f"CloudFormation {f.severity}: {f.text}", plan.key, "yellow")
+    if found:
+        run.out.summary("\n".join(f"- CloudFormation {f.severity}: {f.text}" for f in found))
+    return found
+
+
+def execution_lines(run: Run, seen: list[dict]) -> list[str]:
+    """The provisioning and hook errors DescribeEvents holds for a failed execution (by the operation id its
+    stack events carry); the stack events already printed are the fallback."""
+    operation = next((e["OperationId"] for e in seen if e.get("OperationId")), None)
+    found = cfn_events.operation_findings(run.aws.cfn, operation) if operation else None
+    return [f"CloudFormation {f.severity}: {f.text}" for f in found or []]
 
 
 def execute_and_stream(run: Run, plan: StackPlan, cs: ChangeSet, triggers: dict | None = None) -> list[dict]:
@@ -192,8 +233,9 @@ def execute_and_stream(run: Run, plan: StackPlan, cs: ChangeSet, triggers: dict 
     run.out.line(f"executing {cs.name}{shown}", plan.key)
     final, seen = events.stream(cfn, plan.name, since, lambda e: show_event(run, plan, e), run.poll_delay)
     if final not in stack_status.SUCCEEDED:
-        raise DeployError(trigger_message(run, plan, final, seen, triggers)
-                          or failure_message(plan, final, seen, run.aws.region))
+        cause = trigger_message(run, plan, final, seen, triggers) or failure_message(plan, final, seen,
+                                                                                      run.aws.region)
+        raise DeployError("\n".join([cause, *execution_lines(run, seen)]))
     run.out.line(final, plan.key, "green")
     return seen
 

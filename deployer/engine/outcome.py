@@ -38,6 +38,7 @@ class Result:
     change_set: ChangeSet | None = None
     message: str = ""
     events: list = field(default_factory=list)
+    validation: list = field(default_factory=list)  # cfn_events.Found: what CloudFormation's validation noticed
 
     @property
     def ok(self) -> bool:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 
 import contract
 from deployer import aws as aws_module
 from deployer.context import Context
-from deployer.engine import changesets, flow, plan, preflight, schedule, stack_policy, stacks
+from deployer.engine import changesets, flow, plan, preflight, risk, schedule, stack_policy, stacks
 from deployer.engine.outcome import Mode, Outcome, Result
 from deployer.errors import EXIT_DIFF_CHANGES, EXIT_OK, BadInput, DeployError
 from deployer.output import markdown_table, status_colour, table
-from deployer.verbs.verb import NOT_DEPLOYED, Verb, add_image_options, add_yes
+from deployer.verbs import verb
+from deployer.verbs.verb import NOT_DEPLOYED, Verb, add_yes, stack_options
 
 
 def _start(ctx: Context) -> tuple[aws_module.Aws, preflight.Identity]:
@@ -34,10 +36,19 @@ def deploy(ctx: Context, args) -> int:
     aws, me = _start(ctx)
     run = _run(ctx, args, aws, me, mode)
     plans = flow.settle_image(run, flow.settle_access(run, ctx.plans))
-    if mode == Mode.EXECUTE and not args.yes:
-        run.confirm = lambda p, cs: ctx.out.ask(f"[{p.key}] execute change set {cs.name} on {p.name}? [y/N] ")
+    if mode == Mode.EXECUTE:
+        if not args.yes:
+            run.confirm = lambda p, cs: ctx.out.ask(f"[{p.key}] execute change set {cs.name} on {p.name}? [y/N] ")
+        run.gate = verb.risk_gate(ctx, risk.validate_accepted(args.accept))
+        ledger_bucket = verb.require_ledger(ctx, aws, me, strict=False)
+        started = datetime.now(UTC)
     results = schedule.run_graph(run, plans)
     _report(ctx, results)
+    if mode == Mode.EXECUTE and any(r.outcome in verb.EXECUTED or r.outcome == Outcome.FAILED for r in results):
+        executed = [r for r in results if r.change_set is not None or r.outcome == Outcome.FAILED]
+        verb.record(ctx, aws, me, ledger_bucket, results=executed, started=started, plan_digest="",
+                       accepted=sorted(run.gate.granted), classes=[], image=verb.image_of(run),
+                       parameters={p.key: p.parameters for p in plans}, verb="deploy")
     if mode == Mode.REVIEW:
         pending = [r for r in results if r.change_set]
         if pending:
@@ -106,23 +117,15 @@ def _raise_if_failed(results: list[Result]) -> None:
     raise DeployError("\n".join(lines))
 
 
-def _stack_options(parser: argparse.ArgumentParser) -> None:
-    add_image_options(parser, required=False,
-                      tag_help="image tag to run (resolved once to its digest, which the task definition names); "
-                               "without it compute keeps the image it runs (params' image_tag only on its first "
-                               "create)")
-    parser.add_argument("--stacks", metavar="a,b", help="only these stacks (optional ones only when named)")
-    parser.add_argument("--allow-replace", metavar="LOGICAL_ID", action="append", default=[],
-                        help="let the change set replace or delete this protected resource (repeatable): "
-                             + ", ".join(sorted({r for ids in contract.PROTECTED_RESOURCES.values() for r in ids})))
-
-
 def _deploy_options(parser: argparse.ArgumentParser) -> None:
-    _stack_options(parser)
+    stack_options(parser)
     parser.add_argument("--no-execute", action="store_true",
                         help="create the change sets and leave them for review in the console")
     parser.add_argument("--allow-vulnerable", action="store_true",
                         help="deploy an image whose ECR scan reports CRITICAL findings (or has no finished scan)")
+    parser.add_argument("--accept", metavar="CLASS", action="append", default=[], choices=risk.CLASSES,
+                        help="accept this risk class of a change set (repeatable; on a terminal it asks): "
+                             + ", ".join(risk.CLASSES))
     add_yes(parser, "execute")
 
 
@@ -137,5 +140,5 @@ DEPLOY = Verb(
           "the data stack is refused unless --allow-replace names it.")
 DIFF = Verb(
     "diff", diff, "print what a deploy would change; exit 0 if nothing, 3 if something",
-    ("python deploy.py prod diff", "python deploy.py prod diff -p fargate_cpu=512"), _stack_options, renders=True)
+    ("python deploy.py prod diff", "python deploy.py prod diff -p fargate_cpu=512"), stack_options, renders=True)
 LIST = Verb("list", list_stacks, "every stack: graph level, name, status", ("python deploy.py prod list",))

@@ -5,11 +5,13 @@ resolved once to the digest it names, and the digest is what runs (``--image-dig
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 
 import contract
-from deployer.engine import ecr, flow, image, plan, preflight, schedule
+from deployer.engine import ecr, flow, image, ledger, plan, preflight, schedule, stacks
 from deployer.engine.outcome import Mode
 from deployer.errors import EXIT_OK, BadInput, DeployError
+from deployer.verbs import verb
 from deployer.verbs.verb import Verb, add_image_options, add_yes, require_terminal_or_yes
 
 
@@ -20,6 +22,8 @@ def rollback_cmd(ctx, args) -> int:
     require_terminal_or_yes(ctx, args.yes, "roll back")
     aws = ctx.aws()
     me = ctx.identity()
+    if ctx.image is None:  # no --image-tag nor --image-digest: the last good release's image, by its digest
+        ctx.image = image.Request(digest=last_good_digest(ctx, aws, me))
     selected = [s for s in ctx.graph if s.key in preflight.IMAGE_STACKS]
     try:
         plans = plan.build(ctx.params, selected, ctx.graph)
@@ -33,9 +37,15 @@ def rollback_cmd(ctx, args) -> int:
         raise BadInput(_not_in_ecr(ctx, aws, me, exc)) from None
     if not args.yes:
         run.confirm = lambda p, cs: ctx.out.ask(f"[{p.key}] execute change set {cs.name} on {p.name}? [y/N] ")
+    bucket = verb.require_ledger(ctx, aws, me, strict=False)
+    started = datetime.now(UTC)
     results = schedule.run_graph(run, plans)
     for r in results:
         ctx.out.line(f"{r.key}: {r.outcome}", r.key)
+    if any(r.change_set is not None or not r.ok for r in results):
+        verb.record(ctx, aws, me, bucket, results=results, started=started, plan_digest="", accepted=(),
+                       classes=[], image=verb.image_of(run), parameters={p.key: p.parameters for p in plans},
+                       verb="rollback")
     failed = [r for r in results if not r.ok]
     if failed:
         raise DeployError("rollback failed: " + "; ".join(f"{r.key}: {r.message or r.outcome}" for r in failed))
@@ -45,6 +55,23 @@ def rollback_cmd(ctx, args) -> int:
     ctx.out.line(f"rolled back to {run.image.show()}; later deploys keep it until one passes --image-tag",
                  colour="green")
     return EXIT_OK
+
+
+def last_good_digest(ctx, aws, me) -> str:
+    """The image of the newest release the ledger records as succeeded, other than the one running (by digest:
+    a tag may have moved since, the digest names what ran)."""
+    bucket = ledger.bucket_name(ctx.params.project, me.account, aws.region)
+    if not ledger.exists(aws.client("s3"), bucket, me.account):
+        raise BadInput(f"no release ledger ({bucket} does not exist): name the image with --image-tag")
+    deployed = stacks.describe(aws.cfn, contract.stack_name(ctx.params.project, contract.COMPUTE))
+    running = deployed.parameters.get(image.DIGEST_PARAMETER) if deployed else None
+    last = ledger.last_successful(ledger.records(aws.client("s3"), bucket, me.account, ctx.params.env), running)
+    if last is None:
+        raise BadInput(f"the release ledger of {ctx.params.env} has no successful release of an image other than "
+                       f"the running one ({running or 'none'}): name the image with --image-tag")
+    ctx.out.line(f"last good release: {last['started']} ran {last['image'].get('tag') or '?'} "
+                 f"({last['image']['digest']})")
+    return last["image"]["digest"]
 
 
 def _not_in_ecr(ctx, aws, me: preflight.Identity, exc: image.NotInEcr) -> str:
@@ -64,13 +91,14 @@ def _not_in_ecr(ctx, aws, me: preflight.Identity, exc: image.NotInEcr) -> str:
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
-    add_image_options(parser, required=True, tag_help="image tag in ECR to run (the commit SHA CI pushed), "
-                                                       "resolved once to the digest that runs")
+    add_image_options(parser, required=False, tag_help="image tag in ECR to run (the commit SHA CI pushed), "
+                                                        "resolved once to the digest that runs; without it (or "
+                                                        "--image-digest), the last successful release's image")
     add_yes(parser, "roll back")
 
 
 ROLLBACK = Verb("rollback", rollback_cmd, "deploy compute with an image that is in ECR, by digest, via a change set",
-                ("python deploy.py prod rollback --image-tag 0123abc",
+                ("python deploy.py prod rollback", "python deploy.py prod rollback --image-tag 0123abc",
                  "python deploy.py prod rollback --image-tag 0123abc --yes",
                  "python deploy.py prod rollback --image-digest sha256:" + "0" * 64 + " --yes"),
                 _options, notes="It lasts: a later deploy without --image-tag keeps the running digest.")

@@ -15,9 +15,14 @@ import argparse
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 import contract
-from deployer.engine import ecs_service, stacks
+from deployer.engine import changesets, ecs_service, flow, ledger, plan_file, risk, stacks
+from deployer.engine.outcome import Outcome, Result
+from deployer.engine.plan import PROTECTED_ENVIRONMENTS, StackPlan
 from deployer.errors import BadInput, DeployError
 from templates.params import BY_KEY as PARAM_SCHEMA
 from templates.params import ParamError
@@ -117,3 +122,93 @@ def restart_service(ctx) -> None:
     """Force a new deployment of the API's service and wait until its new tasks serve (restart, secrets)."""
     cluster, service = ecs_service.names(ctx.params.project)
     ecs_service.restart(ctx.aws().client("ecs"), cluster, service, say(ctx))
+
+
+# ---- what the verbs that release share: the risk gate, the release ledger, the stack options ----
+
+EXECUTED = (Outcome.CREATED, Outcome.UPDATED, Outcome.ADOPTED, Outcome.ADOPTED_UPDATED)
+
+
+def image_of(run: flow.Run) -> dict:
+    """The image the run deploys, by digest (and the tag that named it); {} when no stack runs it."""
+    return {"tag": run.image.tag, "digest": run.image.digest} if run.image is not None else {}
+
+
+def risk_gate(ctx, accepted: tuple[str, ...]) -> Callable[[StackPlan, changesets.ChangeSet, object], None]:
+    """Each change set's risk classes before it runs: accepted by --accept, else asked per class on a terminal;
+    without one, a class not accepted refuses the change set (it is deleted)."""
+    granted = set(accepted)
+
+    def gate(p: StackPlan, cs: changesets.ChangeSet, deployed) -> None:
+        changes = [plan_file.change_record(item) for item in cs.described]
+        found = risk.change_findings(p.key, cs.type, changes)
+        if cs.type == "UPDATE" and deployed is not None:
+            found += risk.parameter_findings(p.key, plan_file.parameter_changes({"parameters": deployed.parameters},
+                                                                                 p.parameters))
+        for cls in risk.classes(found):
+            if cls in granted:
+                continue
+            why = "; ".join(f"{f.subject}: {f.reason}" for f in found if f.risk == cls)
+            if ctx.interactive and ctx.out.ask(f"[{p.key}] change set {cs.name} is {cls} ({why}); accept "
+                                               f"{cls}? [y/N] "):
+                granted.add(cls)
+                continue
+            raise DeployError(f"{p.name}: change set {cs.name} carries risk class {cls} ({why}), not accepted; "
+                              f"deleted, nothing changed; deploy again with --accept {cls} once it is approved")
+
+    gate.granted = granted  # what the run accepted, for its ledger record
+    return gate
+
+
+def require_ledger(ctx, aws, me, strict: bool = True) -> str | None:
+    """The ledger bucket a release is recorded in; None (said) where it does not exist. An apply (``strict``)
+    in a protected environment refuses to release without one, before anything runs; a `deploy` (the operator's
+    and the first deploy's path, which may come before the CI access stack) says it is not recorded."""
+    bucket = ledger.bucket_name(ctx.params.project, me.account, aws.region)
+    if ledger.exists(aws.client("s3"), bucket, me.account):
+        return bucket
+    if strict and ctx.params.env in PROTECTED_ENVIRONMENTS:
+        raise DeployError(f"release ledger bucket {bucket} does not exist: {ctx.params.env} releases must be "
+                          "recorded; an admin deploys the CI access stack (`deploy.py "
+                          f"{ctx.params.env} --stacks github-oidc`) first")
+    ctx.out.line(f"no release ledger ({bucket} does not exist: the CI access stack is not deployed); this release "
+                 "is not recorded", colour="yellow")
+    return None
+
+
+def record(ctx, aws, me, bucket: str | None, *, results: list[Result], started: datetime, plan_digest: str,
+           accepted, classes, image: dict, parameters: dict, verb: str = "apply") -> dict:
+    ended = datetime.now(UTC)
+    ok = all(r.ok for r in results)
+    body = {"environment": ctx.params.env, "verb": verb, "plan_digest": plan_digest,
+            "change_sets": [{"stack": r.key, "change_set": r.change_set.name if r.change_set else "",
+                             "id": r.change_set.id if r.change_set else "", "outcome": str(r.outcome),
+                             "message": r.message.splitlines()[0] if r.message else ""} for r in results],
+            "image": image, "parameters": parameters, "caller": me.arn, "account": me.account,
+            "region": aws.region, "ci": ledger.ci_context(), "accepted": sorted(accepted), "risk_classes": classes,
+            "started": started.isoformat(timespec="milliseconds"), "ended": ended.isoformat(timespec="milliseconds"),
+            "result": ledger.SUCCEEDED if ok else ledger.FAILED}
+    body["record_digest"] = plan_file.sha256(body)
+    if bucket is None:
+        return body
+    try:
+        key = ledger.append(aws.client("s3"), bucket, me.account, ctx.params.env, body,
+                            ctx.params["release_retention_days"])
+    except (ClientError, BotoCoreError) as exc:
+        raise DeployError(f"the release ran ({body['result']}) but its ledger record could not be written to "
+                          f"{bucket}: {exc}") from None
+    ctx.out.line(f"release recorded: s3://{bucket}/{key} ({body['result']})")
+    return body
+
+
+
+
+def stack_options(parser: argparse.ArgumentParser) -> None:
+    add_image_options(parser, required=False,
+                      tag_help="image tag to run (resolved once to its digest, which the task definition names); "
+                               "without it compute keeps the image it runs (params' image_tag only on its first "
+                               "create)")
+    parser.add_argument("--stacks", metavar="a,b", help="only these stacks (optional ones only when named)")
+    parser.add_argument("--allow-replace", metavar="LOGICAL_ID", action="append", default=[],
+                        help="let the change set replace or delete this protected resource (repeatable): "
+                             + ", ".join(sorted({r for ids in contract.PROTECTED_RESOURCES.values() for r in ids})))

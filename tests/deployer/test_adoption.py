@@ -257,7 +257,8 @@ def stub_import_change_set(cfn: Stubber, p: plan.StackPlan, body: str) -> None:
         "Changes": [change("Import", "ApiRepository", "AWS::ECR::Repository", REPOSITORY),
                     change("Import", "AppSecret", "AWS::SecretsManager::Secret", SECRET_ARN),
                     change("Import", "UnhandledQueriesBucket", "AWS::S3::Bucket", BUCKET)]},
-        {"ChangeSetName": IMPORT_CS})
+        {"ChangeSetName": IMPORT_CS, "IncludePropertyValues": True})
+    cfn.add_response("describe_events", {"OperationEvents": []}, {"ChangeSetName": IMPORT_CS})
 
 
 def run_for(aws, mode=Mode.EXECUTE) -> tuple[flow.Run, io.StringIO]:
@@ -294,7 +295,8 @@ def test_deploy_after_destroy_imports_the_retained_resources_then_updates_with_t
         cfn.add_response("describe_change_set", {
             "ChangeSetId": UPDATE_CS, "StackId": STACK_ID, "Status": "CREATE_COMPLETE",
             "Changes": [change("Add", "UnhandledQueriesBucketPolicy", "AWS::S3::BucketPolicy")]},
-            {"ChangeSetName": UPDATE_CS})
+            {"ChangeSetName": UPDATE_CS, "IncludePropertyValues": True})
+        cfn.add_response("describe_events", {"OperationEvents": []}, {"ChangeSetName": UPDATE_CS})
         cfn.add_response("list_exports", {"Exports": []})  # the guard: the import added no exports
         cfn.add_response("describe_stack_events", {"StackEvents": imported})
         cfn.add_response("execute_change_set", {}, {"ChangeSetName": UPDATE_CS})
@@ -335,6 +337,7 @@ def test_nothing_retained_exists_a_plain_create(aws):
         cfn.add_response("describe_change_set", {"Status": "CREATE_COMPLETE"})
         cfn.add_response("describe_change_set", {"Status": "CREATE_COMPLETE", "Changes": [
             change("Add", lid, "x") for lid in sorted(p.template["Resources"])]})
+        cfn.add_response("describe_events", {"OperationEvents": []})
         cfn.add_response("delete_stack", {}, {"StackName": STACK_ID})  # a diff leaves nothing behind
         result = flow.deploy_stack(run, p)
         cfn.assert_no_pending_responses()

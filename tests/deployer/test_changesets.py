@@ -194,15 +194,19 @@ def test_a_change_set_that_never_completes_fails_with_the_waiter_s_reason(monkey
             changesets.wait(cfn, CS)
 
 
+# The reader asks for the property values before and after (a plan shows them, its risk classes judge them).
+DESCRIBE = {"ChangeSetName": CS_ARN, "IncludePropertyValues": True}
+
+
 def test_changes_are_read_across_pages_with_replacement_only_for_a_modify():
     cfn = client("cloudformation")
     with Stubber(cfn) as stub:
         stub.add_response("describe_change_set", described("CREATE_COMPLETE"), {"ChangeSetName": CS_ARN})  # waiter
         stub.add_response("describe_change_set", described("CREATE_COMPLETE", changes=[
             change("Modify", "Vpc", "True", "vpc-1"), change("Add", "Subnet", "False")], token="p2"),
-            {"ChangeSetName": CS_ARN})
+            DESCRIBE)
         stub.add_response("describe_change_set", described("CREATE_COMPLETE", changes=[
-            change("Remove", "Old", physical="sg-1")]), {"ChangeSetName": CS_ARN, "NextToken": "p2"})
+            change("Remove", "Old", physical="sg-1")]), DESCRIBE | {"NextToken": "p2"})
         cs = changesets.wait(cfn, CS)
         stub.assert_no_pending_responses()
     assert cs == dataclasses.replace(CS, status="CREATE_COMPLETE", changes=(
@@ -248,12 +252,12 @@ def test_each_change_says_which_property_forces_its_replacement_across_pages():
     cfn = client("cloudformation")
     with Stubber(cfn) as stub:
         stub.add_response("describe_change_set", described("CREATE_COMPLETE", changes=[first], token="p2"),
-                          {"ChangeSetName": CS_ARN})
+                          DESCRIBE)
         last = described("CREATE_COMPLETE", changes=[second])
-        stub.add_response("describe_change_set", last, {"ChangeSetName": CS_ARN, "NextToken": "p2"})
+        stub.add_response("describe_change_set", last, DESCRIBE | {"NextToken": "p2"})
         cs = changesets.describe(cfn, CS)
         page_without_changes = {k: v for k, v in described("CREATE_COMPLETE").items() if k != "Changes"}
-        stub.add_response("describe_change_set", page_without_changes, {"ChangeSetName": CS_ARN})
+        stub.add_response("describe_change_set", page_without_changes, DESCRIBE)
         empty = changesets.describe(cfn, CS)
     assert cs.changes == (
         changesets.Change("Modify", "Vpc", "AWS::EC2::VPC", "", "", recreating=(("BucketName", "Always"),)),

@@ -220,6 +220,7 @@ def test_a_change_set_the_guard_refuses_is_deleted_so_nobody_executes_it():
         stub.add_response("create_change_set", {"Id": "cs-arn", "StackId": STACK_ID})
         stub.add_response("describe_change_set", {"Status": "CREATE_COMPLETE", "StackId": STACK_ID, "Changes": []})
         stub.add_response("describe_change_set", {"Status": "CREATE_COMPLETE", "StackId": STACK_ID, "Changes": []})
+        stub.add_response("describe_events", {"OperationEvents": []}, {"ChangeSetName": "cs-arn"})
         stub.add_response("list_exports", exports_response())
         stub.add_response("list_imports", {"Imports": ["ia-comafi-compute"]}, {"ExportName": "ia-comafi-VpcId"})
         stub.add_response("delete_change_set", {}, {"ChangeSetName": "cs-arn"})

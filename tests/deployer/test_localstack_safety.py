@@ -117,8 +117,9 @@ def test_a_new_bucket_name_is_refused_before_execution_and_goes_through_with_all
     policies: list[str] = []
     record = ("provide-client-params.cloudformation.SetStackPolicy",
               lambda params, **_: policies.append(params["StackPolicyBody"]))
-    allowed = harness.run_emulated(argv(project, "--allow-replace", contract.UNHANDLED_BUCKET_RESOURCE),
-                                   graph=renamed, extra_hooks=[record])
+    # A new bucket name replaces the bucket: data loss too, accepted with the replacement.
+    allowed = harness.run_emulated(argv(project, "--allow-replace", contract.UNHANDLED_BUCKET_RESOURCE,
+                                        "--accept", "data-loss"), graph=renamed, extra_hooks=[record])
     assert allowed.code == 0, allowed.out
     assert bucket_of(name) == f"{project}-two"
     assert status(name) == "UPDATE_COMPLETE"

@@ -24,6 +24,7 @@ import templates
 from deployer import cli
 from deployer.output import Printer
 from deployer.progress import Board
+from testkit import fakes
 from testkit.tools import ROOT
 
 STACK = "AWS::CloudFormation::Stack"
@@ -110,6 +111,7 @@ def _normalised(text: str) -> list[str]:
 
 @pytest.fixture
 def moto_env(monkeypatch):
+    fakes.moto_without_describe_events(monkeypatch)
     for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "GITHUB_STEP_SUMMARY", "NO_COLOR"):
         monkeypatch.delenv(key, raising=False)
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

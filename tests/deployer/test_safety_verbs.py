@@ -65,7 +65,7 @@ def test_a_release_its_alarm_rolls_back_names_the_alarm_and_its_reason_and_exits
     cs_id = f"arn:aws:cloudformation:{rt.REGION}:{ACCOUNT}:changeSet/deploy-x/1"
     seen = rt.rolled_back_update(f"Rollback triggered by alarm(s) in ALARM state: [{rt.ALARM_ARN}]")
     before = rt.event(rt.STACK, "UPDATE_COMPLETE", -600)
-    with stubs("sts", "ecr", "cloudformation", "cloudwatch") as s:
+    with stubs("sts", "ecr", "cloudformation", "cloudwatch", "s3") as s:
         s["sts"].add_response("get_caller_identity", {"Account": ACCOUNT, "UserId": "AIDA",
                                                       "Arn": f"arn:aws:iam::{ACCOUNT}:user/ops"})
         s["ecr"].add_response("describe_images", {"imageDetails": [{"imageDigest": V2, "imageTags": ["v2"]}]})
@@ -76,6 +76,8 @@ def test_a_release_its_alarm_rolls_back_names_the_alarm_and_its_reason_and_exits
         s["ecr"].add_response("describe_images", {"imageDetails": [{"imageDigest": V1, "imageTags": ["v1"]}]},
                               {"repositoryName": contract.resource_name("repository", PROJECT),
                                "imageIds": [{"imageDigest": V1}]})
+        # No release ledger (no CI access stack): the run says it is not recorded.
+        s["s3"].add_client_error("head_bucket", "404", "Not Found", 404)
         cfn = s["cloudformation"]
         cfn.add_response("describe_stacks", deployed_compute("UPDATE_COMPLETE", V1))  # first look: a new image
         cfn.add_response("describe_stacks", deployed_compute("UPDATE_COMPLETE", V1))  # prepare
@@ -94,6 +96,7 @@ def test_a_release_its_alarm_rolls_back_names_the_alarm_and_its_reason_and_exits
                                                          "Action": "Modify", "LogicalResourceId": "Service",
                                                          "ResourceType": "AWS::ECS::Service",
                                                          "Replacement": "False"}}]})
+        cfn.add_response("describe_events", {"OperationEvents": []})
         cfn.add_response("list_exports", {"Exports": []})
         cfn.add_response("describe_stack_events", {"StackEvents": [before]})
         cfn.add_response("execute_change_set", {}, {"ChangeSetName": cs_id})

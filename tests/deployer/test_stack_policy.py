@@ -183,9 +183,9 @@ def test_the_refusal_reads_the_change_set_from_aws_and_says_how_to_override():
     cfn = cfn_client()
     with Stubber(cfn) as stub:  # two pages, as DescribeChangeSet returns a large change set
         first = describe_change_set([bucket_tag_change()]) | {"NextToken": "page-2"}
-        stub.add_response("describe_change_set", first, {"ChangeSetName": CS_ID})
+        stub.add_response("describe_change_set", first, {"ChangeSetName": CS_ID, "IncludePropertyValues": True})
         stub.add_response("describe_change_set", describe_change_set([bucket_name_change()]),
-                          {"ChangeSetName": CS_ID, "NextToken": "page-2"})
+                          {"ChangeSetName": CS_ID, "NextToken": "page-2", "IncludePropertyValues": True})
         changes = changesets.describe(cfn, changesets.ChangeSet(CS_ID, "deploy-x", STACK_ID, "UPDATE")).changes
     with pytest.raises(DeployError) as err:
         stack_policy.check(changes, contract.DATA, STACK, set())

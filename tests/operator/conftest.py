@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from deployer.engine import ecs_service
+from testkit import fakes
 from testkit.harness import Outcome, run  # noqa: F401 (the operator tests' harness)
 
 REGION = "us-east-1"  # params/prod.yaml's
@@ -32,7 +33,8 @@ def _fake_aws_env(monkeypatch):
 
 
 @pytest.fixture
-def moto():
+def moto(monkeypatch):
+    fakes.moto_without_describe_events(monkeypatch)
     with mock_aws():
         yield
 

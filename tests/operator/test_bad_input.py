@@ -28,7 +28,7 @@ SECRET_VALUE = "hunter2-do-not-print"
         ([*PROD, "secrets", "keys", "REDIS_HOST=x"], ["secrets keys", "secrets set"]),
         ([*PROD, "secrets"], ["set", "keys"]),
         ([*PROD, "secrets", "sett"], ["'sett'", "'set', 'keys'"]),
-        ([*PROD, "rollback", "--yes"], ["--image-tag"]),
+        # (rollback without --image-tag reads the release ledger: tests/operator/test_rollback.py)
         ([*PROD, "rollback", "--yes", "--image-tag", "bad tag!"], ["--image-tag", "'bad tag!'", "Docker tag"]),
         ([*PROD, "rollback", "--image-tag", "abc123"], ["--yes", "terminal"]),  # no terminal, no --yes
         ([*PROD, "logs", "--since", "10x"], ["'10x'", "30s, 10m"]),

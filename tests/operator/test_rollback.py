@@ -16,6 +16,7 @@ import pytest
 from troposphere import Ref, Sub, Template, ssm
 
 import templates
+from deployer.engine import ledger
 from templates import compute, params
 from testkit.placeholders import PROD
 from tests.operator.conftest import PROJECT, REGION, Tty, answer_termination_protection, run
@@ -129,3 +130,52 @@ def test_declining_the_change_set_changes_nothing(ecr, capsys, monkeypatch):
     assert result.code == 1
     assert image_parameter() == f"{REPOSITORY}@{digest_of(ecr, 'bbb2222')}"
     assert result.count("ExecuteChangeSet") == 0
+
+
+# --- the release ledger: every executed release recorded; rollback without a tag -------------------------
+
+
+def ledger_bucket() -> str:
+    name = ledger.bucket_name(PROJECT, "123456789012", REGION)  # moto's account
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    return name
+
+
+def releases() -> list[dict]:
+    listed = run([*PROD, "releases", "--json"], graph=GRAPH)
+    assert listed.code == 0, listed.err
+    return json.loads(listed.out[listed.out.index("["):])
+
+
+def test_each_release_is_recorded_and_rollback_without_a_tag_returns_to_the_last_good_image(ecr, capsys):
+    bucket = ledger_bucket()
+    hook = answer_termination_protection()
+    # moto computes a change set against the stack's first parameters, so the first release runs an image the
+    # rollback will not return to
+    push(ecr, "ccc3333")
+    for tag in ("ccc3333", "aaa1111", "bbb2222"):
+        assert run([*PROD, "--yes", "--image-tag", tag], graph=GRAPH, hooks=[hook]).code == 0
+    # a newer release that failed is never the one to go back to
+    s3 = boto3.client("s3", region_name=REGION)
+    ledger.append(s3, bucket, "123456789012", "prod", {
+        "started": "2999-01-01T00:00:00.000+00:00", "record_digest": "f" * 64, "result": ledger.FAILED,
+        "image": {"tag": "ddd4444", "digest": "sha256:" + "d" * 64}}, retention_days=1)
+
+    found = releases()
+    assert [(r["result"], r["image"]["tag"]) for r in found] == [
+        ("succeeded", "ccc3333"), ("succeeded", "aaa1111"), ("succeeded", "bbb2222"), ("failed", "ddd4444")]
+    assert found[1]["caller"].startswith("arn:aws:") and found[1]["verb"] == "deploy"
+    assert found[1]["image"]["digest"] == digest_of(ecr, "aaa1111")
+    assert s3.head_object(Bucket=bucket, Key=found[1]["key"])["ObjectLockMode"] == "COMPLIANCE"
+
+    back = run([*PROD, "rollback", "--yes"], graph=GRAPH, hooks=[hook])
+    assert back.code == 0, back.out + back.err
+    assert f"last good release: {found[1]['started']} ran aaa1111" in back.out
+    assert image_parameter() == f"{REPOSITORY}@{digest_of(ecr, 'aaa1111')}", back.out
+    assert [r["verb"] for r in releases() if r["result"] == "succeeded"][-1] == "rollback"
+
+
+def test_rollback_without_a_tag_and_without_a_ledger_asks_for_one(ecr, capsys):
+    result = run([*PROD, "rollback", "--yes"], graph=GRAPH)
+    assert result.code == 2 and "name the image with --image-tag" in result.err, result.err
+    assert not any(c.startswith("cloudformation.Create") for c in result.calls)
