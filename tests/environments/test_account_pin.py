@@ -3,16 +3,26 @@ naming both accounts) a credential for another account than params pins, before 
 
 from __future__ import annotations
 
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
 import boto3
 import pytest
 from botocore.stub import Stubber
 
 import contract
 from deployer import cli
+from deployer.engine import plan_file
 from testkit import fakes, harness
 from testkit.placeholders import filled
 
 PINNED = "111111111111"
+# A well-formed plan of nothing: apply reads its file (bad input, no AWS) before it asks who we are.
+EMPTY_PLAN = Path(tempfile.mkdtemp()) / "plan.json"
+plan_file.write(plan_file.document(environment="prod", project="ia-comafi", account=PINNED, region="us-east-1",
+                                   caller="arn:aws:iam::111111111111:role/admin", created=datetime.now(UTC),
+                                   stacks_=[], findings=[], classes=[], cost={}, image={}), EMPTY_PLAN)
 OTHER = "222222222222"
 OTHER_ARN = f"arn:aws:sts::{OTHER}:assumed-role/ia-comafi-github-deploy/GitHubActions"
 
@@ -30,6 +40,9 @@ VERB_ARGV = {
     "restart": [],
     "secrets": ["keys"],
     "destroy": ["--yes"],
+    "plan": ["--out", "/nonexistent/plan.json"],
+    "apply": [str(EMPTY_PLAN)],
+    "releases": [],
 }
 NO_AWS = {"cost"}
 
