@@ -17,6 +17,7 @@ import contract
 import templates
 from templates import compute, params
 from testkit import fakes, harness
+from testkit.placeholders import PROD
 from tests.deployer import test_drift as d
 from tests.deployer import test_rollback_triggers as rt
 
@@ -104,7 +105,7 @@ def test_a_release_its_alarm_rolls_back_names_the_alarm_and_its_reason_and_exits
         cfn.add_response("describe_stacks", deployed_compute("UPDATE_ROLLBACK_COMPLETE", V1))
         cfn.add_response("describe_stack_events", {"StackEvents": seen[::-1] + [before]})
         rt.stub_alarm(s["cloudwatch"])
-        result = harness.run(["prod", "--yes", "--image-tag", "v2"],
+        result = harness.run([*PROD, "--yes", "--image-tag", "v2"],
                              graph=compute_graph(), clients=s.clients)
         for stub in s.values():
             stub.assert_no_pending_responses()
@@ -128,7 +129,7 @@ def test_drift_prints_each_changed_property_and_exits_3():
         d.status(cfn, d.NETWORK, "DETECTION_COMPLETE", "IN_SYNC")
         d.status(cfn, d.COMPUTE, "DETECTION_COMPLETE", "DRIFTED", drifted=1)
         d.drifts(cfn, d.COMPUTE, d.security_group_drift())
-        result = harness.run(["prod", "drift"], graph=graph_of("network", "compute"),
+        result = harness.run([*PROD, "drift"], graph=graph_of("network", "compute"),
                              clients=s.clients)
     assert result.code == 3, result.out + result.err
     assert f"{d.NETWORK}: IN_SYNC" in result.out and f"{d.COMPUTE}: DRIFTED" in result.out
@@ -146,7 +147,7 @@ def test_drift_json_is_the_only_stdout_and_a_failed_detection_exits_1():
         d.status(cfn, d.COMPUTE, "DETECTION_FAILED", "DRIFTED", drifted=1,
                  reason="Failed to detect drift on resource [Service]: not authorized to perform ecs:DescribeServices")
         d.drifts(cfn, d.COMPUTE, d.security_group_drift())
-        result = harness.run(["prod", "drift", "--json"],
+        result = harness.run([*PROD, "drift", "--json"],
                              graph=graph_of("network", "compute"), clients=s.clients)
     assert result.code == 1
     doc = json.loads(result.out)
