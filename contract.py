@@ -50,6 +50,10 @@ APP_STACKS = tuple(s.key for s in STACKS if not s.optional)  # what a plain `dep
 
 PROJECT_PARAMETER = "ProjectName"
 
+# The environment whose stacks CI may change but never delete (termination protection, the CI roles'
+# policies) and whose params have floors (templates/params.py FLOORS, with the stage before it).
+PRODUCTION = "prod"
+
 # ---- outputs ----
 # Exported outputs are exported as "{project}-{OutputName}"; a stack imports
 # another's by that name. EXPORTS says which stack exports which.
@@ -163,7 +167,16 @@ RESOURCE_NAMES = {
     "alb_logs_bucket": ("{project}-alb-logs-{account}-{region}", 63),
     "permissions_boundary": ("{project}-boundary", 128),
     "build_role": ("{project}-github-build", 64),
+    # The app stacks' roles, "{project}-{stack}-{purpose}": fixed, so the execution role's IAM statements
+    # name each one exactly and no other role can be created in their place.
+    "flow_log_role": ("{project}-network-flow-logs", 64),
+    "task_execution_role": ("{project}-compute-task-execution", 64),
+    "task_role": ("{project}-compute-task", 64),
+    # Elastic Load Balancing allows 32 characters: this is what binds project_name (longest_project_name).
+    "load_balancer": ("{project}-alb", 32),
 }
+# Every role an app stack creates (names above): nothing else may be created, changed or passed by CI.
+APP_ROLES = ("flow_log_role", "task_execution_role", "task_role")
 ACCOUNT_ID_LENGTH = 12
 
 # deploy.py names its change sets "{CHANGE_SET_PREFIX}<time>-<id>"; the CI role
