@@ -50,6 +50,10 @@ APP_STACKS = tuple(s.key for s in STACKS if not s.optional)  # what a plain `dep
 
 PROJECT_PARAMETER = "ProjectName"
 
+# The environment whose stacks CI may change but never delete (termination protection, the CI roles'
+# policies), and whose names stay the original ia-comafi-* ones.
+PRODUCTION = "prod"
+
 # ---- outputs ----
 # Exported outputs are exported as "{project}-{OutputName}"; a stack imports
 # another's by that name. EXPORTS says which stack exports which.
@@ -165,7 +169,16 @@ RESOURCE_NAMES = {
     "alb_logs_bucket": ("{project}-alb-logs-{account}-{region}", 63),
     "permissions_boundary": ("{project}-boundary", 128),
     "build_role": ("{project}-github-build", 64),
+    # The app stacks' roles, "{project}-{stack}-{purpose}": fixed, so the execution role's IAM statements
+    # name each one exactly and no other role can be created in their place.
+    "flow_log_role": ("{project}-network-flow-logs", 64),
+    "task_execution_role": ("{project}-compute-task-execution", 64),
+    "task_role": ("{project}-compute-task", 64),
+    # Elastic Load Balancing allows 32 characters: this is what binds project_name (longest_project_name).
+    "load_balancer": ("{project}-alb", 32),
 }
+# Every role an app stack creates (names above): nothing else may be created, changed or passed by CI.
+APP_ROLES = ("flow_log_role", "task_execution_role", "task_role")
 ACCOUNT_ID_LENGTH = 12
 
 RELEASES_PREFIX = "releases"
@@ -245,7 +258,6 @@ def stack_tags(project: str, environment: str) -> dict[str, str]:
 # (ia-comafi-*: no live stack is renamed); every other environment's project_name defaults to
 # "ia-comafi-{env}", so its stacks, exports and resources never meet prod's.
 DEFAULT_PROJECT = "ia-comafi"
-PRIMARY_ENVIRONMENT = "prod"
 # The pipeline's environments, in the order a release goes through them (.github/workflows/deploy.yml):
 # each lives in an account of its own by default, and pins it (account_id).
 RELEASE_ENVIRONMENTS = ("staging", "prod")
@@ -257,7 +269,7 @@ DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
 
 
 def default_project_name(environment: str) -> str:
-    return DEFAULT_PROJECT if environment == PRIMARY_ENVIRONMENT else f"{DEFAULT_PROJECT}-{environment}"
+    return DEFAULT_PROJECT if environment == PRODUCTION else f"{DEFAULT_PROJECT}-{environment}"
 
 
 # ---- names as plain strings ----

@@ -287,6 +287,7 @@ def _create_execution_role(t: Template) -> iam.Role:
     return t.add_resource(
         iam.Role(
             "TaskExecutionRole",
+            RoleName=naming.resource_name_sub("task_execution_role"),
             PermissionsBoundary=boundary.role_boundary(),
             AssumeRolePolicyDocument=_ecs_tasks_trust(),
             ManagedPolicyArns=[
@@ -303,6 +304,7 @@ def _create_task_role(t: Template, p: dict) -> iam.Role:
     return t.add_resource(
         iam.Role(
             "TaskRole",
+            RoleName=naming.resource_name_sub("task_role"),
             PermissionsBoundary=boundary.role_boundary(),
             AssumeRolePolicyDocument=_ecs_tasks_trust(
                 StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
@@ -575,6 +577,8 @@ def _create_load_balancer(
         elb.LoadBalancer(
             "LoadBalancer",
             DependsOn=[access_logs_ready.title],
+            # A fixed name, so the execution role's listener and WebACL statements name this ALB and no other.
+            Name=naming.resource_name_sub("load_balancer"),
             Type="application",
             Scheme="internet-facing",
             Subnets=Split(",", naming.import_value(contract.PUBLIC_SUBNET_IDS)),

@@ -12,10 +12,14 @@ Deployed once, by an admin (``deploy.py prod --stacks github-oidc``). It holds:
   deploy), and it can run change sets on this project's four stacks (never
   this one), pass one role to CloudFormation, read the project's images and
   alarms and restart its ECS service. It creates no infrastructure itself, and
-  cannot turn termination protection off: CloudFormation refuses DeleteStack
-  on a protected stack;
+  cannot turn termination protection off; in prod it cannot delete a stack at
+  all (the stack is deployed per environment and knows which one it serves);
 - ``{project}-cfn-execution``: the role CloudFormation uses (deploy.py passes
-  it as ``RoleARN``) to create what the four stacks declare, and only that;
+  it as ``RoleARN``) to create what the four stacks declare, and only that. Its
+  IAM statements name the app stacks' three roles exactly (fixed names), never
+  edit a trust policy, and in prod it cannot delete the load balancer, change a
+  bucket's policy, public-access block or versioning, or delete a log group:
+  those become an admin's deploy;
 - ``{project}-boundary``: the permissions boundary every role of the app
   stacks carries. The execution role can create or change a role only with
   it, and nothing can remove it, so whatever a template says, a role CI
@@ -32,7 +36,7 @@ with no resource type; each says so where it appears.
 from __future__ import annotations
 
 from awacs import aws as pol
-from troposphere import Equals, GetAtt, If, Output, Ref, Sub, Tags, Template
+from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Tags, Template
 from troposphere import iam as iam_res
 
 import contract
@@ -62,13 +66,18 @@ CFN_ACCOUNT_WIDE_ACTIONS = (
 # template, the data stack's stack policy, drift, and deleting a stack left in
 # ROLLBACK_COMPLETE, IMPORT_ROLLBACK_COMPLETE or REVIEW_IN_PROGRESS.
 # Not UpdateTerminationProtection: CloudFormation refuses DeleteStack on a
-# protected stack, so without it CI cannot delete prod.
+# protected stack. DeleteStack itself is CFN_DELETE_ACTIONS, outside prod only.
 CFN_STACK_ACTIONS = (
-    "CreateChangeSet", "DeleteChangeSet", "DeleteStack", "DescribeChangeSet", "DescribeStackEvents",
+    "CreateChangeSet", "DeleteChangeSet", "DescribeChangeSet", "DescribeStackEvents",
     "DescribeStackResourceDrifts", "DescribeStackResources", "DescribeStacks", "DetectStackDrift",
     "DetectStackResourceDrift", "ExecuteChangeSet", "GetTemplate", "ListChangeSets", "ListStackResources",
     "SetStackPolicy",
 )
+CFN_DELETE_ACTIONS = ("DeleteStack",)
+
+# True outside prod: there CI may delete what it can re-create (a stack, the load balancer) and change a
+# bucket's guards; in prod an admin's deploy does those.
+CI_MAY_DELETE = "CiMayDelete"
 
 # The build job: push an image (and skip the build when the tag is there).
 ECR_PUSH_ACTIONS = (
@@ -116,10 +125,8 @@ def _allow(sid: str, prefix: str, names, resources, condition: pol.Condition | N
 
 
 def _stack_role_arns() -> list[Sub]:
-    # The stacks' roles are unnamed, so CloudFormation names them
-    # "{stack name}-{logical id}-{suffix}": the stack prefixes bound them, and
-    # leave out this stack's roles.
-    return [_arn("iam", f"role/{naming.project_stack_name(key)}-*", region=False) for key in contract.APP_STACKS]
+    """The app stacks' roles, each by its fixed name: no other role may be created, changed or passed."""
+    return [_arn("iam", f"role/{_pattern(kind)}", region=False) for kind in contract.APP_ROLES]
 
 
 def boundary_arn() -> Sub:
@@ -140,6 +147,7 @@ def build() -> Template:
                              "the CloudFormation execution role and the app roles' permissions boundary")
     p = params.add_parameters(t, STACK_KEY)
     t.add_condition("CreateProvider", Equals(Ref(p["oidc_provider_arn"]), ""))
+    t.add_condition(CI_MAY_DELETE, Not(Equals(Ref(p["environment"]), contract.PRODUCTION)))
     t.add_rule("GithubRepoIsSet", {
         "Assertions": [{
             "Assert": {"Fn::Not": [{"Fn::Equals": [Ref(p["github_repo"]), ""]}]},
@@ -170,6 +178,7 @@ def build() -> Template:
                                "GitHub Actions deploy job: change sets on this project's stacks, its service",
                                provider_arn, deploy_subject("${GithubRepo}", "${GithubEnvironment}"),
                                _deploy_policy(execution_role))
+    _add_outside_production_policies(t, execution_role, deploy_role)
 
     t.add_output(Output(contract.DEPLOY_ROLE_OUTPUT, Value=GetAtt(deploy_role, "Arn"),
                         Description="Role the deploy job assumes: the repository secret AWS_DEPLOY_ROLE_ARN"))
@@ -269,12 +278,13 @@ def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
         # The rollback triggers and status: the project's alarms only.
         _allow("ProjectAlarms", "cloudwatch", ["DescribeAlarms"],
                [_arn("cloudwatch", f"alarm:{_pattern('alarm_prefix')}*")]),
-        # After a destroy, deploy.py looks for the retained bucket and secret to adopt them again
-        # (deployer/adoption.py): HeadBucket is authorized as s3:ListBucket. Names only, never values.
-        _allow("FindRetainedBucket", "s3", ["ListBucket"],
-               [_arn("s3", _pattern("unhandled_bucket"), region=False, account=False)]),
+        # After a destroy, deploy.py looks for the retained buckets, secret and log groups to adopt them again
+        # (deployer/engine/adoption.py): HeadBucket is authorized as s3:ListBucket. Names only, never values.
+        _allow("FindRetainedBucket", "s3", ["ListBucket"], _bucket_arns()),
         _allow("FindRetainedSecret", "secretsmanager", ["DescribeSecret"],
                [_secret_arn()]),
+        # DescribeLogGroups: the reference lists no resource type for it.
+        _allow("FindRetainedLogGroups", "logs", ["DescribeLogGroups"], ["*"]),
         # Templates over 51,200 bytes go through this bucket (deploy.py creates it on first need).
         _allow("DeployArtifactsBucket", "s3",
                ["CreateBucket", "ListBucket", "PutBucketPublicAccessBlock", "PutEncryptionConfiguration",
@@ -284,6 +294,37 @@ def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
                [_arn("s3", f"{_pattern('deploy_artifacts')}/*", region=False, account=False)]),
     ]
     return pol.PolicyDocument(Version="2012-10-17", Statement=statements)
+
+
+def _add_outside_production_policies(t: Template, execution_role: iam_res.Role, deploy_role: iam_res.Role) -> None:
+    """What CI holds only outside prod (CI_MAY_DELETE): deleting a stack or the load balancer, and changing a
+    bucket's policy, public-access block or versioning. IAM cannot tell a legitimate one from an attack, and
+    CloudFormation needs none of them to update prod; in prod an admin's deploy does them."""
+    stack_arns = [_arn("cloudformation", f"stack/{naming.project_stack_name(key)}/*") for key in contract.APP_STACKS]
+    # A stack left in ROLLBACK_COMPLETE or REVIEW_IN_PROGRESS is deleted and created again (deploy.py).
+    t.add_resource(iam_res.ManagedPolicy(
+        "DeleteStacksOutsideProductionPolicy",
+        Condition=CI_MAY_DELETE,
+        Description="Outside prod only: the deploy job may delete this project's app stacks",
+        Roles=[Ref(deploy_role)],
+        PolicyDocument=pol.PolicyDocument(Version="2012-10-17", Statement=[
+            _allow("DeleteProjectStacks", "cloudformation", CFN_DELETE_ACTIONS, stack_arns),
+        ]),
+    ))
+    t.add_resource(iam_res.ManagedPolicy(
+        "DeleteOutsideProductionDeployPolicy",
+        Condition=CI_MAY_DELETE,
+        Description="Outside prod only: CloudFormation may delete the ALB and change the buckets' guards",
+        Roles=[Ref(execution_role)],
+        PolicyDocument=pol.PolicyDocument(Version="2012-10-17", Statement=[
+            _allow("DeleteProjectLoadBalancer", "elasticloadbalancing", _ELB_DELETE, [_load_balancers()]),
+            _allow("BucketGuards", "s3", _S3_BUCKET_GUARDS, _bucket_arns()),
+        ]),
+    ))
+
+
+def _bucket_arns() -> list[Sub]:
+    return [_arn("s3", _pattern(kind), region=False, account=False) for kind in ("unhandled_bucket", "alb_logs_bucket")]
 
 
 # -- the permissions boundary ---------------------------------------------------------------------------------
@@ -308,9 +349,11 @@ def permissions_boundary_policy() -> pol.PolicyDocument:
                [_repository_arn()]),
         _allow("ReadAppSecret", "secretsmanager", ["GetSecretValue"],
                [_secret_arn()]),
-        # compute's task role: the model (any foundation model: the id is a compute parameter) and the bucket.
+        # compute's task role: the configured model (this stack's BedrockModelId, the params key compute reads
+        # too) and the bucket.
         _allow("InvokeModel", "bedrock", ["InvokeModel", "InvokeModelWithResponseStream"],
-               [_arn("bedrock", "foundation-model/*", account=False)]),
+               [_arn("bedrock", "foundation-model/${" + params.BY_KEY["bedrock_model_id"].cfn_name + "}",
+                     account=False)]),
         _allow("StoreUnhandledQueries", "s3", ["PutObject"], [Sub(f"{bucket.data['Fn::Sub']}/unhandled/*")]),
         pol.Statement(Sid="NeverIamOrOrganizations", Effect=pol.Deny,
                       Action=[pol.Action("iam", "*"), pol.Action("organizations", "*")], Resource=["*"]),
@@ -393,32 +436,45 @@ _EC2_OWNED = (
     "UpdateSecurityGroupRuleDescriptionsEgress", "UpdateSecurityGroupRuleDescriptionsIngress",
 )
 
-# The buckets' create, update and delete, plus every configuration the read
-# handler looks at (an IMPORT of the retained bucket reads them all).
+# The buckets' create and update, plus every configuration the read handler
+# looks at (an IMPORT of the retained bucket reads them all). Never
+# DeleteBucket: both buckets are retained, CloudFormation never deletes them.
+# The policy, public-access block and versioning: _S3_BUCKET_GUARDS.
 _S3_BUCKET = (
-    "CreateBucket", "DeleteBucket", "DeleteBucketPolicy", "GetAccelerateConfiguration", "GetAnalyticsConfiguration",
+    "CreateBucket", "GetAccelerateConfiguration", "GetAnalyticsConfiguration",
     "GetBucketAcl", "GetInventoryConfiguration", "GetIntelligentTieringConfiguration", "GetMetricsConfiguration",
     "GetBucketCORS", "GetBucketLocation", "GetBucketLogging", "GetBucketNotification",
     "GetBucketObjectLockConfiguration",
     "GetBucketOwnershipControls", "GetBucketPolicy", "GetBucketPolicyStatus", "GetBucketPublicAccessBlock",
     "GetBucketTagging", "GetBucketVersioning", "GetBucketWebsite", "GetEncryptionConfiguration",
     "GetLifecycleConfiguration", "GetReplicationConfiguration", "ListBucket", "PutBucketOwnershipControls",
-    "PutBucketPolicy", "PutBucketPublicAccessBlock", "PutBucketTagging", "PutBucketVersioning",
-    "PutEncryptionConfiguration", "PutLifecycleConfiguration",
+    "PutBucketTagging", "PutEncryptionConfiguration", "PutLifecycleConfiguration",
 )
+# What would open a bucket or lose what it holds once it exists. IAM has no condition key on a versioning
+# status, a public-access setting or a policy's content, and AWS::S3::Bucket's handler is not published to
+# show which calls an update repeats: outside prod the execution role holds them (a destroyed dev stack is
+# re-created by CI); in prod only an admin's deploy changes them.
+_S3_BUCKET_GUARDS = ("DeleteBucketPolicy", "PutBucketPolicy", "PutBucketPublicAccessBlock", "PutBucketVersioning")
+# No SetRepositoryPolicy or DeleteRepositoryPolicy: the repository has no policy, and CloudFormation's update
+# handler (aws-cloudformation-resource-providers-ecr, UpdateHandler) deletes one only after GetRepositoryPolicy
+# finds it. PutImageTagMutability stays: that handler calls it on every update of a repository that sets
+# ImageTagMutability (ours does), and no condition key narrows it. No DeleteRepository: it is retained.
 _ECR_REPOSITORY = (
-    "CreateRepository", "DeleteLifecyclePolicy", "DeleteRepository", "DeleteRepositoryPolicy",
-    "DescribeRepositories", "GetLifecyclePolicy", "GetRepositoryPolicy", "ListTagsForResource",
-    "PutImageScanningConfiguration", "PutImageTagMutability", "PutLifecyclePolicy", "SetRepositoryPolicy",
+    "CreateRepository", "DeleteLifecyclePolicy", "DescribeRepositories", "GetLifecyclePolicy", "GetRepositoryPolicy",
+    "ListTagsForResource", "PutImageScanningConfiguration", "PutImageTagMutability", "PutLifecyclePolicy",
     "TagResource", "UntagResource",
 )
 _SECRET = (
     "CreateSecret", "DeleteResourcePolicy", "DeleteSecret", "DescribeSecret", "GetResourcePolicy",
     "PutResourcePolicy", "TagResource", "UntagResource", "UpdateSecret",
 )
+# Log groups are retained (DeletionPolicy Retain): CloudFormation never calls DeleteLogGroup, and every one
+# sets RetentionInDays, so never DeleteRetentionPolicy (the handler calls it only for a group without one).
+# PutRetentionPolicy stays: the handler applies the template's retention on create and update, and IAM has no
+# key on its value; the params floors hold prod's retention.
 _LOG_GROUP = (
-    "CreateLogGroup", "DeleteLogGroup", "DeleteRetentionPolicy", "ListTagsForResource", "ListTagsLogGroup",
-    "PutRetentionPolicy", "TagLogGroup", "TagResource", "UntagLogGroup", "UntagResource",
+    "CreateLogGroup", "ListTagsForResource", "ListTagsLogGroup", "PutRetentionPolicy", "TagLogGroup", "TagResource",
+    "UntagLogGroup", "UntagResource",
 )
 # What CloudFormation does to a role that cannot widen it: read, tag, delete, describe.
 _IAM_ROLE_UNBOUNDED = (
@@ -439,16 +495,15 @@ _ELB_DESCRIBE = (
     "DescribeTags", "DescribeTargetGroupAttributes", "DescribeTargetGroups", "DescribeTargetHealth",
 )
 _ELB_CREATE = ("CreateLoadBalancer", "CreateTargetGroup")
-# Listeners carry no tags (their CloudFormation schema: taggable false) and
-# the load balancer's name is CloudFormation's, so a listener's ARN names
-# nothing of this project: creating one needs the load balancer's tag, the
-# rest are bounded to the account and region only (docs/threat-model.md).
+# Listeners carry no tags (their CloudFormation schema: taggable false); their
+# ARN holds the load balancer's fixed name, which is what bounds them.
 _ELB_LISTENER = (
     "AddListenerCertificates", "DeleteListener", "ModifyListener", "ModifyListenerAttributes",
     "RemoveListenerCertificates",
 )
+# DeleteLoadBalancer is _ELB_DELETE, outside prod only.
 _ELB_OWNED = (
-    "DeleteLoadBalancer", "DeleteTargetGroup", "ModifyLoadBalancerAttributes", "ModifyTargetGroup",
+    "DeleteTargetGroup", "ModifyLoadBalancerAttributes", "ModifyTargetGroup",
     "ModifyTargetGroupAttributes", "RemoveTags", "SetIpAddressType", "SetSecurityGroups", "SetSubnets",
 )
 # What CloudFormation does to the certificate compute requests (hosted_zone_id): ACM's actions on a
@@ -456,6 +511,7 @@ _ELB_OWNED = (
 _CERTIFICATE = ("AddTagsToCertificate", "DeleteCertificate", "DescribeCertificate", "ListTagsForCertificate")
 # The records compute writes in the hosted zone: the certificate's validation CNAME and the API's alias A.
 _RECORD_TYPES = ("A", "CNAME")
+_ELB_DELETE = ("DeleteLoadBalancer",)
 _SCALING = ("DeleteScalingPolicy", "DeregisterScalableTarget", "PutScalingPolicy", "RegisterScalableTarget")
 _SCALING_DESCRIBE = ("DescribeScalableTargets", "DescribeScalingActivities", "DescribeScalingPolicies")
 _WAF = (
@@ -480,7 +536,8 @@ def _elb(resource: str) -> Sub:
 
 
 def _load_balancers() -> Sub:
-    return _elb("loadbalancer/app/*/*")
+    """The compute stack's ALB, by its fixed name (the id after it is AWS's)."""
+    return _elb(f"loadbalancer/app/{_pattern('load_balancer')}/*")
 
 
 def _web_acl_arn() -> Sub:
@@ -521,9 +578,7 @@ def _log_statements() -> list[pol.Statement]:
 
 def _data_statements() -> list[pol.Statement]:
     return [
-        _allow("Buckets", "s3", _S3_BUCKET,
-               [_arn("s3", _pattern(kind), region=False, account=False)
-                for kind in ("unhandled_bucket", "alb_logs_bucket")]),
+        _allow("Buckets", "s3", _S3_BUCKET, _bucket_arns()),
         _allow("Repository", "ecr", _ECR_REPOSITORY, [_repository_arn()]),
         _allow("AppSecret", "secretsmanager", _SECRET, [_secret_arn()]),
         # GenerateSecretString: a random password is not a resource.
@@ -549,9 +604,10 @@ def _compute_statements() -> list[pol.Statement]:
         _allow("LoadBalancingTagOnCreate", "elasticloadbalancing", ["AddTags"],
                [load_balancers, _elb("targetgroup/*/*")],
                pol.Condition(pol.StringEquals("elasticloadbalancing:CreateAction", list(_ELB_CREATE)))),
-        _allow("ListenersOfOwnedLoadBalancers", "elasticloadbalancing", ["CreateListener"], [load_balancers],
-               _owned(tag)),
-        _allow("Listeners", "elasticloadbalancing", _ELB_LISTENER, [_elb("listener/app/*/*/*")]),
+        # The ALB's name is fixed and unique in the account and region: it alone bounds its listeners.
+        _allow("ListenersOfTheProjectLoadBalancer", "elasticloadbalancing", ["CreateListener"], [load_balancers]),
+        _allow("Listeners", "elasticloadbalancing", _ELB_LISTENER,
+               [_elb(f"listener/app/{_pattern('load_balancer')}/*/*")]),
         _allow("LoadBalancingChangeOwned", "elasticloadbalancing", _ELB_OWNED,
                [load_balancers, _elb("targetgroup/*/*")], _owned(tag)),
         # Associating the web ACL: the reference lists no resource type for SetWebAcl.
@@ -628,9 +684,7 @@ def _stack_role_statements() -> list[pol.Statement]:
                pol.Condition([bounded, pol.ArnEquals("iam:PolicyARN", [
                    Sub(f"arn:${{AWS::Partition}}:iam::aws:policy/{name}") for name in ATTACHABLE_MANAGED_POLICIES
                ])])),
-        # UpdateAssumeRolePolicy supports no condition key (the reference): the stacks' roles by name, and a
-        # rewritten trust yields at most a bounded role (docs/threat-model.md).
-        _allow("StackRolesTrust", "iam", ["UpdateAssumeRolePolicy"], roles),
+        # Never UpdateAssumeRolePolicy: who may assume a role is an admin's deploy (docs/runbook.md).
         _allow("StackRolesReadTagDelete", "iam", _IAM_ROLE_UNBOUNDED, roles),
         _allow("PassStackRoles", "iam", ["PassRole"], roles,
                pol.Condition(pol.StringEquals("iam:PassedToService", list(ROLE_CONSUMERS)))),
@@ -649,7 +703,7 @@ def _waf_statements() -> list[pol.Statement]:
         # (they are read, never changed).
         _allow("ManagedRuleSets", "wafv2", ["CreateWebACL", "UpdateWebACL"],
                [_arn("wafv2", "regional/managedruleset/*/*")]),
-        # WAF's actions accept no tag condition (the reference): the ALB side is any ALB of the account.
+        # WAF's actions accept no tag condition (the reference): the ALB side is the project's ALB by name.
         _allow("WebAclAssociation", "wafv2", ["AssociateWebACL", "DisassociateWebACL", "GetWebACLForResource"],
                [web_acl, _load_balancers()]),
         _allow("WebAclLogging", "wafv2", ["PutLoggingConfiguration"], [web_acl],

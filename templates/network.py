@@ -147,6 +147,7 @@ def _add_flow_logs(t: Template, p: dict, vpc: ec2.VPC) -> None:
     role = t.add_resource(iam.Role(
         "FlowLogRole",
         Condition="FlowLogsEnabled",
+        RoleName=naming.resource_name_sub("flow_log_role"),
         PermissionsBoundary=boundary.role_boundary(),
         AssumeRolePolicyDocument=PolicyDocument(Statement=[Statement(
             Effect=Allow,

@@ -127,8 +127,9 @@ SCHEMA: tuple[Param, ...] = (
           stacks=tuple(s.key for s in contract.STACKS),
           pattern=r"[a-z][a-z0-9-]*[a-z0-9]",
           pattern_help="lowercase letters, digits and hyphens, starting with a letter"),
-    Param("environment", str, contract.PRIMARY_ENVIRONMENT, "Environment tag of every stack; params/ENV.yaml's "
-          "is ENV (the file may say it, never another)",
+    Param("environment", str, contract.PRODUCTION, "Environment tag of every stack; params/ENV.yaml's "
+          "is ENV (the file may say it, never another); the CI access stack's roles may delete nothing in prod",
+          stacks=(contract.CI_ACCESS,),
           pattern=r"[a-z][a-z0-9-]{0,19}", pattern_help="lowercase letters, digits and hyphens, up to 20"),
     Param("region", str, "us-east-1", "AWS region of every stack",
           pattern=r"[a-z]{2}(-gov)?-[a-z]+-\d", pattern_help="an AWS region name such as us-east-1"),
@@ -181,8 +182,9 @@ SCHEMA: tuple[Param, ...] = (
           stacks=(contract.COMPUTE,), min=1, max=3650),
     Param("alb_deletion_protection", bool, True, "ALB deletion protection (destroy turns it off first)",
           stacks=(contract.COMPUTE,)),
-    Param("bedrock_model_id", str, "anthropic.claude-3-haiku-20240307-v1:0", "Bedrock model the API invokes",
-          stacks=(contract.COMPUTE,), pattern=r"[a-z0-9-]+\.[A-Za-z0-9.:-]+",
+    Param("bedrock_model_id", str, "anthropic.claude-3-haiku-20240307-v1:0", "Bedrock model the API invokes "
+          "(the CI access stack's boundary allows this one only)", stacks=(contract.COMPUTE, contract.CI_ACCESS),
+          pattern=r"[a-z0-9-]+\.[A-Za-z0-9.:-]+",
           pattern_help="a Bedrock model id such as anthropic.claude-3-haiku-20240307-v1:0"),
     Param("cache_enabled", bool, True, "Cache answers in Redis", stacks=(contract.COMPUTE,)),
     Param("cache_ttl_default", int, 3600, "Seconds an answer stays cached", stacks=(contract.COMPUTE,),
@@ -237,7 +239,7 @@ SCHEMA: tuple[Param, ...] = (
           pattern=r"([A-Za-z0-9-]+/[A-Za-z0-9_.-]+)?", pattern_help="ORG/REPO as GitHub spells it"),
     Param("github_branch", str, "master", "Branch whose pushes deploy", stacks=(contract.CI_ACCESS,),
           pattern=r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", pattern_help="a branch name such as master"),
-    Param("github_environment", str, contract.PRIMARY_ENVIRONMENT, "GitHub environment of the deploy job "
+    Param("github_environment", str, contract.PRODUCTION, "GitHub environment of the deploy job "
           "(default: the environment's name)", stacks=(contract.CI_ACCESS,),
           pattern=r"[A-Za-z0-9_.-]{1,255}", pattern_help="a GitHub environment name such as prod"),
     Param("oidc_provider_arn", str, "", "Existing GitHub OIDC provider to reuse; empty creates one",

@@ -1,7 +1,7 @@
 """Where the stacks keep things: private S3 buckets and CloudWatch log groups, built one way everywhere.
 
 Every bucket of the project is encrypted with SSE-S3, blocks all public access, owns its objects (no
-ACLs) and refuses plain HTTP; every log group has a retention. The stacks add only what differs.
+ACLs) and refuses plain HTTP; every log group has a retention and outlives its stack. The stacks add only what differs.
 """
 
 from __future__ import annotations
@@ -68,11 +68,13 @@ def deny_insecure_transport(bucket: s3.Bucket) -> dict:
 
 
 def log_group(title: str, name_kind: str, retention, **properties) -> logs.LogGroup:
-    """A log group named by the contract's ``name_kind``, kept ``retention`` days."""
-    return logs.LogGroup(
+    """A log group named by the contract's ``name_kind``, kept ``retention`` days, and retained: a
+    destroy (or CI through the execution role, which holds no logs:DeleteLogGroup) never loses the record;
+    the next create adopts it again (deployer/engine/adoption.py)."""
+    return retained(logs.LogGroup(
         title,
         LogGroupName=naming.resource_name_sub(name_kind),
         RetentionInDays=retention,
         Metadata=checkov_skip(LOG_ENCRYPTION_SKIP),
         **properties,
-    )
+    ))

@@ -1,7 +1,7 @@
 """Adoption: a stack about to be created takes back the retained resources an earlier `destroy` left behind.
 
 `destroy` keeps every resource marked DeletionPolicy Retain (the app secret, the
-unhandled-queries bucket, the image repository). Their names are fixed, so
+unhandled-queries bucket, the image repository, the ALB's log bucket, the log groups). Their names are fixed, so
 creating the stack again would fail on "already exists". Instead, before a
 stack is created, each retained resource with a fixed name is looked up; those
 that exist are brought into the stack first by an IMPORT change set, and the
@@ -75,6 +75,16 @@ def _secret(aws, name: str) -> str | None:
     return found["ARN"]
 
 
+def _log_group(aws, name: str) -> str | None:
+    logs = aws.client("logs")
+    try:
+        pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
+        found = any(g.get("logGroupName") == name for page in pages for g in page.get("logGroups", []))
+    except ClientError as exc:
+        raise _Unknown(f"DescribeLogGroups: {exc}") from None
+    return name if found else None
+
+
 @dataclass(frozen=True)
 class Kind:
     name_property: str  # the template property that names the resource
@@ -88,6 +98,7 @@ KINDS: dict[str, Kind] = {
     "AWS::ECR::Repository": Kind("RepositoryName", "RepositoryName", _repository, "ecr:DescribeRepositories"),
     # The secret's primary identifier is its ARN (name + a random suffix), so it must be looked up.
     "AWS::SecretsManager::Secret": Kind("Name", "Id", _secret, "secretsmanager:DescribeSecret"),
+    "AWS::Logs::LogGroup": Kind("LogGroupName", "LogGroupName", _log_group, "logs:DescribeLogGroups"),
 }
 
 

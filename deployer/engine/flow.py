@@ -326,13 +326,14 @@ def protect(run: Run, plan: StackPlan, deployed: stacks.Deployed | None) -> None
     try:
         run.aws.cfn.update_termination_protection(StackName=plan.name, EnableTerminationProtection=True)
     except ClientError as exc:
-        # The CI deploy role holds no UpdateTerminationProtection (so CI cannot lift it and delete prod): an
-        # admin turns it on once. The deploy itself went through; this is not its failure.
+        # The CI deploy role holds no UpdateTerminationProtection (so CI cannot lift it and delete prod), and
+        # the first-time setup creates every prod stack as an admin, who sets it. A protected environment's
+        # stack left unprotected is a failure of the run: the deploy went through, the stack is not safe.
         if exc.response.get("Error", {}).get("Code") != "AccessDenied":
             raise
-        run.out.line(f"termination protection is off and these credentials may not turn it on (AccessDenied); "
-                     f"an admin must run: {enable_protection_command(plan.name, run.aws.region)}", plan.key, "yellow")
-        return
+        raise DeployError(f"{plan.name}: termination protection is off and these credentials may not turn it on "
+                          f"(AccessDenied); an admin must run: "
+                          f"{enable_protection_command(plan.name, run.aws.region)}") from None
     run.out.line("termination protection on", plan.key)
 
 

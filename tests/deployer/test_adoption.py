@@ -116,7 +116,7 @@ def client(service: str):
 @pytest.fixture
 def aws(stubbed_aws_env, monkeypatch):
     monkeypatch.setattr(stacks, "WAIT_DELAY", 0)
-    clients = {s: client(s) for s in ("cloudformation", "s3", "ecr", "secretsmanager")}
+    clients = {s: client(s) for s in ("cloudformation", "s3", "ecr", "secretsmanager", "logs")}
     return aws_module.Aws(REGION, clients=clients)
 
 
@@ -151,7 +151,7 @@ def stub_checks(stubs: dict, bucket=True, repository=True, secret: dict | None =
 
 
 def stubs_for(aws) -> fakes.Stubbers:
-    services = ("cloudformation", "s3", "ecr", "secretsmanager")
+    services = ("cloudformation", "s3", "ecr", "secretsmanager", "logs")
     return fakes.Stubbers({name: Stubber(aws.client(name)) for name in services})
 
 
@@ -494,22 +494,26 @@ ALB_LOGS_BUCKET = contract.resource_name("alb_logs_bucket", "ia-comafi", ACCOUNT
 
 def test_the_alb_log_bucket_is_adopted_only_when_its_condition_holds():
     on = compute_plan("true")
-    assert [(c.logical_id, c.name) for c in adoption.candidates(on.template, on.parameters, PSEUDO)] == [
-        ("AlbLogsBucket", ALB_LOGS_BUCKET)]
-    off = compute_plan("false")
-    assert adoption.candidates(off.template, off.parameters, PSEUDO) == []  # IMPORT of it would fail
+    def buckets(p):
+        return [(c.logical_id, c.name) for c in adoption.candidates(p.template, p.parameters, PSEUDO)
+                if c.resource_type == "AWS::S3::Bucket"]
+    assert buckets(on) == [("AlbLogsBucket", ALB_LOGS_BUCKET)]
+    assert buckets(compute_plan("false")) == []  # IMPORT of it would fail
 
 
 def test_with_alb_access_logs_off_the_retained_log_bucket_is_not_even_looked_up(aws):
     """Stubber: no HeadBucket is stubbed for the off case, so a lookup would fail the test (and an IMPORT of a
     resource whose Condition is false is refused by CloudFormation)."""
     off = compute_plan("false")
+    group = contract.resource_name("container_log_group", "ia-comafi")
     with stubs_for(aws) as stubs:
+        stubs["logs"].add_response("describe_log_groups", {"logGroups": []}, {"logGroupNamePrefix": group})
         assert adoption.existing(aws, off.template, off.parameters, PSEUDO, pytest.fail) == []
         stubs["s3"].assert_no_pending_responses()
     on = compute_plan("true")
     with stubs_for(aws) as stubs:
         stubs["s3"].add_response("head_bucket", {"BucketRegion": REGION}, {"Bucket": ALB_LOGS_BUCKET})
+        stubs["logs"].add_response("describe_log_groups", {"logGroups": []}, {"logGroupNamePrefix": group})
         found = adoption.existing(aws, on.template, on.parameters, PSEUDO, pytest.fail)
     assert [a.to_import() for a in found] == [{"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "AlbLogsBucket",
                                                "ResourceIdentifier": {"BucketName": ALB_LOGS_BUCKET}}]
@@ -531,3 +535,37 @@ def test_conditions_are_evaluated_as_cloudformation_does():
     assert adoption.condition(t, "Either", values, PSEUDO) is False
     assert adoption.condition(t, "IsX", {"A": "y"}, PSEUDO) is False
     assert adoption.condition(t, "Unknown", values, PSEUDO) is None
+
+
+# --- log groups: retained by every stack, adopted like the data stack's resources ---------------------------
+
+def stack_plan(key: str, env: str = "prod") -> plan.StackPlan:
+    return plan.build(load_params(env), [s for s in templates.STACKS if s.key == key], templates.STACKS)[0]
+
+
+@pytest.mark.parametrize(("key", "logical_id", "kind"), [
+    (contract.COMPUTE, "ContainerLogGroup", "container_log_group"),
+    (contract.NETWORK, "FlowLogGroup", "flow_log_group"),
+    (contract.WAF, "WafLogGroup", "waf_log_group"),
+])
+def test_every_log_group_is_a_candidate_by_its_fixed_name(key, logical_id, kind):
+    p = stack_plan(key)
+    found = {c.logical_id: (c.resource_type, c.name) for c in adoption.candidates(p.template, p.parameters, PSEUDO)}
+    assert found[logical_id] == ("AWS::Logs::LogGroup", contract.resource_name(kind, "ia-comafi"))
+
+
+def test_a_retained_log_group_is_adopted_by_its_name_and_a_prefix_match_is_not_it(stubbed_aws_env):
+    logs = client("logs")
+    aws = aws_module.Aws(REGION, clients={"logs": logs})
+    group = contract.resource_name("container_log_group", "ia-comafi")
+    with Stubber(logs) as stub:
+        # DescribeLogGroups matches by prefix: "/ecs/ia-comafi/api" also lists "/ecs/ia-comafi/api-old".
+        stub.add_response("describe_log_groups", {"logGroups": [{"logGroupName": group + "-old"}]},
+                          {"logGroupNamePrefix": group})
+        assert adoption.KINDS["AWS::Logs::LogGroup"].find(aws, group) is None
+        stub.add_response("describe_log_groups", {"logGroups": [{"logGroupName": group}]},
+                          {"logGroupNamePrefix": group})
+        assert adoption.KINDS["AWS::Logs::LogGroup"].find(aws, group) == group
+        stub.add_client_error("describe_log_groups", "AccessDeniedException", "not authorized", 400)
+        with pytest.raises(adoption._Unknown):
+            adoption.KINDS["AWS::Logs::LogGroup"].find(aws, group)

@@ -212,7 +212,7 @@ def deployed(protected: bool) -> stacks.Deployed:
                            {}, {}, protected, {})
 
 
-def test_access_denied_on_termination_protection_says_what_an_admin_runs_and_goes_on():
+def test_access_denied_on_termination_protection_fails_the_run_naming_what_an_admin_runs():
     p = protected_plan()
     aws = aws_with("cloudformation")
     run, printed = run_for(aws)
@@ -223,11 +223,12 @@ def test_access_denied_on_termination_protection_says_what_an_admin_runs_and_goe
     with Stubber(aws.cfn) as cfn:
         cfn.add_client_error("update_termination_protection", "AccessDenied", denied, 403,
                              expected_params={"StackName": p.name, "EnableTerminationProtection": True})
-        flow.protect(run, p, deployed(False))
+        with pytest.raises(DeployError) as failed:  # exit 1: a prod stack CI could not protect is not done
+            flow.protect(run, p, deployed(False))
         cfn.assert_no_pending_responses()
-    out = printed.getvalue()
-    assert "AccessDenied" in out and "an admin must run: aws cloudformation update-termination-protection " \
-        f"--enable-termination-protection --stack-name {p.name} --region {REGION}" in out
+    message = str(failed.value)
+    assert "AccessDenied" in message and "an admin must run: aws cloudformation update-termination-protection " \
+        f"--enable-termination-protection --stack-name {p.name} --region {REGION}" in message
 
 
 def test_protection_already_on_makes_no_call_and_other_errors_still_fail():

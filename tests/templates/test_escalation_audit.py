@@ -41,6 +41,7 @@ REGION = "us-east-1"
 VALUES = {
     "ProjectName": PROJECT, "GithubRepo": "acme-bank/ia-comafi-v1", "GithubBranch": "master",
     "GithubEnvironment": "prod", "OidcProviderArn": "", "HostedZoneId": "Z0123456789TESTZONE",
+    "Environment": "prod", "BedrockModelId": "anthropic.claude-3-haiku-20240307-v1:0",
 }
 BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/{contract.resource_name('permissions_boundary', PROJECT)}"
 PRINCIPALS = {"execution": "cfn_execution_role", "deploy": "oidc_deploy_role", "build": "build_role"}

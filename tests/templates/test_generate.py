@@ -61,7 +61,7 @@ def test_environments_share_templates_and_differ_in_parameters(tmp_path):
     (["-p", "min_capacity=5", "-p", "max_capacity=3"], "min_capacity=5 is greater than max_capacity=3"),
     (["-p", "nat_gateways=3"], "nat_gateways=3 is not allowed; allowed: 0, 1, 2"),
     (["-p", "waf_rate_limit=5"], "waf_rate_limit=5 is not allowed"),
-    (["-p", "project_name=" + "x" * 40], "is 40 characters; allowed: at most 30"),
+    (["-p", "project_name=" + "x" * 40], "is 40 characters; allowed: at most 28"),
     (["qa"], "no such params file for environment 'qa'; known environments: dev, prod, staging"),
     (["prod", "-p", "domain_name=", "-p", "hosted_zone_id="], "prod serves HTTPS but has no domain_name and no "
      "certificate_arn or hosted_zone_id; allowed: domain_name with certificate_arn (an existing ACM certificate), "

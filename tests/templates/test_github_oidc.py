@@ -29,6 +29,8 @@ VALUES = {
     "GithubEnvironment": "prod",
     "OidcProviderArn": "",
     "HostedZoneId": "Z0123456789TESTZONE",
+    "Environment": "prod",
+    "BedrockModelId": "anthropic.claude-3-haiku-20240307-v1:0",
 }
 PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
 EXECUTION_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-cfn-execution"
@@ -81,6 +83,7 @@ def _resolved(doc: dict, values: dict = VALUES) -> dict:
         "GithubOidcProvider": PROVIDER_ARN,
         "CfnExecutionRole": f"{PROJECT}-cfn-execution",
         "CfnExecutionRole.Arn": EXECUTION_ROLE_ARN,
+        "GithubDeployRole": f"{PROJECT}-github-deploy",
         "GithubDeployRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-github-deploy",
         "GithubBuildRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-github-build",
         "PermissionsBoundary": BOUNDARY_ARN,
@@ -216,11 +219,19 @@ def test_build_role_can_only_push_to_the_project_repository(res):
             assert statement["Action"] == ["ecr:GetAuthorizationToken"]
 
 
+def _deploy_role_statements(res) -> list[dict]:
+    """The deploy role's inline policy and the managed policies attached to it (outside prod: DeleteStack)."""
+    return _deploy_statements(res) + [
+        statement for resource in res.values()
+        if resource["Type"] == "AWS::IAM::ManagedPolicy"
+        and resource["Properties"].get("Roles") == [f"{PROJECT}-github-deploy"]
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
 def test_deploy_role_cannot_turn_termination_protection_off_or_push_images(res):
-    actions = {a for s in _deploy_statements(res) for a in s["Action"]}
-    # CloudFormation refuses DeleteStack on a protected stack: without this, CI cannot delete prod.
+    actions = {a for s in _deploy_role_statements(res) for a in s["Action"]}
     assert "cloudformation:UpdateTerminationProtection" not in actions
-    assert "cloudformation:DeleteStack" in actions  # recovering ROLLBACK_COMPLETE / REVIEW_IN_PROGRESS stacks
     # No new image content: no layer upload. PutImage only re-tags a manifest already there (the release tag a
     # deploy puts on the digest it runs), beside BatchGetImage, on the project's repository (ECR has no condition
     # key on the tag).
@@ -228,6 +239,14 @@ def test_deploy_role_cannot_turn_termination_protection_off_or_push_images(res):
     [tagging] = [s for s in _deploy_statements(res) if "ecr:PutImage" in s["Action"]]
     assert sorted(tagging["Action"]) == ["ecr:BatchGetImage", "ecr:PutImage"]
     assert len(tagging["Resource"]) == 1 and "repository/" in json.dumps(tagging["Resource"])
+
+
+def test_prod_deploy_role_cannot_delete_a_stack_and_dev_can_recover_one(doc):
+    prod = {a for s in _deploy_role_statements(_resolved(doc)["Resources"]) for a in s["Action"]}
+    assert "cloudformation:DeleteStack" not in prod
+    dev = _resolved(doc, {**VALUES, "Environment": "dev", "ProjectName": "ia-comafi-dev"})["Resources"]
+    # Outside prod: recovering a ROLLBACK_COMPLETE / REVIEW_IN_PROGRESS stack deletes it first.
+    assert "cloudformation:DeleteStack" in {a for s in _deploy_role_statements(dev) for a in s["Action"]}
 
 
 def test_provider_is_created_for_github_with_the_sts_audience(res):
@@ -285,7 +304,8 @@ def test_no_statement_uses_not_action_or_not_resource(res):
 
 def test_deploy_role_allows_what_deploy_py_calls(res):
     allowed = {a for s in _deploy_statements(res) for a in _as_list(s["Action"])}
-    assert DEPLOY_PY_ACTIONS - allowed == set()
+    # In prod, deleting a stack is an admin's (deploy.py then names the admin command).
+    assert DEPLOY_PY_ACTIONS - allowed == {"cloudformation:DeleteStack"}
 
 
 def test_ci_role_passes_only_the_execution_role_to_cloudformation(res):
@@ -423,9 +443,11 @@ def _role_arn(name: str) -> str:
 
 def test_execution_role_manages_only_the_stacks_roles(res):
     iam_statements = [s for s in _execution_statements(res) if any(a.startswith("iam:") for a in s["Action"])]
-    stack_roles = [_role_arn(f"{contract.stack_name(PROJECT, s)}-TaskRole-1A2B3C") for s in DEPLOYABLE]
+    stack_roles = [_role_arn(contract.resource_name(kind, PROJECT)) for kind in contract.APP_ROLES]
     own_roles = [_role_arn(contract.resource_name(k, PROJECT)) for k in ("oidc_deploy_role", "cfn_execution_role")]
-    others = [_role_arn("OrganizationAccountAccessRole"), _role_arn("other-project-compute-TaskRole-1")]
+    # A role under a stack's prefix but outside the fixed names is a role CI must not create.
+    others = [_role_arn("OrganizationAccountAccessRole"), _role_arn("other-project-compute-TaskRole-1"),
+              _role_arn(f"{PROJECT}-compute-TaskRole-1A2B3C"), _role_arn(f"{PROJECT}-compute-task-x")]
     for statement in iam_statements:
         if statement["Action"] == ["iam:CreateServiceLinkedRole"]:
             assert statement["Resource"] == [_role_arn("aws-service-role/*")]
@@ -434,6 +456,7 @@ def test_execution_role_manages_only_the_stacks_roles(res):
             assert not _matches(arn, statement), (statement["Sid"], arn)
     role_admin = _allowed_on(iam_statements, "iam:PutRolePolicy")
     assert role_admin and all(_matches(arn, role_admin[0]) for arn in stack_roles)
+    assert role_admin[0]["Resource"] == stack_roles  # exact ARNs, no pattern
 
 
 def test_execution_role_passes_stack_roles_only_to_ecs_tasks_and_flow_logs(res):
@@ -471,7 +494,8 @@ def test_execution_role_service_linked_roles_are_named_services_only(res):
 
 
 @pytest.mark.parametrize(("action", "arn"), [
-    ("s3:PutBucketPolicy", f"arn:aws:s3:::{contract.resource_name('unhandled_bucket', PROJECT, ACCOUNT, REGION)}"),
+    ("s3:PutLifecycleConfiguration",
+     f"arn:aws:s3:::{contract.resource_name('unhandled_bucket', PROJECT, ACCOUNT, REGION)}"),
     ("secretsmanager:UpdateSecret",
      f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{contract.resource_name('secret', PROJECT)}-AbCdEf"),
     ("logs:PutRetentionPolicy",
@@ -582,11 +606,12 @@ def test_stack_is_optional_and_standalone():
 
 def test_parameters_are_the_schema_github_keys(doc):
     assert set(doc["Parameters"]) == {"ProjectName", "GithubRepo", "GithubBranch", "GithubEnvironment",
-                                      "OidcProviderArn", "HostedZoneId"}
+                                      "OidcProviderArn", "HostedZoneId", "Environment", "BedrockModelId"}
     prod = params.load_params("prod", [f"github_repo={REPO}", f"hosted_zone_id={VALUES['HostedZoneId']}"])
     assert params.cfn_parameter_values("github-oidc", prod) == {
         "ProjectName": PROJECT, "GithubRepo": REPO, "GithubBranch": "master", "GithubEnvironment": "prod",
-        "OidcProviderArn": "", "HostedZoneId": VALUES["HostedZoneId"],
+        "OidcProviderArn": "", "HostedZoneId": VALUES["HostedZoneId"], "Environment": "prod",
+        "BedrockModelId": "anthropic.claude-3-haiku-20240307-v1:0",
     }
 
 

@@ -48,7 +48,7 @@ def test_overrides_are_typed():
     ("waf_log_retention_days=10", "waf_log_retention_days=10 is not allowed; allowed: 1, 3, 5, 7, 14, 30"),
     ("cache_enabled=maybe", "cache_enabled=maybe is a string, expected boolean (true or false)"),
     ("project_name=Comafi", "project_name=Comafi is not allowed"),
-    ("project_name=" + "a" * 31, "project_name='" + "a" * 31 + "' is 31 characters; allowed: at most 30"),
+    ("project_name=" + "a" * 31, "project_name='" + "a" * 31 + "' is 31 characters; allowed: at most 28"),
     ("image_tag=bad tag", "image_tag=bad tag is not allowed"),
     ("nat_gateways", "-p 'nat_gateways' is not key=value"),
 ])
@@ -140,12 +140,13 @@ def test_256_cpu_with_4096_memory_is_refused():
         load_params("prod", ["fargate_cpu=256", "fargate_memory=4096"])
 
 
-def test_project_name_limit_comes_from_the_bucket_name_and_region():
-    # The bucket name "{project}-unhandled-{account}-{region}" is the tightest (63 chars).
-    load_params("prod", ["project_name=" + "a" * 30])
-    with pytest.raises(ParamError, match="unhandled_bucket name"):
-        load_params("prod", ["project_name=" + "a" * 31])
-    with pytest.raises(ParamError, match="at most 25"):
+def test_project_name_limit_comes_from_the_alb_name_and_then_the_bucket_name_and_region():
+    # The ALB name "{project}-alb" is the tightest in us-east-1 (32 chars)...
+    load_params("prod", ["project_name=" + "a" * 28])
+    with pytest.raises(ParamError, match="load_balancer name"):
+        load_params("prod", ["project_name=" + "a" * 29])
+    # ...and the bucket name "{project}-unhandled-{account}-{region}" (63) where the region's name is longer.
+    with pytest.raises(ParamError, match="at most 25, because the unhandled_bucket name"):
         load_params("prod", ["region=ap-southeast-2", "project_name=" + "a" * 26])
 
 

@@ -142,8 +142,8 @@ def test_log_group_is_named_as_waf_requires_with_retention_from_params(tpl):
     assert group["Properties"]["LogGroupName"] == {"Fn::Sub": "aws-waf-logs-${ProjectName}"}
     assert contract.resource_name("waf_log_group", "ia-comafi").startswith("aws-waf-logs-")
     assert group["Properties"]["RetentionInDays"] == {"Ref": "WafLogRetentionDays"}
-    # No DeletionPolicy: the group goes with the stack, so the next create does not trip over its name.
-    assert "DeletionPolicy" not in group
+    # Retained: the record of blocked requests outlives the stack; the next create adopts it (its name is fixed).
+    assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Retain"
 
 
 def test_acl_logs_to_that_group_by_an_arn_without_the_wildcard_suffix(logging_config):

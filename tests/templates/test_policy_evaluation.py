@@ -1,0 +1,291 @@
+"""The CI principals' policies evaluated as IAM would, against attack requests and a deploy's own requests.
+
+IAM cannot be enforced here (no account; LocalStack does not enforce it), so each request is judged by an
+evaluator over the rendered, resolved github-oidc template: an explicit Deny wins, else an Allow whose action,
+resource and every condition match; a condition on a key the request does not carry does not match (IAM's
+rule), except ForAllValues, which holds over an empty set. A role an app stack creates is also held to the
+permissions boundary (allowed only when both allow). A request is checked for realism first with the Service
+Authorization Reference (parliament's copy): the action exists, and every service-specific key it carries is
+one AWS sends for that action, so an attack cannot "pass" on a key AWS would never set.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+
+import pytest
+
+import contract
+from tests.templates.test_escalation_audit import (
+    ACCOUNT,
+    REGION,
+    _privilege,
+    _render,
+    _resource_type_keys,
+    boundary_statements,
+    principal_statements,
+    resolved,
+)
+
+MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+PROD = {"ProjectName": "ia-comafi", "Environment": "prod", "BedrockModelId": MODEL}
+DEV = {"ProjectName": "ia-comafi-dev", "Environment": "dev", "BedrockModelId": MODEL, "GithubEnvironment": "dev"}
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _like(pattern: str, value: str) -> bool:
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+OPERATORS = {
+    "StringEquals": lambda want, got: got in want,
+    "StringNotEquals": lambda want, got: got not in want,
+    "StringLike": lambda want, got: any(_like(w, got) for w in want),
+    "ArnEquals": lambda want, got: got in want,
+    "ArnLike": lambda want, got: any(_like(w, got) for w in want),
+    "Bool": lambda want, got: str(got).lower() in [str(w).lower() for w in want],
+}
+
+
+def _condition_holds(condition: dict, context: dict) -> bool:
+    for operator, keys in condition.items():
+        for key, wanted in keys.items():
+            wanted = [str(w) for w in _list(wanted)]
+            got = context.get(key)
+            if operator.startswith("ForAllValues:"):
+                test = OPERATORS[operator.split(":", 1)[1]]
+                if got is not None and not all(test(wanted, g) for g in _list(got)):
+                    return False
+                continue
+            if operator not in OPERATORS:
+                raise AssertionError(f"operator {operator} is not evaluated here: teach the evaluator")
+            if got is None or not any(OPERATORS[operator](wanted, g) for g in _list(got)):
+                return False
+    return True
+
+
+def _matches(statement: dict, action: str, resource: str, context: dict) -> bool:
+    if "NotAction" in statement:
+        if any(_like(a.lower(), action.lower()) for a in _list(statement["NotAction"])):
+            return False
+    elif not any(_like(a.lower(), action.lower()) for a in _list(statement["Action"])):
+        return False
+    if "NotResource" in statement:
+        if any(_like(r, resource) for r in _list(statement["NotResource"])):
+            return False
+    elif not any(_like(r, resource) for r in _list(statement["Resource"])):
+        return False
+    return _condition_holds(statement.get("Condition", {}), context)
+
+
+def allowed(statements: list[dict], action: str, resource: str, context: dict | None = None) -> bool:
+    """IAM's answer for one request against one principal's identity policies."""
+    context = context or {}
+    _realistic(action, context)
+    hits = [s for s in statements if _matches(s, action, resource, context)]
+    return any(s["Effect"] == "Allow" for s in hits) and not any(s["Effect"] == "Deny" for s in hits)
+
+
+def _realistic(action: str, context: dict) -> None:
+    privilege = _privilege(action)
+    assert privilege is not None, f"{action} is not an AWS action"
+    supported = {k for r in privilege["resource_types"] for k in r["condition_keys"]}
+    supported |= {k for r in privilege["resource_types"]
+                  for k in _resource_type_keys(action.split(":")[0], r["resource_type"])}
+    for key in context:
+        if key.startswith("aws:"):
+            continue
+        assert key in supported, f"AWS sends no {key} with {action}: the request is not one AWS would make"
+
+
+def _principals(values: dict) -> dict[str, list[dict]]:
+    res = resolved(_render(contract.CI_ACCESS), values)
+    if values["ProjectName"] == PROD["ProjectName"]:
+        return principal_statements(res)
+    out = {}
+    for principal, kind in (("execution", "cfn_execution_role"), ("deploy", "oidc_deploy_role")):
+        name = contract.resource_name(kind, values["ProjectName"])
+        (role_,) = [r for r in res.values() if r["Type"] == "AWS::IAM::Role" and r["Properties"]["RoleName"] == name]
+        out[principal] = [s for p in role_["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+        out[principal] += [s for r in res.values() if r["Type"] == "AWS::IAM::ManagedPolicy"
+                           and name in r["Properties"].get("Roles",
+                               []) for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    return out
+
+
+@pytest.fixture(scope="module")
+def prod() -> dict[str, list[dict]]:
+    return _principals(PROD)
+
+
+@pytest.fixture(scope="module")
+def dev() -> dict[str, list[dict]]:
+    return _principals(DEV)
+
+
+@pytest.fixture(scope="module")
+def boundary() -> list[dict]:
+    return boundary_statements(resolved(_render(contract.CI_ACCESS), PROD))
+
+
+def arn(service: str, resource: str, region: bool = True) -> str:
+    return f"arn:aws:{service}:{REGION if region else ''}:{ACCOUNT}:{resource}"
+
+
+def role(name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+
+
+def stack(project: str, key: str) -> str:
+    return arn("cloudformation", f"stack/{contract.stack_name(project, key)}/0a1b2c3d-0000-1111-2222-333344445555")
+
+
+BOUNDARY = {"iam:PermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/ia-comafi-boundary"}
+ALB = "ia-comafi-alb"
+REPOSITORY = arn("ecr", "repository/ia-comafi-api")
+UNHANDLED = f"arn:aws:s3:::{contract.resource_name('unhandled_bucket', 'ia-comafi', ACCOUNT, REGION)}"
+
+# (principal, action, resource, context): what an attacker holding a CI role (or a template of theirs run by
+# the execution role) would call. Every one must be denied in prod.
+ATTACKS = [
+    ("execution", "iam:CreateRole", role("ia-comafi-compute-backdoor"), BOUNDARY),
+    ("execution", "iam:CreateRole", role("ia-comafi-network-TaskRole-1A2B3C4D"), BOUNDARY),
+    ("execution", "iam:PutRolePolicy", role("ia-comafi-waf-anything"), BOUNDARY),
+    ("execution", "iam:UpdateAssumeRolePolicy", role("ia-comafi-compute-task"), {}),
+    ("execution", "iam:UpdateAssumeRolePolicy", role("ia-comafi-network-flow-logs"), {}),
+    ("execution", "iam:PassRole", role("ia-comafi-compute-backdoor"),
+     {"iam:PassedToService": "ecs-tasks.amazonaws.com"}),
+    ("execution", "ecr:SetRepositoryPolicy", REPOSITORY, {}),
+    ("execution", "ecr:DeleteRepositoryPolicy", REPOSITORY, {}),
+    ("deploy", "ecr:SetRepositoryPolicy", REPOSITORY, {}),
+    ("build", "ecr:SetRepositoryPolicy", REPOSITORY, {}),
+    ("execution", "ecr:DeleteRepository", REPOSITORY, {}),
+    ("deploy", "cloudformation:DeleteStack", stack("ia-comafi", contract.COMPUTE), {}),
+    ("deploy", "cloudformation:DeleteStack", stack("ia-comafi", contract.DATA), {}),
+    ("deploy", "cloudformation:UpdateTerminationProtection", stack("ia-comafi", contract.DATA), {}),
+    ("execution", "elasticloadbalancing:DeleteLoadBalancer", arn("elasticloadbalancing",
+     f"loadbalancer/app/{ALB}/50dc6c495c0c9188"),
+     {"aws:ResourceTag/Project": "ia-comafi"}),
+    ("execution", "elasticloadbalancing:ModifyListener",
+     arn("elasticloadbalancing", "listener/app/payments-alb/50dc6c495c0c9188/f2f7dc8efc522ab2"), {}),
+    ("execution", "elasticloadbalancing:ModifyListener",
+     arn("elasticloadbalancing", "listener/app/ia-comafi-dev-alb/50dc6c495c0c9188/f2f7dc8efc522ab2"), {}),
+    ("execution", "elasticloadbalancing:ModifyListenerAttributes",
+     arn("elasticloadbalancing", "listener/app/payments-alb/50dc6c495c0c9188/f2f7dc8efc522ab2"), {}),
+    ("execution", "wafv2:DisassociateWebACL", arn("elasticloadbalancing",
+     "loadbalancer/app/payments-alb/50dc6c495c0c9188"),
+     {}),
+    ("execution", "logs:DeleteLogGroup", arn("logs", "log-group:/ecs/ia-comafi/api"), {}),
+    ("execution", "logs:DeleteRetentionPolicy", arn("logs", "log-group:/ecs/ia-comafi/api"), {}),
+    ("execution", "s3:PutBucketVersioning", UNHANDLED, {}),
+    ("execution", "s3:PutBucketPublicAccessBlock", UNHANDLED, {}),
+    ("execution", "s3:PutBucketPolicy", UNHANDLED, {}),
+    ("execution", "s3:DeleteBucketPolicy", UNHANDLED, {}),
+    ("execution", "s3:DeleteBucket", UNHANDLED, {}),
+]
+
+# What a full deploy of the four stacks asks of each principal: all allowed.
+DEPLOY = [
+    ("execution", "iam:CreateRole", role("ia-comafi-compute-task"), BOUNDARY),
+    ("execution", "iam:CreateRole", role("ia-comafi-compute-task-execution"), BOUNDARY),
+    ("execution", "iam:CreateRole", role("ia-comafi-network-flow-logs"), BOUNDARY),
+    ("execution", "iam:PutRolePolicy", role("ia-comafi-compute-task"), BOUNDARY),
+    ("execution", "iam:DeleteRole", role("ia-comafi-compute-task"), {}),
+    ("execution", "iam:PassRole", role("ia-comafi-compute-task"), {"iam:PassedToService": "ecs-tasks.amazonaws.com"}),
+    ("execution", "iam:PassRole", role("ia-comafi-network-flow-logs"),
+     {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"}),
+    ("execution", "elasticloadbalancing:CreateLoadBalancer",
+     arn("elasticloadbalancing", f"loadbalancer/app/{ALB}/50dc6c495c0c9188"), {"aws:RequestTag/Project": "ia-comafi"}),
+    ("execution", "elasticloadbalancing:CreateListener",
+     arn("elasticloadbalancing", f"loadbalancer/app/{ALB}/50dc6c495c0c9188"), {}),
+    ("execution", "elasticloadbalancing:ModifyListener",
+     arn("elasticloadbalancing", f"listener/app/{ALB}/50dc6c495c0c9188/f2f7dc8efc522ab2"), {}),
+    ("execution", "elasticloadbalancing:ModifyListenerAttributes",
+     arn("elasticloadbalancing", f"listener/app/{ALB}/50dc6c495c0c9188/f2f7dc8efc522ab2"), {}),
+    ("execution", "elasticloadbalancing:ModifyLoadBalancerAttributes",
+     arn("elasticloadbalancing", f"loadbalancer/app/{ALB}/50dc6c495c0c9188"), {"aws:ResourceTag/Project": "ia-comafi"}),
+    ("execution", "wafv2:AssociateWebACL", arn("elasticloadbalancing", f"loadbalancer/app/{ALB}/50dc6c495c0c9188"), {}),
+    ("execution", "wafv2:AssociateWebACL", arn("wafv2", "regional/webacl/ia-comafi-web-acl/0a1b2c3d"), {}),
+    ("execution", "ecr:PutImageTagMutability", REPOSITORY, {}),
+    ("execution", "ecr:GetRepositoryPolicy", REPOSITORY, {}),
+    ("execution", "ecr:PutLifecyclePolicy", REPOSITORY, {}),
+    ("execution", "logs:CreateLogGroup", arn("logs", "log-group:/ecs/ia-comafi/api"), {}),
+    ("execution", "logs:PutRetentionPolicy", arn("logs", "log-group:/ecs/ia-comafi/api"), {}),
+    ("execution", "s3:PutLifecycleConfiguration", UNHANDLED, {}),
+    ("deploy", "cloudformation:CreateChangeSet", stack("ia-comafi", contract.COMPUTE),
+     {"cloudformation:RoleArn": role("ia-comafi-cfn-execution")}),
+    ("deploy", "cloudformation:ExecuteChangeSet", stack("ia-comafi", contract.COMPUTE), {}),
+    ("deploy", "logs:DescribeLogGroups", "*", {}),
+    ("deploy", "iam:PassRole", role("ia-comafi-cfn-execution"),
+     {"iam:PassedToService": "cloudformation.amazonaws.com"}),
+    ("build", "ecr:PutImage", REPOSITORY, {}),
+]
+
+
+def _ids(cases) -> list[str]:
+    return [f"{p}-{a}-{r.rsplit(':', 1)[-1]}" for p, a, r, _ in cases]
+
+
+@pytest.mark.parametrize(("principal", "action", "resource", "context"), ATTACKS, ids=_ids(ATTACKS))
+def test_attacks_are_denied_in_prod(prod, principal, action, resource, context):
+    assert not allowed(prod[principal], action, resource, context)
+
+
+@pytest.mark.parametrize(("principal", "action", "resource", "context"), DEPLOY, ids=_ids(DEPLOY))
+def test_a_full_deploys_requests_are_allowed_in_prod(prod, principal, action, resource, context):
+    assert allowed(prod[principal], action, resource, context)
+
+
+def test_outside_prod_ci_may_delete_what_it_re_creates_and_still_not_open_anything(dev):
+    alb = arn("elasticloadbalancing", "loadbalancer/app/ia-comafi-dev-alb/50dc6c495c0c9188")
+    assert allowed(dev["deploy"], "cloudformation:DeleteStack", stack("ia-comafi-dev", contract.COMPUTE))
+    assert allowed(dev["execution"], "elasticloadbalancing:DeleteLoadBalancer", alb)
+    # Still only its own: not prod's stacks, ALB or roles, never a trust edit or a repository policy.
+    assert not allowed(dev["deploy"], "cloudformation:DeleteStack", stack("ia-comafi", contract.COMPUTE))
+    assert not allowed(dev["execution"], "elasticloadbalancing:DeleteLoadBalancer",
+                       arn("elasticloadbalancing", f"loadbalancer/app/{ALB}/50dc6c495c0c9188"))
+    assert not allowed(dev["execution"], "iam:UpdateAssumeRolePolicy", role("ia-comafi-dev-compute-task"))
+    assert not allowed(dev["execution"], "ecr:SetRepositoryPolicy", arn("ecr", "repository/ia-comafi-dev-api"))
+
+
+def test_the_boundary_lets_an_app_role_invoke_only_the_configured_model(boundary):
+    model = arn("bedrock", f"foundation-model/{MODEL}").replace(f":{ACCOUNT}:", "::")
+    other = arn("bedrock", "foundation-model/anthropic.claude-3-opus-20240229-v1:0").replace(f":{ACCOUNT}:", "::")
+    assert allowed(boundary, "bedrock:InvokeModel", model)
+    assert not allowed(boundary, "bedrock:InvokeModel", other)
+    assert not allowed(boundary, "bedrock:InvokeModelWithResponseStream", other)
+    # A role it bounds cannot become another role, nor rewrite its own trust or boundary.
+    assert not allowed(boundary, "sts:AssumeRole", role("OrganizationAccountAccessRole"))
+    assert not allowed(boundary, "iam:UpdateAssumeRolePolicy", role("ia-comafi-compute-task"))
+
+
+def test_a_request_aws_would_never_make_is_refused_by_the_evaluator(prod):
+    with pytest.raises(AssertionError, match="AWS sends no"):
+        allowed(prod["execution"], "ecr:SetRepositoryPolicy", REPOSITORY, {"iam:PassedToService": "x"})
+
+
+# -- removing one fixed-name scope is caught ------------------------------------------------------------------
+
+def _widened(statements: list[dict], exact: str, pattern: str) -> list[dict]:
+    out = copy.deepcopy(statements)
+    for s in out:
+        if "Resource" in s:
+            s["Resource"] = [pattern if r == exact else r for r in _list(s["Resource"])]
+    return out
+
+
+@pytest.mark.parametrize(("exact", "pattern"), [
+    (role("ia-comafi-compute-task"), role("ia-comafi-compute-*")),
+    (arn("elasticloadbalancing", f"listener/app/{ALB}/*/*"), arn("elasticloadbalancing", "listener/app/*/*/*")),
+    (arn("elasticloadbalancing", f"loadbalancer/app/{ALB}/*"), arn("elasticloadbalancing", "loadbalancer/app/*/*")),
+])
+def test_widening_a_fixed_name_lets_an_attack_through(prod, exact, pattern):
+    statements = prod["execution"]
+    assert any(exact in _list(s.get("Resource", [])) for s in statements), f"{exact} is granted nowhere"
+    widened = _widened(statements, exact, pattern)
+    through = [a for p, a, r, c in ATTACKS if p == "execution" and allowed(widened, a, r, c)]
+    assert through, f"widening {exact} to {pattern} let no attack through: the attack list misses it"
