@@ -205,7 +205,7 @@ SCHEMA: tuple[Param, ...] = (
     # Release safety net (templates/alarms.py). The ALB alarms look at 1-minute periods.
     Param("alarm_email", str, "", "E-mail address subscribed to the alarm topic; empty subscribes nobody",
           stacks=(contract.COMPUTE,), pattern=r"([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63})?",
-          pattern_help="empty or an e-mail address"),
+          pattern_help="empty or an e-mail address", placeholder="alarms@example.com"),
     Param("alarm_5xx_rate_percent", int, 5, "5xx responses (ALB and targets) as a percentage of requests "
           "that, three minutes running, is an alarm", stacks=(contract.COMPUTE,), min=1, max=100),
     Param("alarm_min_requests", int, 10, "Requests in a minute below which the 5xx-rate and latency alarms "
@@ -252,6 +252,26 @@ BY_KEY = {p.key: p for p in SCHEMA}
 
 # Environments that must serve HTTPS: their schema refuses allow_plain_http.
 HTTPS_ONLY_ENVIRONMENTS = ("prod",)
+# prod's floors: a Modify can shorten what a stack keeps (a retention of 1 day erases the rest within a day),
+# and IAM has no condition key on those values, so the schema refuses them below the original CDK design's
+# values (90 days of unresolved queries, 14 of container logs) or, where it names none, prod's own.
+FLOORS: dict[str, dict[str, int]] = {
+    contract.PRODUCTION: {
+        "unhandled_expiry_days": 90,
+        "log_retention_days": 14,
+        "flow_logs_retention_days": 30,
+        "waf_log_retention_days": 30,
+        "alb_logs_expiry_days": 90,
+    },
+}
+# What prod may not turn off: someone must read its alarms, and its ALB keeps deletion protection.
+REQUIRED_IN: dict[str, dict[str, str]] = {
+    contract.PRODUCTION: {
+        "alarm_email": "an address that reads the alarms (every alarm and CI alert goes to that topic)",
+    },
+}
+KEPT_ON_IN: dict[str, tuple[str, ...]] = {contract.PRODUCTION: ("alb_deletion_protection", "alb_access_logs")}
+
 TLS_WAYS = ("domain_name with certificate_arn (an existing ACM certificate), or domain_name with hosted_zone_id "
             "(compute requests the certificate and the DNS record in that Route 53 zone)")
 
@@ -387,6 +407,7 @@ def _check_combinations(values: dict) -> None:
         fits = ", ".join(map(str, FARGATE_MEMORY[cpu]))
         raise ParamError(f"fargate_memory={memory} does not fit fargate_cpu={cpu}; Fargate allows: {fits}")
     _check_tls(values)
+    _check_floors(values)
     if values["min_capacity"] > values["max_capacity"]:
         raise ParamError(
             f"min_capacity={values['min_capacity']} is greater than max_capacity={values['max_capacity']}; "
@@ -406,6 +427,19 @@ def _check_combinations(values: dict) -> None:
             f"project_name={project!r} is {len(project)} characters; allowed: at most {longest}, "
             f"because the {binding} name {example!r} would pass AWS's limit of {contract.RESOURCE_NAMES[binding][1]}"
         )
+
+
+def _check_floors(values: dict) -> None:
+    env = values["environment"]
+    for key, floor in FLOORS.get(env, {}).items():
+        if values[key] < floor:
+            raise ParamError(f"{key}={values[key]} is below {env}'s floor; allowed: at least {floor} in {env}")
+    for key, what in REQUIRED_IN.get(env, {}).items():
+        if not values[key]:
+            raise ParamError(f"{key} is empty; allowed in {env}: {what}")
+    for key in KEPT_ON_IN.get(env, ()):
+        if not values[key]:
+            raise ParamError(f"{key}=false is not allowed in {env}; allowed: true")
 
 
 def _check_tls(values: dict) -> None:

@@ -13,7 +13,8 @@ from templates import params
 FILLED = {
     "domain_name": "api.ia-comafi.test",
     "hosted_zone_id": "Z0123456789TESTZONE",
-    "account_id": "123456789012",  # moto's; the harness pins LocalStack's own where it runs
+    "account_id": "123456789012",
+    "alarm_email": "oncall@ia-comafi.test",  # moto's; the harness pins LocalStack's own where it runs
 }
 
 

@@ -267,7 +267,7 @@ def _releases_options(parser: argparse.ArgumentParser) -> None:
 
 PLAN = Verb("plan", plan_cmd, "make the change sets (executing none) and write the plan to review and apply",
             ("python deploy.py prod plan --image-tag 0123abc --out plan.json",
-             "python deploy.py prod plan -p unhandled_expiry_days=30 --out plan.json --markdown plan.md"),
+             "python deploy.py prod plan -p unhandled_expiry_days=180 --out plan.json --markdown plan.md"),
             _plan_options, renders=True,
             notes="The plan holds each change set, the stack state it was made against, every change with its "
                   "before/after values, the risk classes and the monthly cost delta, and a digest over it all.")

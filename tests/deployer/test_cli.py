@@ -69,7 +69,8 @@ def test_every_verb_that_calls_aws_refuses_the_params_files_placeholders_first(n
         err = capsys.readouterr().err
         assert (code, out) == (2, ""), (example, err)
         assert err.startswith("deploy.py: error: params/prod.yaml still holds placeholders: account_id=set-me, "
-                              "domain_name=api.example.com, hosted_zone_id=Z00000000000PLACEHOLDER;"), err
+                              "domain_name=api.example.com, hosted_zone_id=Z00000000000PLACEHOLDER, "
+                              "alarm_email=alarms@example.com;"), err
         assert len(err.strip().splitlines()) == 1
 
 

@@ -148,11 +148,11 @@ def test_the_model_prices_deployed_parameter_values_as_it_prices_params_without_
 
 
 def test_log_storage_follows_each_groups_retention():
-    short, long = _by_item(_estimate("prod", "log_retention_days=7")), _by_item(_estimate("prod",
-                                                                                        "log_retention_days=30"))
-    (stored_7,) = [v for (s, item), v in short.items() if item.startswith("logs stored (ContainerLogGroup")]
+    short, long = _by_item(_estimate("prod", "log_retention_days=14")), _by_item(_estimate("prod",
+                                                                                         "log_retention_days=30"))
+    (stored_14,) = [v for (s, item), v in short.items() if item.startswith("logs stored (ContainerLogGroup")]
     (stored_30,) = [v for (s, item), v in long.items() if item.startswith("logs stored (ContainerLogGroup")]
-    assert stored_30.quantity == pytest.approx(stored_7.quantity * 30 / 7)
+    assert stored_30.quantity == pytest.approx(stored_14.quantity * 30 / 14)
     assert not any("FlowLogGroup" in item for (_, item) in _by_item(_estimate("prod", "flow_logs=false")))
 
 

@@ -117,9 +117,11 @@ def test_plain_http_never_half_configures_tls():
 
 
 def test_placeholders_are_what_prod_ships_with_and_dev_has_none():
-    assert params.placeholders_left(load_params("prod").values) == ["account_id", "domain_name", "hosted_zone_id"]
+    assert params.placeholders_left(load_params("prod").values) == ["account_id", "domain_name", "hosted_zone_id",
+                                                                       "alarm_email"]
     assert load_params("prod")["domain_name"] == "api.example.com"  # RFC 2606: never anyone's API
-    assert params.placeholders_left(load_params("prod", ["account_id=123456789012", "domain_name=api.comafi.test",
+    assert params.placeholders_left(load_params("prod", ["account_id=123456789012", "alarm_email=a@comafi.test",
+                                                         "domain_name=api.comafi.test",
                                                          f"hosted_zone_id={ZONE}"]).values) == []
     assert params.placeholders_left(load_params("dev").values) == []
     # Each placeholder is a value its own schema accepts: the fresh clone renders.
@@ -202,3 +204,37 @@ def test_fargate_table_matches_what_cfn_accepts():
     memory = SCHEMA[[p.key for p in SCHEMA].index("fargate_memory")]
     every = {m for fits in FARGATE_MEMORY.values() for m in fits}
     assert (min(every), max(every)) == (memory.min, memory.max)
+
+
+# ---- prod's floors (issue: a Modify must not erase what prod keeps) ----
+
+PROD_FLOORS = sorted(params.FLOORS[contract.PRODUCTION].items())
+
+
+def just_below(key: str, floor: int) -> int:
+    """The largest value the schema accepts below ``floor`` (retentions take CloudWatch's list of days)."""
+    allowed = params.BY_KEY[key].allowed
+    return max(v for v in allowed if v < floor) if allowed else floor - 1
+
+
+@pytest.mark.parametrize(("key", "floor"), PROD_FLOORS, ids=[k for k, _ in PROD_FLOORS])
+def test_each_prod_floor_refuses_below_and_accepts_at_the_limit(key, floor):
+    below = just_below(key, floor)
+    with pytest.raises(ParamError, match=rf"^{key}={below} is below prod's floor; allowed: at least {floor}"):
+        load_params("prod", [f"{key}={below}"])
+    assert load_params("prod", [f"{key}={floor}"])[key] == floor
+
+
+@pytest.mark.parametrize(("key", "floor"), PROD_FLOORS, ids=[k for k, _ in PROD_FLOORS])
+def test_dev_and_staging_keep_their_own_values_below_prods_floors(key, floor):
+    for env in ("dev", "staging"):
+        assert load_params(env, [f"{key}={just_below(key, floor)}"])[key] == just_below(key, floor)
+
+
+def test_prod_needs_an_alarm_address_and_keeps_deletion_protection_and_access_logs():
+    with pytest.raises(ParamError, match="^alarm_email is empty; allowed in prod: an address that reads the alarms"):
+        load_params("prod", ["alarm_email="])
+    for key in ("alb_deletion_protection", "alb_access_logs"):
+        with pytest.raises(ParamError, match=rf"^{key}=false is not allowed in prod; allowed: true"):
+            load_params("prod", [f"{key}=false"])
+    assert load_params("dev", ["alarm_email=", "alb_deletion_protection=false"])["alarm_email"] == ""
