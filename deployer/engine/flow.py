@@ -310,7 +310,12 @@ def keep_guards(run: Run, plan: StackPlan, deployed: stacks.Deployed | None) -> 
 
 def keep_policy(run: Run, plan: StackPlan) -> None:
     """The stack policy of a stack that protects resources, set when it is missing or differs (a first create,
-    or a policy a killed run left lifted)."""
+    or a policy a killed run left lifted).
+
+    Read (GetStackPolicy) on every deploy, an unchanged stack's too: the policy is no part of what DescribeStacks
+    returns, and a digest recorded beside the template would say which policy a deploy set, not the one the
+    stack has now, after a run killed while the policy was lifted (stack_policy.lifted) or a SetStackPolicy by
+    hand; putting that right is this call's purpose. One call, only on a stack that protects resources (data)."""
     if stack_policy.protected(plan.key) and stack_policy.ensure(run.aws.cfn, plan.name, plan.key):
         run.out.line("stack policy set: replacing or deleting " + ", ".join(stack_policy.protected(plan.key))
                      + " is denied", plan.key)
