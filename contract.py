@@ -110,6 +110,13 @@ PERMISSIONS_BOUNDARY_OUTPUT = "PermissionsBoundaryArn"
 # boundary's ARN (the output above) as this template parameter once the CI stack exists ("" before).
 PERMISSIONS_BOUNDARY_PARAMETER = "PermissionsBoundaryArn"
 
+# Every template declares this parameter and returns it as this output: the deployer passes the SHA-256 of the
+# template body it sends, so DescribeStacks (which lists a stack's parameters) says which template a stack runs
+# without a GetTemplate. "none" (the default): deployed by something else, the template is compared instead.
+TEMPLATE_DIGEST_PARAMETER = "TemplateDigest"
+TEMPLATE_DIGEST_OUTPUT = "TemplateDigest"
+TEMPLATE_DIGEST_UNRECORDED = "none"
+
 # ---- the image ----
 # The stacks that run the API image. Their task definition names it by digest: the deployer resolves the tag it
 # is given once per run and passes the digest as this template parameter (never a tag, which can move).

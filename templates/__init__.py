@@ -25,10 +25,13 @@ class Stack:
 
 
 def _builder(module: str) -> Callable:
-    """The stack module's build(), imported on first call: importing this package loads no troposphere."""
+    """The stack module's build(), imported on first call: importing this package loads no troposphere. Every
+    stack's template records its digest (templates/digest.py), here so that no stack can miss it."""
 
     def build():
-        return importlib.import_module(f"templates.{module}").build()
+        from templates import digest
+
+        return digest.record(importlib.import_module(f"templates.{module}").build())
 
     build.__qualname__ = f"templates.{module}.build"
     return build

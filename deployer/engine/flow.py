@@ -66,6 +66,9 @@ class Run:
     # Protected resources (--allow-replace) a change set may replace or delete.
     allow_replace: frozenset[str] = frozenset()
     _access: list = field(default_factory=list, repr=False)
+    # DescribeStacks answers the pre-flight got before the stacks are scheduled (the stack that runs the image),
+    # by stack name: that stack's first look takes its answer instead of asking again (once).
+    _first_looks: dict[str, stacks.Deployed | None] = field(default_factory=dict, repr=False)
     _access_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _image_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -77,6 +80,13 @@ class Run:
             if not self._access:
                 self._access.append(preflight.ci_access(self.aws, self.params))
             return self._access[0]
+
+    def first_look(self, name: str) -> stacks.Deployed | None:
+        """Stack ``name`` as deployed: the pre-flight's DescribeStacks answer when it has one (taken once), else
+        one DescribeStacks."""
+        if name in self._first_looks:
+            return self._first_looks.pop(name)
+        return stacks.describe(self.aws.cfn, name)
 
     def role_for(self, plan: StackPlan) -> str | None:
         """The execution role CloudFormation should act as for ``plan``; never for the stack that creates it."""
@@ -300,7 +310,12 @@ def keep_guards(run: Run, plan: StackPlan, deployed: stacks.Deployed | None) -> 
 
 def keep_policy(run: Run, plan: StackPlan) -> None:
     """The stack policy of a stack that protects resources, set when it is missing or differs (a first create,
-    or a policy a killed run left lifted)."""
+    or a policy a killed run left lifted).
+
+    Read (GetStackPolicy) on every deploy, an unchanged stack's too: the policy is no part of what DescribeStacks
+    returns, and a digest recorded beside the template would say which policy a deploy set, not the one the
+    stack has now, after a run killed while the policy was lifted (stack_policy.lifted) or a SetStackPolicy by
+    hand; putting that right is this call's purpose. One call, only on a stack that protects resources (data)."""
     if stack_policy.protected(plan.key) and stack_policy.ensure(run.aws.cfn, plan.name, plan.key):
         run.out.line("stack policy set: replacing or deleting " + ", ".join(stack_policy.protected(plan.key))
                      + " is denied", plan.key)
@@ -413,12 +428,13 @@ def show_change_set(run: Run, plan: StackPlan, deployed: stacks.Deployed | None,
 
 
 def inspect(run: Run, plan: StackPlan) -> Result | None:
-    """Read-only first look: "unchanged" (DescribeStacks + GetTemplate), else None.
+    """Read-only first look: "unchanged" (one DescribeStacks, or the pre-flight's; GetTemplate only for a stack
+    that records no template digest), else None.
 
     It needs nothing from other stacks, so every stack does it at once,
     instead of level after level: a no-op deploy costs one round of calls.
     """
-    deployed = stacks.describe(run.aws.cfn, plan.name)
+    deployed = run.first_look(plan.name)
     if deployed is None or not stacks.unchanged(run.aws.cfn, plan, deployed):
         return None
     run.out.line("unchanged", plan.key, "green")
@@ -470,6 +486,7 @@ def _settled(run: Run, name: str) -> stacks.Deployed | None:
         run.out.line(f"{name} is {deployed.status}: waiting for it to settle, to keep the image it runs")
         stacks.wait_settled(run.aws.cfn, name)
         deployed = stacks.describe(run.aws.cfn, name)
+    run._first_looks[name] = deployed  # noqa: SLF001 (the run's own record)
     return deployed
 
 

@@ -6,6 +6,7 @@ before any AWS call, so bad input costs nothing.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -90,6 +91,8 @@ def build(params: Params, selected: Sequence[templates.Stack], graph: Sequence[t
         body = templates.render(stack.build())
         parsed = parse_template(body)
         values = cfn_parameter_values(stack.key, params)
+        if contract.TEMPLATE_DIGEST_PARAMETER in (parsed.get("Parameters") or {}):
+            values[contract.TEMPLATE_DIGEST_PARAMETER] = template_digest(body)
         _check_template(stack.key, body, parsed, values)
         # A parameter the schema does not feed (the permissions boundary, which the run fills in once the CI
         # stack exists) is sent with its default: DescribeStacks lists it so, and "unchanged" compares both.
@@ -110,6 +113,11 @@ def build(params: Params, selected: Sequence[templates.Stack], graph: Sequence[t
             )
         )
     return plans
+
+
+def template_digest(body: str) -> str:
+    """What the stack records of the body it was sent (templates/digest.py): its SHA-256, hex."""
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def declares(stack: StackPlan, parameter: str) -> bool:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError, WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
+from contract import TEMPLATE_DIGEST_PARAMETER, TEMPLATE_DIGEST_UNRECORDED
 from deployer.engine.stack_status import BUSY, STABLE
 from deployer.errors import DeployError
 
@@ -213,11 +214,21 @@ def deployed_body(cfn, name: str) -> str | dict:
 def unchanged(cfn, plan, stack: Deployed | None) -> bool:
     """True when the deployed stack already has this template, these parameters and these tags.
 
-    Two calls at most: DescribeStacks (already made by prepare) and GetTemplate.
-    Parameters and tags are compared first, so a parameter change costs one call.
+    DescribeStacks (already made) is the only call when the stack records its template's digest (the
+    TemplateDigest parameter, templates/digest.py): the digest is one of the parameters compared. A stack an
+    older deployer left records none: its template is fetched (GetTemplate) and compared, and the change set
+    that follows records the digest.
     """
-    if stack is None or stack.status not in STABLE:
+    if stack is None or stack.status not in STABLE or stack.tags != plan.tags:
         return False
-    if stack.parameters != plan.parameters or stack.tags != plan.tags:
+    digest = plan.parameters.get(TEMPLATE_DIGEST_PARAMETER)
+    recorded = stack.parameters.get(TEMPLATE_DIGEST_PARAMETER, TEMPLATE_DIGEST_UNRECORDED)
+    if digest is not None and recorded != TEMPLATE_DIGEST_UNRECORDED:
+        return stack.parameters == plan.parameters  # the digest among them: same digest, same template
+    if _without_digest(stack.parameters) != _without_digest(plan.parameters):
         return False
     return template_hash(deployed_body(cfn, plan.name)) == template_hash(plan.body)
+
+
+def _without_digest(parameters: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in parameters.items() if k != TEMPLATE_DIGEST_PARAMETER}

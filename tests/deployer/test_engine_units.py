@@ -12,8 +12,9 @@ import time
 
 import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 
+import contract
 import templates
 from deployer import aws as aws_module
 from deployer.context import Context
@@ -330,6 +331,29 @@ def test_image_preflight(error, strict, expect):
         stacks_stub.assert_no_pending_responses()
 
 
+def test_the_stack_that_runs_the_image_is_read_once_for_the_image_it_keeps_and_its_first_look():
+    """A no-op deploy: settle_image's DescribeStacks of compute (the image it keeps) is the one its first look
+    uses (its template digest matches: no GetTemplate either); the stack is read afresh after that."""
+    ecr, cfn = client("ecr"), client("cloudformation")
+    run = flow.Run(aws=aws_module.Aws(REGION, clients={"ecr": ecr, "cloudformation": cfn}), params=load_params("dev"),
+                   out=Printer(io.StringIO(), colour=False, summary_path=""), account="123456789012", mode=Mode.DIFF)
+    compute = plan.build(run.params, [templates.BY_KEY["compute"]], templates.STACKS)[0]
+    deployed = stack_desc("UPDATE_COMPLETE", {**compute.parameters, image.DIGEST_PARAMETER: DIGEST}, compute.tags,
+                          name=compute.name)
+    with Stubber(ecr) as ecr_stub, Stubber(cfn) as stub:
+        stub.add_response("describe_stacks", deployed, {"StackName": compute.name})
+        ecr_stub.add_response("describe_images", {"imageDetails": [{"imageDigest": DIGEST, "imageTags": ["abc"]}]},
+                              {"repositoryName": contract.resource_name("repository", run.params.project),
+                               "imageIds": [{"imageDigest": DIGEST}]})
+        [settled] = flow.settle_image(run, [compute])
+        assert flow.inspect(run, settled).outcome == "unchanged"
+        stub.assert_no_pending_responses()
+        ecr_stub.assert_no_pending_responses()
+        stub.add_response("describe_stacks", deployed, {"StackName": compute.name})
+        assert run.first_look(compute.name).parameters[image.DIGEST_PARAMETER] == DIGEST
+        stub.assert_no_pending_responses()
+
+
 # --- termination protection (LocalStack stores the flag, but never refuses a delete) ------------------------
 
 def test_prod_stacks_get_termination_protection_once():
@@ -342,14 +366,13 @@ def test_prod_stacks_get_termination_protection_once():
     run = flow.Run(aws=aws, params=params, out=Printer(io.StringIO(), colour=False, summary_path=""),
                      account="123456789012")
     with Stubber(cfn) as stub:
-        # Unchanged but unprotected: one UpdateTerminationProtection, no change set.
+        # Unchanged (it records this template's digest) but unprotected: one UpdateTerminationProtection, no
+        # change set.
         stub.add_response("describe_stacks", stack_desc("UPDATE_COMPLETE", p.parameters, p.tags, protected=False))
-        stub.add_response("get_template", {"TemplateBody": p.body}, {"StackName": p.name, "TemplateStage": "Original"})
         stub.add_response("update_termination_protection", {"StackId": STACK_ID},
                           {"StackName": p.name, "EnableTerminationProtection": True})
         assert flow.deploy_stack(run, p).outcome == "unchanged"
-        # Already protected: two calls, nothing else.
+        # Already protected: one call, nothing else.
         stub.add_response("describe_stacks", stack_desc("UPDATE_COMPLETE", p.parameters, p.tags, protected=True))
-        stub.add_response("get_template", {"TemplateBody": p.body}, {"StackName": p.name, "TemplateStage": ANY})
         assert flow.deploy_stack(run, p).outcome == "unchanged"
         stub.assert_no_pending_responses()

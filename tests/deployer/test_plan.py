@@ -4,6 +4,7 @@ call. No AWS here at all."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import pytest
 import yaml
@@ -68,11 +69,13 @@ def test_each_plan_carries_its_rendered_template_values_tags_and_dependencies_am
     assert (data.level, compute.level) == (0, 1)
     assert compute.body == templates.render(templates.BY_KEY["compute"].build())
     assert compute.template == plan.parse_template(compute.body) and compute.template["Resources"]
-    # The schema's values, and the permissions boundary the schema does not feed, with its default (the run
-    # fills it in once the CI stack exists).
+    # The schema's values, the permissions boundary the schema does not feed, with its default (the run
+    # fills it in once the CI stack exists), and the SHA-256 of the body, which the stack records.
     boundary = {contract.PERMISSIONS_BOUNDARY_PARAMETER: ""}
-    assert compute.parameters == {**cfn_parameter_values("compute", params), **boundary}
-    assert data.parameters == cfn_parameter_values("data", params)  # declares no parameter of its own
+    assert compute.parameters == {**cfn_parameter_values("compute", params), **boundary,
+                                  contract.TEMPLATE_DIGEST_PARAMETER: hashlib.sha256(compute.body.encode()).hexdigest()}
+    assert data.parameters == {**cfn_parameter_values("data", params),  # declares no parameter of its own
+                               contract.TEMPLATE_DIGEST_PARAMETER: hashlib.sha256(data.body.encode()).hexdigest()}
     assert compute.tags == data.tags == contract.stack_tags(params.project, "dev")
     assert not compute.termination_protection  # dev: deletable
 

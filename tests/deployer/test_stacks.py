@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+import contract
 from deployer import aws as aws_module
 from deployer.engine import stack_status, stacks
 from deployer.errors import DeployError
@@ -321,6 +322,48 @@ def test_the_deployed_template_is_the_original_one_and_a_parsed_json_body_compar
         stub.assert_no_pending_responses()
     assert stacks.template_hash({"b": 1, "a": [1]}) == stacks.template_hash('{"a": [1], "b": 1}')
     assert stacks.template_hash("x") != stacks.template_hash("y")
+
+
+class DigestPlan:
+    """A plan whose template records its digest (templates/digest.py), as every template does."""
+
+    name = NAME
+    body = "Parameters: {TemplateDigest: {Type: String}}\nResources: {}\n"
+    parameters = {"A": "1", contract.TEMPLATE_DIGEST_PARAMETER: "a" * 64}
+    tags = Plan.tags
+
+
+def test_a_stack_that_records_the_template_s_digest_is_judged_from_describe_stacks_alone():
+    cfn = client()
+    with Stubber(cfn) as stub:  # no GetTemplate: the digest is among the parameters DescribeStacks listed
+        same = stacks.Deployed(STACK_ID, "UPDATE_COMPLETE", DigestPlan.parameters, Plan.tags, False, {})
+        assert stacks.unchanged(cfn, DigestPlan, same)
+        other_template = {**DigestPlan.parameters, contract.TEMPLATE_DIGEST_PARAMETER: "b" * 64}
+        assert not stacks.unchanged(
+            cfn, DigestPlan, stacks.Deployed(STACK_ID, "UPDATE_COMPLETE", other_template, Plan.tags, False, {}))
+        other_value = {**DigestPlan.parameters, "A": "2"}
+        assert not stacks.unchanged(
+            cfn, DigestPlan, stacks.Deployed(STACK_ID, "UPDATE_COMPLETE", other_value, Plan.tags, False, {}))
+        stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("recorded", [None, contract.TEMPLATE_DIGEST_UNRECORDED])
+def test_a_stack_that_records_no_digest_is_compared_by_its_template_once(recorded):
+    """Deployed by an older deploy.py (no such parameter) or by something else (the default): GetTemplate
+    decides; the other parameters still have to match, and a parameter change costs no GetTemplate."""
+    cfn = client()
+    old = {"A": "1"} if recorded is None else {"A": "1", contract.TEMPLATE_DIGEST_PARAMETER: recorded}
+    deployed = stacks.Deployed(STACK_ID, "UPDATE_COMPLETE", old, Plan.tags, False, {})
+    with Stubber(cfn) as stub:
+        stub.add_response("get_template", {"TemplateBody": DigestPlan.body},
+                          {"StackName": NAME, "TemplateStage": "Original"})
+        assert stacks.unchanged(cfn, DigestPlan, deployed)
+        stub.add_response("get_template", {"TemplateBody": "Resources: {}\n"},
+                          {"StackName": NAME, "TemplateStage": "Original"})
+        assert not stacks.unchanged(cfn, DigestPlan, deployed)  # the older template: a change set records it
+        moved = stacks.Deployed(STACK_ID, "UPDATE_COMPLETE", {**old, "A": "2"}, Plan.tags, False, {})
+        assert not stacks.unchanged(cfn, DigestPlan, moved)
+        stub.assert_no_pending_responses()
 
 
 @pytest.mark.parametrize(("status", "resources"), [("ROLLBACK_COMPLETE", None), ("IMPORT_ROLLBACK_COMPLETE", [])])

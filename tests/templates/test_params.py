@@ -186,10 +186,13 @@ def test_cfn_parameters_carry_the_schema_constraints():
     assert (waf["WafRateLimit"]["MinValue"], waf["WafRateLimit"]["MaxValue"]) == (10, 2000000000)
     assert (waf["WafQueryRateLimit"]["MinValue"], waf["WafQueryRateLimit"]["MaxValue"]) == (10, 2000000000)
     # A stack declares exactly the schema keys that name it (and, if it has roles, the permissions boundary
-    # deploy.py passes: templates/boundary.py; if it runs the image, the digest deploy.py resolves).
+    # deploy.py passes: templates/boundary.py; if it runs the image, the digest deploy.py resolves; and every
+    # stack the digest of its own template: templates/digest.py).
+    filled_by_deploy = {contract.PERMISSIONS_BOUNDARY_PARAMETER, contract.IMAGE_DIGEST_PARAMETER,
+                        contract.TEMPLATE_DIGEST_PARAMETER}
     for key, parameters in declared.items():
-        assert set(parameters) - {contract.PERMISSIONS_BOUNDARY_PARAMETER, contract.IMAGE_DIGEST_PARAMETER} == {
-            p.cfn_name for p in params.stack_parameters(key)}, key
+        assert contract.TEMPLATE_DIGEST_PARAMETER in parameters, key
+        assert set(parameters) - filled_by_deploy == {p.cfn_name for p in params.stack_parameters(key)}, key
 
 
 def test_each_stack_gets_only_its_parameters():
