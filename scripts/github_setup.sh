@@ -36,7 +36,7 @@ import contract
 from templates import params
 for env in contract.RELEASE_ENVIRONMENTS:
     p = params.load_params(env)
-    print(p["github_environment"], p["github_branch"], int(env == contract.PRIMARY_ENVIRONMENT))
+    print(p["github_environment"], p["github_branch"], int(env == contract.PRODUCTION))
 ')
 
 while read -r environment branch protected; do

@@ -264,13 +264,13 @@ FLOORS: dict[str, dict[str, int]] = {
         "alb_logs_expiry_days": 90,
     },
 }
-# What prod may not turn off: someone must read its alarms, and its ALB keeps deletion protection.
+# What prod may not leave out: someone must read its alarms, and its ALB keeps deletion protection.
 REQUIRED_IN: dict[str, dict[str, str]] = {
     contract.PRODUCTION: {
         "alarm_email": "an address that reads the alarms (every alarm and CI alert goes to that topic)",
     },
 }
-KEPT_ON_IN: dict[str, tuple[str, ...]] = {contract.PRODUCTION: ("alb_deletion_protection", "alb_access_logs")}
+KEPT_ON_IN: dict[str, tuple[str, ...]] = {contract.PRODUCTION: ("alb_deletion_protection",)}
 
 TLS_WAYS = ("domain_name with certificate_arn (an existing ACM certificate), or domain_name with hosted_zone_id "
             "(compute requests the certificate and the DNS record in that Route 53 zone)")

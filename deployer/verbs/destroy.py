@@ -153,10 +153,25 @@ def retained_lines(found: list[Target]) -> list[str]:
 
 # ---- the verb ----
 
+CI_ROLE_KINDS = ("oidc_deploy_role", "build_role")
+
+
+def refuse_ci_in_production(ctx) -> None:
+    """prod is destroyed by an admin only: its CI roles hold no DeleteStack, so say so before anything is read."""
+    if ctx.params.env != contract.PRODUCTION:
+        return
+    caller = ctx.identity().arn
+    for kind in CI_ROLE_KINDS:
+        role = contract.resource_name(kind, ctx.params.project)
+        if f":assumed-role/{role}/" in caller:
+            raise DeployError(f"destroy of {ctx.params.env} is an admin's verb: {caller} is the CI role {role}, "
+                              "which may not delete prod's stacks; run it with an admin's credentials")
+
 def destroy_cmd(ctx, args) -> int:
     project = ctx.params.project
     require_terminal_or_yes(ctx, args.yes, f"destroy {project}'s stacks")
     aws = ctx.aws()
+    refuse_ci_in_production(ctx)
     found = targets(aws.cfn, project, ctx.graph)
     if not found:
         ctx.out.line(f"nothing to destroy: no stack of {project} is deployed")

@@ -105,3 +105,15 @@ def test_the_pinned_account_goes_on_to_the_verb():
 def test_cost_needs_no_account():
     result = harness.run(["prod", "cost"], account=None)
     assert result.code == 0 and result.sessions == []
+
+
+@pytest.mark.parametrize("role", ["ia-comafi-github-deploy", "ia-comafi-github-build"])
+def test_destroy_of_prod_with_a_ci_role_is_refused_as_an_admins_verb_before_any_read(role):
+    sts, stub = sts_answering(PINNED, f"arn:aws:sts::{PINNED}:assumed-role/{role}/GitHubActions")
+    with stub:
+        result = harness.run([*filled("prod"), "destroy", "--yes", "-p", f"account_id={PINNED}"],
+                             clients={"sts": sts}, account=None)
+    assert result.code == 1, result.out + result.err
+    assert list(result.calls) == ["sts.GetCallerIdentity"]
+    assert f"destroy of prod is an admin's verb: arn:aws:sts::{PINNED}:assumed-role/{role}/GitHubActions is " \
+           f"the CI role {role}" in result.err

@@ -45,7 +45,7 @@ def test_no_two_params_files_share_a_stack_export_or_resource_name(a, b):
 
 
 # What every environment's file needs besides the point of each test: TLS (prod's schema refuses plain HTTP).
-TLS = {"prod": "domain_name: api.ia-comafi.test\nhosted_zone_id: Z0123456789TESTZONE\n"}
+TLS = {"prod": "domain_name: api.ia-comafi.test\nhosted_zone_id: Z0123456789TESTZONE\nalarm_email: a@ia-comafi.test\n"}
 
 
 def write(tmp: Path, env: str, text: str) -> Path:

@@ -234,10 +234,10 @@ def test_dev_and_staging_keep_their_own_values_below_prods_floors(key, floor):
         assert load_params(env, [f"{key}={just_below(key, floor)}"])[key] == just_below(key, floor)
 
 
-def test_prod_needs_an_alarm_address_and_keeps_deletion_protection_and_access_logs():
+def test_prod_needs_an_alarm_address_and_keeps_deletion_protection():
     with pytest.raises(ParamError, match="^alarm_email is empty; allowed in prod: an address that reads the alarms"):
         load_params("prod", ["alarm_email="])
-    for key in ("alb_deletion_protection", "alb_access_logs"):
+    for key in ("alb_deletion_protection",):
         with pytest.raises(ParamError, match=rf"^{key}=false is not allowed in prod; allowed: true"):
             load_params("prod", [f"{key}=false"])
     assert load_params("dev", ["alarm_email=", "alb_deletion_protection=false"])["alarm_email"] == ""
