@@ -105,6 +105,9 @@ PERMISSIONS_BOUNDARY_OUTPUT = "PermissionsBoundaryArn"
 # Every role of the app stacks carries the CI stack's permissions boundary: the deployer passes the
 # boundary's ARN (the output above) as this template parameter once the CI stack exists ("" before).
 PERMISSIONS_BOUNDARY_PARAMETER = "PermissionsBoundaryArn"
+# compute's monthly budget in USD: the cost estimate times budget_multiple, which generate.py and deploy.py
+# compute from the params and pass as this template parameter ("0": no budget).
+BUDGET_AMOUNT_PARAMETER = "MonthlyBudgetUsd"
 
 # ---- the image ----
 # The stacks that run the API image. Their task definition names it by digest: the deployer resolves the tag it
@@ -163,6 +166,16 @@ RESOURCE_NAMES = {
     "alb_logs_bucket": ("{project}-alb-logs-{account}-{region}", 63),
     "permissions_boundary": ("{project}-boundary", 128),
     "build_role": ("{project}-github-build", 64),
+    # Who is told (templates/alerts.py): the EventBridge rules that tell the alarm topic of the CI roles'
+    # sensitive calls (IAM's apart: its events reach EventBridge in us-east-1 only; the rest in two, since a
+    # pattern holds 2,048 characters), the monthly budget, and the trail the CI access stack creates when the
+    # account has none.
+    "iam_calls_rule": ("{project}-ci-iam-calls", 64),
+    "access_calls_rule": ("{project}-ci-access-calls", 64),
+    "lifecycle_calls_rule": ("{project}-ci-lifecycle-calls", 64),
+    "budget": ("{project}-monthly-cost", 100),
+    "trail": ("{project}-trail", 128),
+    "trail_bucket": ("{project}-trail-{account}-{region}", 63),
 }
 ACCOUNT_ID_LENGTH = 12
 

@@ -36,7 +36,7 @@ from troposphere import Equals, GetAtt, If, Output, Ref, Sub, Tags, Template
 from troposphere import iam as iam_res
 
 import contract
-from templates import naming, params
+from templates import alerts, naming, params
 from templates.metadata import checkov_skip
 
 STACK_KEY = contract.CI_ACCESS
@@ -164,6 +164,8 @@ def build() -> Template:
         PolicyDocument=permissions_boundary_policy(),
     ))
     execution_role = _execution_role(t)
+    # The trail the CI alerts hear through, for an account with none (templates/alerts.py).
+    alerts.create_trail(t, p)
     build_role = _github_role(t, "GithubBuildRole", "build_role", "GitHub Actions build job: pushes the API image",
                               provider_arn, build_subject("${GithubRepo}", "${GithubBranch}"), _build_policy())
     deploy_role = _github_role(t, "GithubDeployRole", "oidc_deploy_role",
