@@ -22,8 +22,8 @@ from moto.events.models import EventPattern, EventPatternParser
 import contract
 import generate
 from deployer import cli
+from deployer.engine import pricing as cost
 from deployer.output import Printer
-from deployer.verbs import cost
 from templates import alerts, params
 from tests.templates import cfn
 
