@@ -456,6 +456,9 @@ _TOPIC = ("CreateTopic", "DeleteTopic", "GetTopicAttributes", "ListSubscriptions
 _KEY = ("DescribeKey", "EnableKeyRotation", "GetKeyPolicy", "GetKeyRotationStatus", "ListResourceTags",
         "PutKeyPolicy", "ScheduleKeyDeletion", "TagResource", "UntagResource", "UpdateKeyDescription")
 _ALIAS = ("CreateAlias", "DeleteAlias", "UpdateAlias")
+_ALERT_RULE = ("DeleteRule", "DescribeRule", "ListTagsForResource", "ListTargetsByRule", "PutRule", "RemoveTargets",
+               "TagResource", "UntagResource")
+_BUDGET = ("ListTagsForResource", "ModifyBudget", "TagResource", "UntagResource", "ViewBudget")
 
 
 def _ec2(resource_type: str) -> Sub:
@@ -577,6 +580,12 @@ def _observability_statements() -> list[pol.Statement]:
         _allow("AlarmKeyAliases", "kms", ["ListAliases"], ["*"]),
         _allow("AlarmKeyOwned", "kms", _KEY + _ALIAS, [_arn("kms", "key/*")], _owned(tag)),
         _allow("AlarmKeyAlias", "kms", _ALIAS, [_arn("kms", _pattern("alarm_key_alias"))]),
+        # compute's alert rules and budget (templates/alerts.py), by name; the rules may target the alarm topic
+        # only.
+        _allow("AlertRules", "events", _ALERT_RULE, alerts.rule_arns()),
+        _allow("AlertRulesTargetTheAlarmTopic", "events", ["PutTargets"], alerts.rule_arns(),
+               pol.Condition(pol.ForAllValuesArnEquals("events:TargetArn", topic))),
+        _allow("MonthlyBudget", "budgets", _BUDGET, [alerts.budget_arn()]),
     ]
 
 

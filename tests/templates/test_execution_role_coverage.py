@@ -16,6 +16,7 @@ import contract
 CREATE_ACTIONS = {
     "AWS::ApplicationAutoScaling::ScalableTarget": "application-autoscaling:RegisterScalableTarget",
     "AWS::ApplicationAutoScaling::ScalingPolicy": "application-autoscaling:PutScalingPolicy",
+    "AWS::Budgets::Budget": "budgets:ModifyBudget",
     "AWS::CloudFormation::WaitConditionHandle": None,
     "AWS::CloudWatch::Alarm": "cloudwatch:PutMetricAlarm",
     "AWS::CloudWatch::CompositeAlarm": "cloudwatch:PutCompositeAlarm",
@@ -38,6 +39,7 @@ CREATE_ACTIONS = {
     "AWS::ECS::ClusterCapacityProviderAssociations": "ecs:PutClusterCapacityProviders",
     "AWS::ECS::Service": "ecs:CreateService",
     "AWS::ECS::TaskDefinition": "ecs:RegisterTaskDefinition",
+    "AWS::Events::Rule": "events:PutRule",
     "AWS::ElasticLoadBalancingV2::Listener": "elasticloadbalancing:CreateListener",
     "AWS::ElasticLoadBalancingV2::LoadBalancer": "elasticloadbalancing:CreateLoadBalancer",
     "AWS::ElasticLoadBalancingV2::TargetGroup": "elasticloadbalancing:CreateTargetGroup",

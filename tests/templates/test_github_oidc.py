@@ -479,10 +479,10 @@ def test_stack_is_optional_and_standalone():
 
 def test_parameters_are_the_schema_github_keys(doc):
     assert set(doc["Parameters"]) == {"ProjectName", "GithubRepo", "GithubBranch", "GithubEnvironment",
-                                      "OidcProviderArn"}
+                                      "OidcProviderArn", "CreateTrail"}
     assert params.cfn_parameter_values("github-oidc", params.load_params("prod", [f"github_repo={REPO}"])) == {
         "ProjectName": PROJECT, "GithubRepo": REPO, "GithubBranch": "master", "GithubEnvironment": "prod",
-        "OidcProviderArn": "",
+        "OidcProviderArn": "", "CreateTrail": "false",
     }
 
 
