@@ -305,7 +305,5 @@ def create_trail(t: Template, p: dict) -> cloudtrail.Trail:
             ("CKV_AWS_35", "S3-managed encryption in a private, TLS-only bucket: the logs hold API call records, "
                            "no customer data; SSE-KMS would add a key policy to keep for CloudTrail "
                            "(docs/threat-model.md)"),
-            ("CKV_AWS_252", "EventBridge, not an SNS topic per log file, tells the alarm topic of the calls that "
-                            "matter (compute's rules)"),
         ),
     ))

@@ -173,8 +173,8 @@ def _task_definition(*images: str) -> dict:
                                      for i, image in enumerate(images)]}
 
 
-TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                            "Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"}}]})
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"}}]})
 APP_ROLE = f"{PROJECT}-compute-task"
 IAM_RULE, ACCESS_RULE, LIFECYCLE_RULE = "CiIamCallsRule", "CiAccessCallsRule", "CiLifecycleCallsRule"
 
