@@ -68,9 +68,9 @@ def test_each_plan_carries_its_rendered_template_values_tags_and_dependencies_am
     assert (data.level, compute.level) == (0, 1)
     assert compute.body == templates.render(templates.BY_KEY["compute"].build())
     assert compute.template == plan.parse_template(compute.body) and compute.template["Resources"]
-    # The schema's values, and the permissions boundary the schema does not feed, with its default (the run
-    # fills it in once the CI stack exists).
-    boundary = {contract.PERMISSIONS_BOUNDARY_PARAMETER: ""}
+    # The schema's values, and the permissions boundary and budget the schema does not feed, with their defaults
+    # (the run fills the boundary in once the CI stack exists; deploy.py's cli the budget: test_alerts.py).
+    boundary = {contract.PERMISSIONS_BOUNDARY_PARAMETER: "", contract.BUDGET_AMOUNT_PARAMETER: "0"}
     assert compute.parameters == {**cfn_parameter_values("compute", params), **boundary}
     assert data.parameters == cfn_parameter_values("data", params)  # declares no parameter of its own
     assert compute.tags == data.tags == contract.stack_tags(params.project, "dev")

@@ -74,7 +74,7 @@ def props(res: dict, logical_id: str) -> dict:
 
 # The other conditions as in prod in us-east-1: access logs on, delivered by the region's ELB account.
 PROD_CONDITIONS = {"AlbAccessLogsOn": True, "ElbDeliversLogsAsService": False, "HasAlarmEmail": False,
-                   "HasPermissionsBoundary": False}
+                   "HasPermissionsBoundary": False, "InIamEventsRegion": True, "HasBudget": True}
 
 
 def resolve(node, has_certificate: bool):
@@ -112,10 +112,10 @@ def _r(value) -> str:
 
 
 def test_parameters_are_exactly_the_compute_schema(tpl):
-    # Plus what deploy.py passes and no one sets in params: the permissions boundary (templates/boundary.py) and
-    # the image's digest.
+    # Plus what deploy.py passes and no one sets in params: the permissions boundary (templates/boundary.py),
+    # the image's digest and the budget's amount (templates/alerts.py).
     assert set(tpl["Parameters"]) == {p.cfn_name for p in params.stack_parameters("compute")} | {
-        contract.PERMISSIONS_BOUNDARY_PARAMETER, contract.IMAGE_DIGEST_PARAMETER}
+        contract.PERMISSIONS_BOUNDARY_PARAMETER, contract.IMAGE_DIGEST_PARAMETER, contract.BUDGET_AMOUNT_PARAMETER}
     assert "ImageTag" not in tpl["Parameters"]  # a tag moves; what runs is named by digest
     assert tpl["Parameters"]["FargateCpu"]["AllowedValues"] == ["256", "512", "1024", "2048", "4096"]
     assert tpl["Parameters"]["LogRetentionDays"]["AllowedValues"] == [str(d) for d in params.LOG_RETENTION_DAYS]

@@ -122,9 +122,12 @@ def test_cfn_parameters_carry_the_schema_constraints():
     assert (waf["WafRateLimit"]["MinValue"], waf["WafRateLimit"]["MaxValue"]) == (10, 2000000000)
     assert (waf["WafQueryRateLimit"]["MinValue"], waf["WafQueryRateLimit"]["MaxValue"]) == (10, 2000000000)
     # A stack declares exactly the schema keys that name it (and, if it has roles, the permissions boundary
-    # deploy.py passes: templates/boundary.py; if it runs the image, the digest deploy.py resolves).
+    # deploy.py passes: templates/boundary.py; if it runs the image, the digest deploy.py resolves; compute, the
+    # budget's amount deploy.py computes: templates/alerts.py).
+    passed = {contract.PERMISSIONS_BOUNDARY_PARAMETER, contract.IMAGE_DIGEST_PARAMETER,
+              contract.BUDGET_AMOUNT_PARAMETER}
     for key, parameters in declared.items():
-        assert set(parameters) - {contract.PERMISSIONS_BOUNDARY_PARAMETER, contract.IMAGE_DIGEST_PARAMETER} == {
+        assert set(parameters) - passed == {
             p.cfn_name for p in params.stack_parameters(key)}, key
 
 
