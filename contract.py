@@ -109,6 +109,9 @@ PERMISSIONS_BOUNDARY_OUTPUT = "PermissionsBoundaryArn"
 # Every role of the app stacks carries the CI stack's permissions boundary: the deployer passes the
 # boundary's ARN (the output above) as this template parameter once the CI stack exists ("" before).
 PERMISSIONS_BOUNDARY_PARAMETER = "PermissionsBoundaryArn"
+# compute's monthly budget in USD: the cost estimate times budget_multiple, which generate.py and deploy.py
+# compute from the params and pass as this template parameter ("0": no budget).
+BUDGET_AMOUNT_PARAMETER = "MonthlyBudgetUsd"
 
 # Every template declares this parameter and returns it as this output: the deployer passes the SHA-256 of the
 # template body it sends, so DescribeStacks (which lists a stack's parameters) says which template a stack runs
@@ -183,6 +186,16 @@ RESOURCE_NAMES = {
     "task_role": ("{project}-compute-task", 64),
     # Elastic Load Balancing allows 32 characters: this is what binds project_name (longest_project_name).
     "load_balancer": ("{project}-alb", 32),
+    # Who is told (templates/alerts.py): the EventBridge rules that tell the alarm topic of the CI roles'
+    # sensitive calls (IAM's apart: its events reach EventBridge in us-east-1 only; the rest in two, since a
+    # pattern holds 2,048 characters), the monthly budget, and the trail the CI access stack creates when the
+    # account has none.
+    "iam_calls_rule": ("{project}-ci-iam-calls", 64),
+    "access_calls_rule": ("{project}-ci-access-calls", 64),
+    "lifecycle_calls_rule": ("{project}-ci-lifecycle-calls", 64),
+    "budget": ("{project}-monthly-cost", 100),
+    "trail": ("{project}-trail", 128),
+    "trail_bucket": ("{project}-trail-{account}-{region}", 63),
 }
 # Every role an app stack creates (names above): nothing else may be created, changed or passed by CI.
 APP_ROLES = ("flow_log_role", "task_execution_role", "task_role")

@@ -21,6 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import contract
 import templates
 from templates import params
 from templates.lint import lint_templates
@@ -52,8 +53,14 @@ def write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-def parameter_file(stack: str, values: params.Params) -> str:
-    pairs = [{"ParameterKey": k, "ParameterValue": v} for k, v in params.cfn_parameter_values(stack, values).items()]
+def parameter_file(stack: str, values: params.Params, template) -> str:
+    given = params.cfn_parameter_values(stack, values)
+    if contract.BUDGET_AMOUNT_PARAMETER in template.parameters:
+        # compute's budget: the cost estimate times budget_multiple, as deploy.py passes it.
+        from deployer.engine import pricing
+
+        given[contract.BUDGET_AMOUNT_PARAMETER] = pricing.budget_amount(values)
+    pairs = [{"ParameterKey": k, "ParameterValue": v} for k, v in given.items()]
     return json.dumps(pairs, indent=2) + "\n"
 
 
@@ -104,7 +111,7 @@ def main(argv: list[str]) -> int:
     bodies = {stack: templates.render(template) for stack, template in built.items()}
     for stack, body in bodies.items():
         write(args.out / f"{stack}.yaml", body)
-        write(args.out / values.env / f"{stack}.parameters.json", parameter_file(stack, values))
+        write(args.out / values.env / f"{stack}.parameters.json", parameter_file(stack, values, built[stack]))
     findings = {} if args.no_lint else lint_templates(bodies, values["region"], cache=args.out / LINT_CACHE)
 
     rows = [("stack", "resources", "parameters", "outputs", "bytes", "findings")]

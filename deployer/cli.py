@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 import templates
 from deployer import aws as aws_module
 from deployer.context import Context
-from deployer.engine import image, plan
+from deployer.engine import image, plan, pricing
 from deployer.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, DeployError
 from deployer.output import Printer
 from deployer.verbs import cost, deploy, destroy, drift, health, logs, release, restart, rollback, secrets, status
@@ -137,7 +137,7 @@ def prepare(argv: Sequence[str], graph: Sequence[templates.Stack], out: Printer,
     if verb.calls_aws:
         refuse_placeholders(args.env, params.values)
     selected = plan.select(graph, getattr(args, "stacks", None)) if verb.renders else list(graph)
-    plans = plan.build(params, selected, graph) if verb.renders else []
+    plans = pricing.with_budget(plan.build(params, selected, graph), params) if verb.renders else []
     ctx = Context(params=params, graph=graph, selected=selected, plans=plans, out=out, interactive=stdin_tty,
                   image=_image_request(args))
     return verb, args, ctx

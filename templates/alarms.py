@@ -16,7 +16,7 @@ from awacs import sns as sns_actions
 from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import Equals, GetAtt, Not, Ref, Sub, Template, cloudwatch, kms, sns
 
-from templates import naming
+from templates import alerts, naming
 
 HAS_ALARM_EMAIL = "HasAlarmEmail"
 
@@ -102,6 +102,7 @@ def create_topic(t: Template, p: dict) -> sns.Topic:
                         Resource=["*"],
                         Condition=_from_our_alarms(),
                     ),
+                    *alerts.key_statements(),
                 ],
             ),
         )
@@ -130,7 +131,8 @@ def create_topic(t: Template, p: dict) -> sns.Topic:
                         Action=[sns_actions.Publish],
                         Resource=[Ref(topic)],
                         Condition=_from_our_alarms(),
-                    )
+                    ),
+                    *alerts.topic_statements(topic),
                 ],
             ),
         )

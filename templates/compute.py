@@ -38,7 +38,7 @@ from troposphere import s3 as buckets
 from troposphere.cloudformation import WaitConditionHandle
 
 import contract
-from templates import alarms, boundary, naming, params, storage
+from templates import alarms, alerts, boundary, naming, params, storage
 from templates.metadata import checkov_skip, guard_suppress
 
 SERVES_TLS = "ServesTls"
@@ -173,6 +173,10 @@ def build() -> Template:
         t, [release_health, *release_alarms.all, *service_alarms], contract.WAF_RULE_METRICS,
         cluster, service, load_balancer, target_group,
     )
+
+    # Who is told of CI's sensitive calls and of spend beyond the estimate (templates/alerts.py).
+    alerts.create_rules(t, topic)
+    alerts.create_budget(t, topic)
 
     _add_outputs(t, cluster, service, log_group, load_balancer, target_group, topic)
     t.add_output(Output(contract.DASHBOARD_URL, Description="CloudWatch dashboard of the service",

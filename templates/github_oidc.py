@@ -40,7 +40,7 @@ from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Tags, Templat
 from troposphere import iam as iam_res
 
 import contract
-from templates import naming, params
+from templates import alerts, naming, params
 from templates.metadata import checkov_skip
 
 STACK_KEY = contract.CI_ACCESS
@@ -172,6 +172,8 @@ def build() -> Template:
         PolicyDocument=permissions_boundary_policy(),
     ))
     execution_role = _execution_role(t)
+    # The trail the CI alerts hear through, for an account with none (templates/alerts.py).
+    alerts.create_trail(t, p)
     build_role = _github_role(t, "GithubBuildRole", "build_role", "GitHub Actions build job: pushes the API image",
                               provider_arn, build_subject("${GithubRepo}", "${GithubBranch}"), _build_policy())
     deploy_role = _github_role(t, "GithubDeployRole", "oidc_deploy_role",
@@ -525,6 +527,9 @@ _TOPIC = ("CreateTopic", "DeleteTopic", "GetTopicAttributes", "ListSubscriptions
 _KEY = ("DescribeKey", "EnableKeyRotation", "GetKeyPolicy", "GetKeyRotationStatus", "ListResourceTags",
         "PutKeyPolicy", "ScheduleKeyDeletion", "TagResource", "UntagResource", "UpdateKeyDescription")
 _ALIAS = ("CreateAlias", "DeleteAlias", "UpdateAlias")
+_ALERT_RULE = ("DeleteRule", "DescribeRule", "ListTagsForResource", "ListTargetsByRule", "PutRule", "RemoveTargets",
+               "TagResource", "UntagResource")
+_BUDGET = ("ListTagsForResource", "ModifyBudget", "TagResource", "UntagResource", "ViewBudget")
 
 
 def _ec2(resource_type: str) -> Sub:
@@ -669,6 +674,12 @@ def _observability_statements() -> list[pol.Statement]:
         _allow("AlarmKeyAliases", "kms", ["ListAliases"], ["*"]),
         _allow("AlarmKeyOwned", "kms", _KEY + _ALIAS, [_arn("kms", "key/*")], _owned(tag)),
         _allow("AlarmKeyAlias", "kms", _ALIAS, [_arn("kms", _pattern("alarm_key_alias"))]),
+        # compute's alert rules and budget (templates/alerts.py), by name; the rules may target the alarm topic
+        # only.
+        _allow("AlertRules", "events", _ALERT_RULE, alerts.rule_arns()),
+        _allow("AlertRulesTargetTheAlarmTopic", "events", ["PutTargets"], alerts.rule_arns(),
+               pol.Condition(pol.ForAllValuesArnEquals("events:TargetArn", topic))),
+        _allow("MonthlyBudget", "budgets", _BUDGET, [alerts.budget_arn()]),
     ]
 
 

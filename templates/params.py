@@ -48,6 +48,8 @@ class Param:
             return "true or false"
         if self.type is int:
             return f"an integer from {self.min} to {self.max}"
+        if self.type is float:
+            return f"a number from {self.min} to {self.max}"
         return self.pattern_help or f"a string matching {self.pattern}"
 
     def parse(self, raw: object, from_cli: bool) -> object:
@@ -55,6 +57,8 @@ class Param:
         value = raw
         if from_cli and isinstance(raw, str) and self.type is not str:
             value = yaml.safe_load(raw) if raw != "" else raw
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)  # YAML reads 2 as an integer: a whole number is a number too
         ok_type = isinstance(value, self.type) and not (self.type is int and isinstance(value, bool))
         if not ok_type:
             raise ParamError(
@@ -218,6 +222,10 @@ SCHEMA: tuple[Param, ...] = (
           stacks=(contract.COMPUTE,), min=1, max=100),
     Param("alarm_memory_percent", int, 85, "Service memory utilization (%) that, five minutes running, is an "
           "alarm", stacks=(contract.COMPUTE,), min=1, max=100),
+    # No stack: generate.py and deploy.py pass compute the estimate (deploy.py ENV cost) times this, as its
+    # monthly budget (templates/alerts.py).
+    Param("budget_multiple", float, 1.5, "Monthly budget as a multiple of the cost estimate, told to the alarm "
+          "topic when spent or forecast (0: no budget)", min=0, max=10),
     # No stack: deploy.py reads it for the change set's RollbackConfiguration.
     Param("rollback_monitoring_minutes", int, 5, "Minutes CloudFormation watches the rollback-trigger alarms "
           "after updating compute or waf (0: only during the update)", min=0, max=180),
@@ -242,6 +250,9 @@ SCHEMA: tuple[Param, ...] = (
     Param("github_environment", str, contract.PRODUCTION, "GitHub environment of the deploy job "
           "(default: the environment's name)", stacks=(contract.CI_ACCESS,),
           pattern=r"[A-Za-z0-9_.-]{1,255}", pattern_help="a GitHub environment name such as prod"),
+    Param("create_trail", bool, False, "A multi-region CloudTrail trail (and its private bucket), for an account "
+          "that has none: without one, EventBridge receives no API call and the CI alerts stay silent",
+          stacks=(contract.CI_ACCESS,)),
     Param("oidc_provider_arn", str, "", "Existing GitHub OIDC provider to reuse; empty creates one",
           stacks=(contract.CI_ACCESS,),
           pattern=r"(arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com)?",

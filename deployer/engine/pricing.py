@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -26,6 +27,7 @@ import yaml
 
 import contract
 import templates
+from deployer.engine import plan as plan_module
 from templates import params as schema
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
@@ -430,6 +432,20 @@ def estimate(params: schema.Params, assumptions: Assumptions | None = None,
              today: datetime.date | None = None) -> Estimate:
     """This checkout's templates under ``params``: what `deploy.py ENV cost` prints."""
     return monthly_estimate(rendered_templates(), params, assumptions, today)
+
+
+def budget_amount(params: schema.Params) -> str:
+    """compute's monthly budget (the ``contract.BUDGET_AMOUNT_PARAMETER`` value): the estimate times
+    budget_multiple, in whole dollars up; "0" (no budget) when budget_multiple is 0."""
+    return str(math.ceil(estimate(params).total * params["budget_multiple"]))
+
+
+def with_budget(plans: list[plan_module.StackPlan], params: schema.Params) -> list[plan_module.StackPlan]:
+    """``plans`` with the budget amount given to the stack that declares it (compute), as the boundary's ARN is
+    given once the CI stack exists: the estimate needs no AWS call, so it is known before any."""
+    if not any(plan_module.declares(p, contract.BUDGET_AMOUNT_PARAMETER) for p in plans):
+        return plans
+    return plan_module.with_parameter(plans, contract.BUDGET_AMOUNT_PARAMETER, budget_amount(params))
 
 
 def _capacity(stacks: list[StackTemplate], assume: Assumptions) -> dict:

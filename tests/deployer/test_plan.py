@@ -69,9 +69,10 @@ def test_each_plan_carries_its_rendered_template_values_tags_and_dependencies_am
     assert (data.level, compute.level) == (0, 1)
     assert compute.body == templates.render(templates.BY_KEY["compute"].build())
     assert compute.template == plan.parse_template(compute.body) and compute.template["Resources"]
-    # The schema's values, the permissions boundary the schema does not feed, with its default (the run
-    # fills it in once the CI stack exists), and the SHA-256 of the body, which the stack records.
-    boundary = {contract.PERMISSIONS_BOUNDARY_PARAMETER: ""}
+    # The schema's values, the permissions boundary and budget the schema does not feed, with their defaults
+    # (the run fills the boundary in once the CI stack exists; deploy.py's cli the budget: test_alerts.py),
+    # and the SHA-256 of the body, which the stack records.
+    boundary = {contract.PERMISSIONS_BOUNDARY_PARAMETER: "", contract.BUDGET_AMOUNT_PARAMETER: "0"}
     assert compute.parameters == {**cfn_parameter_values("compute", params), **boundary,
                                   contract.TEMPLATE_DIGEST_PARAMETER: hashlib.sha256(compute.body.encode()).hexdigest()}
     assert data.parameters == {**cfn_parameter_values("data", params),  # declares no parameter of its own

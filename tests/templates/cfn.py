@@ -25,19 +25,27 @@ def evaluate(node, parameters: dict, conditions: dict | None = None):
     return _value(node, parameters, conditions or {})
 
 
+# Pseudo parameters a condition may read, unless ``parameters`` says otherwise.
+PSEUDO = {"AWS::Region": "us-east-1", "AWS::Partition": "aws", "AWS::AccountId": "123456789012"}
+
+
 def conditions(doc: dict, parameters: dict) -> dict[str, bool]:
     """Condition name -> its value, for ``parameters`` (CFN parameter name -> value)."""
-    values = {name: spec.get("Default") for name, spec in doc.get("Parameters", {}).items()}
+    values = {**PSEUDO, **{name: spec.get("Default") for name, spec in doc.get("Parameters", {}).items()}}
     values.update(parameters)
     result: dict[str, bool] = {}
     pending = dict(doc.get("Conditions", {}))
     while pending:
+        progressed = False
         for name, expr in list(pending.items()):
             try:
                 result[name] = bool(_value(expr, values, result))
             except KeyError:
                 continue
             del pending[name]
+            progressed = True
+        if not progressed:
+            raise KeyError(f"conditions {sorted(pending)} read a value nobody gives")
     return result
 
 

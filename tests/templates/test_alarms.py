@@ -293,7 +293,8 @@ OUR_ALARMS = {
 def test_key_policy_lets_cloudwatch_use_the_key_and_nothing_broader(res):
     statements = _statements(res["AlarmKey"]["Properties"]["KeyPolicy"])
     by_principal = {json.dumps(s["Principal"], sort_keys=True): s for s in statements}
-    assert len(by_principal) == len(statements) == 2
+    # EventBridge's and Budgets' statements: tests/templates/test_alerts.py.
+    assert len(by_principal) == len(statements) == 4
     root = by_principal[json.dumps({"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}})]
     assert (root["Effect"], root["Action"], root["Resource"]) == ("Allow", ["kms:*"], ["*"])
     cloudwatch = by_principal[json.dumps({"Service": "cloudwatch.amazonaws.com"})]
@@ -306,8 +307,11 @@ def test_key_policy_lets_cloudwatch_use_the_key_and_nothing_broader(res):
 def test_topic_policy_lets_only_our_alarms_publish(res):
     policy = res["AlarmTopicPolicy"]["Properties"]
     assert policy["Topics"] == [TOPIC]
-    (statement,) = _statements(policy["PolicyDocument"])
-    assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    statements = _statements(policy["PolicyDocument"])
+    # EventBridge's and Budgets' statements: tests/templates/test_alerts.py.
+    assert sorted(s["Principal"]["Service"] for s in statements) == [
+        "budgets.amazonaws.com", "cloudwatch.amazonaws.com", "events.amazonaws.com"]
+    (statement,) = [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
     assert (statement["Effect"], statement["Action"], statement["Resource"]) == ("Allow", ["sns:Publish"], [TOPIC])
     assert statement["Condition"] == OUR_ALARMS
 

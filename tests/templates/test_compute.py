@@ -76,7 +76,8 @@ def props(res: dict, logical_id: str) -> dict:
 # The conditions as in prod in us-east-1: access logs on, delivered by the region's ELB account; HTTPS with
 # the certificate compute requests in the hosted zone.
 PROD_CONDITIONS = {"AlbAccessLogsOn": True, "ElbDeliversLogsAsService": False, "HasAlarmEmail": False,
-                   "HasPermissionsBoundary": False, compute.SERVES_TLS: True, compute.CREATES_CERTIFICATE: True}
+                   "HasPermissionsBoundary": False, compute.SERVES_TLS: True, compute.CREATES_CERTIFICATE: True,
+                   "InIamEventsRegion": True, "HasBudget": True}
 
 
 # The three ways the API meets the internet, as params files give them (templates/params.py checks each).
@@ -138,10 +139,10 @@ def _r(value) -> str:
 
 
 def test_parameters_are_exactly_the_compute_schema(tpl):
-    # Plus what deploy.py passes and no one sets in params: the permissions boundary (templates/boundary.py) and
-    # the image's digest.
+    # Plus what deploy.py passes and no one sets in params: the permissions boundary (templates/boundary.py),
+    # the image's digest and the budget's amount (templates/alerts.py).
     assert set(tpl["Parameters"]) == {p.cfn_name for p in params.stack_parameters("compute")} | {
-        contract.PERMISSIONS_BOUNDARY_PARAMETER, contract.IMAGE_DIGEST_PARAMETER}
+        contract.PERMISSIONS_BOUNDARY_PARAMETER, contract.IMAGE_DIGEST_PARAMETER, contract.BUDGET_AMOUNT_PARAMETER}
     assert "ImageTag" not in tpl["Parameters"]  # a tag moves; what runs is named by digest
     assert tpl["Parameters"]["FargateCpu"]["AllowedValues"] == ["256", "512", "1024", "2048", "4096"]
     assert tpl["Parameters"]["LogRetentionDays"]["AllowedValues"] == [str(d) for d in params.LOG_RETENTION_DAYS]

@@ -606,12 +606,13 @@ def test_stack_is_optional_and_standalone():
 
 def test_parameters_are_the_schema_github_keys(doc):
     assert set(doc["Parameters"]) == {"ProjectName", "GithubRepo", "GithubBranch", "GithubEnvironment",
-                                      "OidcProviderArn", "HostedZoneId", "Environment", "BedrockModelId"}
+                                      "OidcProviderArn", "HostedZoneId", "Environment", "BedrockModelId",
+                                      "CreateTrail"}
     prod = params.load_params("prod", [f"github_repo={REPO}", f"hosted_zone_id={VALUES['HostedZoneId']}"])
     assert params.cfn_parameter_values("github-oidc", prod) == {
         "ProjectName": PROJECT, "GithubRepo": REPO, "GithubBranch": "master", "GithubEnvironment": "prod",
         "OidcProviderArn": "", "HostedZoneId": VALUES["HostedZoneId"], "Environment": "prod",
-        "BedrockModelId": "anthropic.claude-3-haiku-20240307-v1:0",
+        "BedrockModelId": "anthropic.claude-3-haiku-20240307-v1:0", "CreateTrail": "false",
     }
 
 

@@ -186,10 +186,11 @@ def test_cfn_parameters_carry_the_schema_constraints():
     assert (waf["WafRateLimit"]["MinValue"], waf["WafRateLimit"]["MaxValue"]) == (10, 2000000000)
     assert (waf["WafQueryRateLimit"]["MinValue"], waf["WafQueryRateLimit"]["MaxValue"]) == (10, 2000000000)
     # A stack declares exactly the schema keys that name it (and, if it has roles, the permissions boundary
-    # deploy.py passes: templates/boundary.py; if it runs the image, the digest deploy.py resolves; and every
-    # stack the digest of its own template: templates/digest.py).
+    # deploy.py passes: templates/boundary.py; if it runs the image, the digest deploy.py resolves; compute, the
+    # budget's amount deploy.py computes: templates/alerts.py; and every stack the digest of its own template:
+    # templates/digest.py).
     filled_by_deploy = {contract.PERMISSIONS_BOUNDARY_PARAMETER, contract.IMAGE_DIGEST_PARAMETER,
-                        contract.TEMPLATE_DIGEST_PARAMETER}
+                        contract.BUDGET_AMOUNT_PARAMETER, contract.TEMPLATE_DIGEST_PARAMETER}
     for key, parameters in declared.items():
         assert contract.TEMPLATE_DIGEST_PARAMETER in parameters, key
         assert set(parameters) - filled_by_deploy == {p.cfn_name for p in params.stack_parameters(key)}, key
