@@ -179,6 +179,8 @@ RESOURCE_NAMES = {
     "alb_logs_bucket": ("{project}-alb-logs-{account}-{region}", 63),
     "permissions_boundary": ("{project}-boundary", 128),
     "build_role": ("{project}-github-build", 64),
+    # The plan job's role: makes and reads change sets, never executes one (deploy.py ENV plan).
+    "plan_role": ("{project}-github-plan", 64),
     # The app stacks' roles, "{project}-{stack}-{purpose}": fixed, so the execution role's IAM statements
     # name each one exactly and no other role can be created in their place.
     "flow_log_role": ("{project}-network-flow-logs", 64),
@@ -286,6 +288,27 @@ RELEASE_ENVIRONMENTS = ("staging", "prod")
 ACCOUNT_PLACEHOLDER = "set-me"
 # The workflow whose jobs on the deploy branch the CI roles trust (its job_workflow_ref claim), and nothing else.
 DEPLOY_WORKFLOW = ".github/workflows/deploy.yml"
+
+
+def promotion_source(environment: str) -> str | None:
+    """The environment whose successful release of an image must come before this one's: the one before it in
+    RELEASE_ENVIRONMENTS (prod's is staging); None for the first, and for environments outside the pipeline."""
+    if environment not in RELEASE_ENVIRONMENTS:
+        return None
+    at = RELEASE_ENVIRONMENTS.index(environment)
+    return RELEASE_ENVIRONMENTS[at - 1] if at else None
+
+
+def promotion_target(environment: str) -> str | None:
+    """The environment that reads this one's release ledger before running an image (the inverse of
+    promotion_source)."""
+    return next((e for e in RELEASE_ENVIRONMENTS if promotion_source(e) == environment), None)
+
+
+def plan_environment(environment: str) -> str:
+    """The GitHub environment of ENV's plan job: a subject of its own, so the plan role's trust is apart from
+    the build job's (no environment) and the deploy job's (ENV, behind its reviewers)."""
+    return f"{environment}-plan"
 
 
 def default_project_name(environment: str) -> str:
