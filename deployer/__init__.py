@@ -35,6 +35,7 @@ through the ``Reporter`` and feeds the ``Tracker`` that ``report`` defines, hand
 - ``cfn_events``  what CloudFormation's own validation found (DescribeEvents), by change set or operation
 - ``plan_file``   the plan an approver reads and apply executes: its records, digest, Markdown, refusals
 - ``ledger``      the release ledger: one locked record per executed release, read back
+- ``promotion``   the promotion source's ledger (staging's, for prod): the succeeded release of a digest
 - ``pricing``     the monthly estimate (no AWS): ``PRICED``, a table of what each resource type bills,
                   ``monthly_estimate(rendered, params)``, and ``prices.yaml``
 

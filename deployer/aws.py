@@ -37,11 +37,15 @@ class Aws:
         self._clients: dict = dict(clients or {})
         self._lock = threading.Lock()
 
-    def client(self, service: str):
+    def client(self, service: str, region: str | None = None):
+        """The run's client of ``service``; ``region``: another region's (another environment's ledger, read
+        where it lives), made once too, and kept apart from this region's."""
+        key = service if region in (None, self.region) else f"{service}@{region}"
         with self._lock:
-            if service not in self._clients:
-                self._clients[service] = self.session.client(service, region_name=self.region, config=config())
-            return self._clients[service]
+            if key not in self._clients:
+                self._clients[key] = self.session.client(service, region_name=region or self.region,
+                                                         config=config())
+            return self._clients[key]
 
     @property
     def cfn(self):

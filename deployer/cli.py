@@ -168,7 +168,8 @@ def _fail(message: str, code: int) -> int:
 
 def main(argv: Sequence[str] | None = None, *, graph: Sequence[templates.Stack] | None = None,
          connect: Callable[[str], aws_module.Aws] | None = None, out: Printer | None = None,
-         poll_delay: float | None = None, stdin_tty: bool | None = None) -> int:
+         poll_delay: float | None = None, stdin_tty: bool | None = None,
+         source_params: Callable | None = None, assume_promoted: bool = False) -> int:
     """The keyword arguments are test seams (another stack graph, another AWS); deploy.py passes none."""
     argv = sys.argv[1:] if argv is None else list(argv)
     out = out or Printer()
@@ -188,6 +189,9 @@ def main(argv: Sequence[str] | None = None, *, graph: Sequence[templates.Stack] 
         ctx.connect = connect
     if poll_delay is not None:
         ctx.poll_delay = poll_delay
+    if source_params is not None:
+        ctx.source_params = source_params
+    ctx.assume_promoted = assume_promoted
     try:
         return verb.handler(ctx, args)
     except BadInput as exc:  # found by the verb before it changes anything (a tag not in ECR, no terminal...)

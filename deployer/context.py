@@ -16,7 +16,7 @@ from deployer import aws as aws_module
 from deployer.engine import events, plan, preflight
 from deployer.engine import image as image_module
 from deployer.output import Printer
-from templates.params import Params
+from templates.params import Params, load_params
 
 
 @dataclass
@@ -30,6 +30,12 @@ class Context:
     poll_delay: float = events.POLL_DELAY
     interactive: bool = False  # a terminal to ask questions on (standard input is one)
     image: image_module.Request | None = None  # --image-tag or --image-digest; None: keep the running one
+    # The promotion source's params (its account, region and project name its ledger): params/SOURCE.yaml, as
+    # the repository holds it. Never from the command line: a source named there could be any bucket.
+    source_params: Callable[[str], Params] = load_params
+    # Tests of something else than promotion run prod where no staging ledger exists: the gate then says the
+    # image is assumed promoted and reads nothing. Only cli.main's test seam sets it; deploy.py never does.
+    assume_promoted: bool = False
     _aws: aws_module.Aws | None = field(default=None, repr=False)
     _identity: preflight.Identity | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from deployer import aws as aws_module
 from deployer import cli
 from deployer.output import Printer
+from templates import params
 from testkit import fakes
 from testkit.tools import ROOT
 
@@ -62,12 +63,26 @@ def pinned_to(argv, account: str | None) -> list[str]:
     return [*argv, "-p", f"account_id={emulated_account() if account == EMULATED else account}"]
 
 
+# run()'s default promotion source: prod's gate says it assumes the image promoted and reads no staging ledger
+# (a test of something else has none). A dict instead: the real gate, the source's params file with these values
+# (its account: the one the test made its ledger in); None: the real gate, the files as they are.
+ASSUMED = "assumed"
+
+
+def _source_params(source: dict | None):
+    if source is None:
+        return None
+    return lambda env: params.load_params(env, [f"{k}={v}" for k, v in source.items()])
+
+
 def run(argv, *, graph=None, clients: dict | None = None, hooks=(), stdin=None, stdin_tty: bool | None = None,
-        summary_path: str | None = "", poll_delay: float = 0.05, account: str | None = EMULATED) -> Outcome:
+        summary_path: str | None = "", poll_delay: float = 0.05, account: str | None = EMULATED,
+        source: dict | str | None = ASSUMED) -> Outcome:
     """deploy.py main() with ``argv``. ``stdin`` (a file-like object) is sys.stdin during the call; whether it
     is a terminal is its isatty() unless ``stdin_tty`` says otherwise (no stdin given: not a terminal).
     ``account``: the account_id the run's params pin (``pinned_to``); unless ``clients`` has its own STS,
-    GetCallerIdentity answers as that account (tests whose AWS is a Stubber have no STS to ask)."""
+    GetCallerIdentity answers as that account (tests whose AWS is a Stubber have no STS to ask). ``source``:
+    the promotion gate's source (``ASSUMED``)."""
     argv = pinned_to(argv, account)
     calls = fakes.Calls()
     sessions: list = []
@@ -97,7 +112,8 @@ def run(argv, *, graph=None, clients: dict | None = None, hooks=(), stdin=None, 
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = cli.main(list(argv), graph=graph, connect=connect,
                             out=Printer(printed, colour=False, summary_path=summary_path),
-                            poll_delay=poll_delay, stdin_tty=stdin_tty)
+                            poll_delay=poll_delay, stdin_tty=stdin_tty, assume_promoted=source == ASSUMED,
+                            source_params=None if source == ASSUMED else _source_params(source))
     finally:
         sys.stdin = saved_stdin
     return Outcome(code, printed.getvalue() + out.getvalue(), err.getvalue(), calls, sessions)

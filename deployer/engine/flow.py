@@ -60,6 +60,10 @@ class Run:
     # not exist yet), and the one a change set moves them from (looked up to show it).
     image: image.ImageRef | None = None
     previous_image: image.ImageRef | None = None
+    # The promotion gate (an environment with a promotion source: verbs.verb.Promotion), told the image once it
+    # is resolved and the stack that runs it as it stands (None: not read, or not deployed); raises DeployError
+    # (or BadInput) to refuse it before any change set of the stack that runs it is made.
+    promote: Callable[[image.ImageRef, stacks.Deployed | None], None] | None = None
     # A new image's ECR scan gates it (a deploy that executes; a kept image was gated when first deployed).
     gate_scan: bool = False
     allow_vulnerable: bool = False
@@ -504,6 +508,8 @@ def _settle(run: Run, deployed: stacks.Deployed | None, say: Callable[[str], Non
     if legacy_tag:
         why += f"; pinned by digest from tag {legacy_tag}, which an older deploy.py ran"
     say(f"image {ref.show()} ({why}): in ECR")
+    if run.promote is not None:  # before the scan: an image prod may not run needs no verdict on its findings
+        run.promote(ref, deployed)
     if run.gate_scan and ref.source != image.KEPT:
         preflight.check_scan(run.aws, run.params, ref.digest, ref.show(), run.allow_vulnerable, say)
     run.image = ref

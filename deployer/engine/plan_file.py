@@ -79,10 +79,14 @@ def stack_record(key: str, name: str, depends_on: list[str], state: dict | None,
 
 
 def document(*, environment: str, project: str, account: str, region: str, caller: str, created: datetime,
-             stacks_: list[dict], findings: list[dict], classes: list[str], cost: dict, image: dict) -> dict:
+             stacks_: list[dict], findings: list[dict], classes: list[str], cost: dict, image: dict,
+             promoted_from: dict | None = None) -> dict:
+    """``promoted_from``: the release of the promotion source that proves the plan's image (None: the image is
+    unchanged, or the environment has no source); inside the digest, so apply checks the release it names."""
     doc = {"format": FORMAT, "environment": environment, "project": project, "account": account, "region": region,
            "created": created.astimezone(UTC).isoformat(timespec="seconds"), "caller": caller,
-           "risk_classes": classes, "risks": findings, "cost": cost, "image": image, "stacks": stacks_}
+           "risk_classes": classes, "risks": findings, "cost": cost, "image": image,
+           "promoted_from": promoted_from, "stacks": stacks_}
     return {**doc, "digest": sha256(doc)}
 
 
@@ -204,6 +208,10 @@ def markdown(doc: dict) -> str:
         lines += [markdown_table(["Class", "Rule", "Stack", "What", "Why"],
                                  [[r["class"], r["rule"], r["stack"], r["subject"], _short(r["reason"], 120)]
                                   for r in doc["risks"]]), ""]
+    promoted = doc.get("promoted_from")
+    if promoted:
+        lines += [f"Image `{promoted['digest']}` promoted from {promoted['environment']} release "
+                  f"`{promoted['key']}` (s3://{promoted['bucket']}).", ""]
     lines += [f"Monthly cost estimate: ${cost['before']:,.2f} -> ${cost['after']:,.2f} "
               f"({cost['after'] - cost['before']:+,.2f}; the cost class starts above +${cost['threshold']:,.2f}).",
               ""]

@@ -35,6 +35,8 @@ def deploy(ctx: Context, args) -> int:
     stack_policy.validate_allowed(args.allow_replace)
     aws, me = _start(ctx)
     run = _run(ctx, args, aws, me, mode)
+    gate = verb.promotion_gate(ctx, aws)  # --no-execute too: its change sets are there to be executed
+    run.promote = gate.check if gate else None
     plans = flow.settle_image(run, flow.settle_access(run, ctx.plans))
     if mode == Mode.EXECUTE:
         if not args.yes:
@@ -48,7 +50,8 @@ def deploy(ctx: Context, args) -> int:
         executed = [r for r in results if r.change_set is not None or r.outcome == Outcome.FAILED]
         verb.record(ctx, aws, me, ledger_bucket, results=executed, started=started, plan_digest="",
                        accepted=sorted(run.gate.granted), classes=[], image=verb.image_of(run),
-                       parameters={p.key: p.parameters for p in plans}, verb="deploy")
+                       parameters={p.key: p.parameters for p in plans}, verb="deploy",
+                       promoted_from=gate.promoted_from if gate else None)
     if mode == Mode.REVIEW:
         pending = [r for r in results if r.change_set]
         if pending:

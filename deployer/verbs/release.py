@@ -28,7 +28,7 @@ from deployer.engine.outcome import Mode, Outcome, Result
 from deployer.engine.plan import PROTECTED_ENVIRONMENTS, StackPlan
 from deployer.errors import EXIT_OK, BadInput, DeployError
 from deployer.output import markdown_table, table
-from deployer.verbs.verb import Verb, image_of, record, require_ledger, stack_options
+from deployer.verbs.verb import Verb, image_of, promotion_gate, record, require_ledger, stack_options
 from templates import params as schema
 
 # ---- plan ----
@@ -44,6 +44,8 @@ def plan_cmd(ctx, args) -> int:
                  + ", ".join(p.name for p in ctx.plans))
     run = flow.Run(aws=aws, params=ctx.params, out=ctx.out, account=me.account, mode=Mode.REVIEW,
                    poll_delay=ctx.poll_delay, image_request=ctx.image, allow_replace=frozenset(args.allow_replace))
+    gate = promotion_gate(ctx, aws)
+    run.promote = gate.check if gate else None
     planned: dict[str, tuple[StackPlan, dict | None]] = {}
 
     def work(run_: flow.Run, p: StackPlan) -> Result:
@@ -76,7 +78,8 @@ def plan_cmd(ctx, args) -> int:
     doc = plan_file.document(environment=ctx.params.env, project=ctx.params.project, account=me.account,
                              region=aws.region, caller=me.arn, created=datetime.now(UTC), stacks_=records,
                              findings=[f.to_json() for f in findings], classes=risk.classes(findings),
-                             cost=money, image=image_of(run))
+                             cost=money, image=image_of(run),
+                             promoted_from=gate.promoted_from if gate else None)
     plan_file.write(doc, out_path)
     text = plan_file.markdown(doc)
     md_path.write_text(text)
@@ -138,6 +141,9 @@ def apply_cmd(ctx, args) -> int:
     if reasons:
         raise BadInput(f"refusing to apply {args.plan_file}: " + "; ".join(reasons))
     ledger_bucket = require_ledger(ctx, aws, me)
+    gate = promotion_gate(ctx, aws)
+    if gate is not None:
+        gate.check_plan(doc)
     live = plan_file.live_refusals(aws.cfn, doc)
     if live:
         raise DeployError(f"refusing to apply {args.plan_file}, nothing executed:\n" + "\n".join(live))
@@ -158,7 +164,8 @@ def apply_cmd(ctx, args) -> int:
     report(ctx, results)
     record(ctx, aws, me, ledger_bucket, results=results, started=started, plan_digest=doc["digest"],
            accepted=accepted, classes=doc["risk_classes"], image=doc["image"],
-           parameters={s["key"]: s["parameters"] for s in doc["stacks"]})
+           parameters={s["key"]: s["parameters"] for s in doc["stacks"]},
+           promoted_from=gate.promoted_from if gate else None)
     raise_if_failed(results)
     return EXIT_OK
 

@@ -22,8 +22,9 @@ def rollback_cmd(ctx, args) -> int:
     require_terminal_or_yes(ctx, args.yes, "roll back")
     aws = ctx.aws()
     me = ctx.identity()
+    own = own_releases(ctx, aws, me)
     if ctx.image is None:  # no --image-tag nor --image-digest: the last good release's image, by its digest
-        ctx.image = image.Request(digest=last_good_digest(ctx, aws, me))
+        ctx.image = image.Request(digest=last_good_digest(ctx, aws, me, own))
     selected = [s for s in ctx.graph if s.key in preflight.IMAGE_STACKS]
     try:
         plans = plan.build(ctx.params, selected, ctx.graph)
@@ -31,6 +32,9 @@ def rollback_cmd(ctx, args) -> int:
         raise DeployError(f"template error: {exc}") from None
     run = flow.Run(aws=aws, params=ctx.params, out=ctx.out, account=me.account, mode=Mode.EXECUTE,
                    poll_delay=ctx.poll_delay, image_request=ctx.image)
+    # An image this environment released is let through (it was promoted then); any other is checked.
+    gate = verb.promotion_gate(ctx, aws, verb.own_releases(own or []))
+    run.promote = gate.check if gate else None
     try:  # the image first: one not in ECR is refused before any stack is read
         plans = flow.settle_access(run, flow.settle_image(run, plans, strict=True))
     except image.NotInEcr as exc:
@@ -45,7 +49,7 @@ def rollback_cmd(ctx, args) -> int:
     if any(r.change_set is not None or not r.ok for r in results):
         verb.record(ctx, aws, me, bucket, results=results, started=started, plan_digest="", accepted=(),
                        classes=[], image=verb.image_of(run), parameters={p.key: p.parameters for p in plans},
-                       verb="rollback")
+                       verb="rollback", promoted_from=gate.promoted_from if gate else None)
     failed = [r for r in results if not r.ok]
     if failed:
         raise DeployError("rollback failed: " + "; ".join(f"{r.key}: {r.message or r.outcome}" for r in failed))
@@ -57,15 +61,27 @@ def rollback_cmd(ctx, args) -> int:
     return EXIT_OK
 
 
-def last_good_digest(ctx, aws, me) -> str:
+def own_releases(ctx, aws, me) -> list[dict] | None:
+    """This environment's release records, read once: what a rollback without a tag goes back to, and (where a
+    promotion source gates the image) the images it released itself. None: there is no ledger. Read only where
+    one of the two needs it."""
+    if ctx.image is not None and contract.promotion_source(ctx.params.env) is None:
+        return None
+    bucket = ledger.bucket_name(ctx.params.project, me.account, aws.region)
+    if not ledger.exists(aws.client("s3"), bucket, me.account):
+        return None
+    return ledger.records(aws.client("s3"), bucket, me.account, ctx.params.env)
+
+
+def last_good_digest(ctx, aws, me, found: list[dict] | None) -> str:
     """The image of the newest release the ledger records as succeeded, other than the one running (by digest:
     a tag may have moved since, the digest names what ran)."""
     bucket = ledger.bucket_name(ctx.params.project, me.account, aws.region)
-    if not ledger.exists(aws.client("s3"), bucket, me.account):
+    if found is None:
         raise BadInput(f"no release ledger ({bucket} does not exist): name the image with --image-tag")
     deployed = stacks.describe(aws.cfn, contract.stack_name(ctx.params.project, contract.COMPUTE))
     running = deployed.parameters.get(image.DIGEST_PARAMETER) if deployed else None
-    last = ledger.last_successful(ledger.records(aws.client("s3"), bucket, me.account, ctx.params.env), running)
+    last = ledger.last_successful(found, running)
     if last is None:
         raise BadInput(f"the release ledger of {ctx.params.env} has no successful release of an image other than "
                        f"the running one ({running or 'none'}): name the image with --image-tag")

@@ -20,12 +20,12 @@ from datetime import UTC, datetime
 from botocore.exceptions import BotoCoreError, ClientError
 
 import contract
-from deployer.engine import changesets, ecs_service, flow, ledger, plan_file, risk, stacks
+from deployer.engine import changesets, ecs_service, flow, image, ledger, plan_file, promotion, risk, stacks
 from deployer.engine.outcome import Outcome, Result
 from deployer.engine.plan import PROTECTED_ENVIRONMENTS, StackPlan
 from deployer.errors import BadInput, DeployError
 from templates.params import BY_KEY as PARAM_SCHEMA
-from templates.params import ParamError
+from templates.params import ParamError, placeholders_left
 
 NOT_DEPLOYED = "NOT DEPLOYED"  # a stack's status, in the tables, when it does not exist
 
@@ -177,7 +177,8 @@ def require_ledger(ctx, aws, me, strict: bool = True) -> str | None:
 
 
 def record(ctx, aws, me, bucket: str | None, *, results: list[Result], started: datetime, plan_digest: str,
-           accepted, classes, image: dict, parameters: dict, verb: str = "apply") -> dict:
+           accepted, classes, image: dict, parameters: dict, verb: str = "apply",
+           promoted_from: dict | None = None) -> dict:
     ended = datetime.now(UTC)
     ok = all(r.ok for r in results)
     body = {"environment": ctx.params.env, "verb": verb, "plan_digest": plan_digest,
@@ -187,7 +188,7 @@ def record(ctx, aws, me, bucket: str | None, *, results: list[Result], started: 
             "image": image, "parameters": parameters, "caller": me.arn, "account": me.account,
             "region": aws.region, "ci": ledger.ci_context(), "accepted": sorted(accepted), "risk_classes": classes,
             "started": started.isoformat(timespec="milliseconds"), "ended": ended.isoformat(timespec="milliseconds"),
-            "result": ledger.SUCCEEDED if ok else ledger.FAILED}
+            "result": ledger.SUCCEEDED if ok else ledger.FAILED, "promoted_from": promoted_from}
     body["record_digest"] = plan_file.sha256(body)
     if bucket is None:
         return body
@@ -201,6 +202,125 @@ def record(ctx, aws, me, bucket: str | None, *, results: list[Result], started: 
     return body
 
 
+
+# ---- the promotion gate: prod runs only an image staging released successfully ----
+
+class Promotion:
+    """One run's promotion gate (``gate(ctx, aws, me)``): told the image a run resolved (``check``, the
+    flow's ``Run.promote``) or the image a plan runs (``check_plan``), it lets an unchanged image through,
+    and an image this environment's own ledger records as released (``own``: a rollback's, promoted when it
+    ran first), and refuses any other image unless the source's ledger records a successful release of it.
+    ``promoted_from`` is that release, for the plan and the ledger record."""
+
+    def __init__(self, ctx, aws, source_env: str, own: dict[str, dict] | None = None):
+        self.ctx, self.aws, self.source_env = ctx, aws, source_env
+        self.own = own or {}  # digest -> this environment's newest succeeded release of it
+        self.promoted_from: dict | None = None
+
+    def source(self) -> promotion.Source:
+        """The source's ledger, from its params file; its account's placeholder is refused (nothing could
+        prove a promotion from an account nobody named)."""
+        try:
+            values = self.ctx.source_params(self.source_env)
+        except ParamError as exc:
+            raise BadInput(f"{self.ctx.params.env} runs only an image {self.source_env} released, and "
+                           f"params/{self.source_env}.yaml cannot be read: {exc}") from None
+        if "account_id" in placeholders_left(values.values) or not values["account_id"]:
+            raise BadInput(f"{self.ctx.params.env} runs only an image {self.source_env} released, but "
+                           f"params/{self.source_env}.yaml holds the placeholder account_id="
+                           f"{values['account_id']!r}: set {self.source_env}'s real account there, so its "
+                           "release ledger can be read")
+        return promotion.Source.of(self.source_env, values.project, values["account_id"], values["region"])
+
+    def _say(self, text: str, colour: str | None = None) -> None:
+        self.ctx.out.line(text, colour=colour)
+        self.ctx.out.summary(text)
+
+    def check(self, ref: image.ImageRef, deployed: stacks.Deployed | None) -> None:
+        running = ref.digest if ref.source == image.KEPT else self._running(deployed)
+        self.require(ref.digest, running)
+
+    def _running(self, deployed: stacks.Deployed | None) -> str | None:
+        if deployed is None:  # a given image: the flow did not read the stack that runs it
+            deployed = stacks.describe(self.aws.cfn, contract.stack_name(self.ctx.params.project, contract.COMPUTE))
+        return image.running(deployed)[0]
+
+    def require(self, digest: str, running: str | None) -> None:
+        shown = image.short(digest)
+        if digest == running:
+            self._say(f"image unchanged ({shown}), not re-checked")
+            return
+        if digest in self.own:
+            release = self.own[digest]
+            self._say(f"image {shown} is {self.ctx.params.env}'s own release {release['key']} "
+                      f"({promotion.described(release)}): promoted when it ran first, not re-checked")
+            return
+        source = self.source()
+        found = promotion.find(self.aws.client("s3", region=source.region), source, digest)
+        if found.release is None:
+            newest = (f"its newest successful release runs {found.newest['image']['digest']} "
+                      f"({found.newest['key']})" if found.newest else "it records no successful release")
+            raise DeployError(f"image {digest} is not promoted: {source.environment}'s release ledger "
+                              f"{source.where()} records no successful release of it ({newest}); "
+                              f"{self.ctx.params.env} runs only what {source.environment} ran successfully: "
+                              f"deploy it to {source.environment} first (refused before the change set of "
+                              f"the stack that runs it was made)")
+        self.promoted_from = promotion.promoted_from(source, found.release)
+        self._say(f"image {shown} promoted from {source.environment} release {found.release['key']} "
+                  f"({promotion.described(found.release)})", colour="green")
+
+    def check_plan(self, doc: dict) -> None:
+        """A plan's image, at apply: unchanged, or the release its plan was promoted from still proves it."""
+        for s in doc["stacks"]:
+            if s["key"] not in contract.IMAGE_STACKS:
+                continue
+            digest = s["parameters"].get(image.DIGEST_PARAMETER)
+            running = ((s["state"] or {}).get("parameters") or {}).get(image.DIGEST_PARAMETER)
+            if digest is None:
+                continue
+            if digest == running:
+                self._say(f"image unchanged ({image.short(digest)}), not re-checked")
+                continue
+            named = doc.get("promoted_from")
+            if named is None or named.get("digest") != digest:
+                raise DeployError(f"the plan moves {s['name']} to image {digest}, but names no "
+                                  f"{self.source_env} release of it: {self.ctx.params.env} runs only what "
+                                  f"{self.source_env} ran successfully; plan again. Nothing executed.")
+            source = self.source()
+            try:
+                release = promotion.verify(self.aws.client("s3", region=source.region), source, named)
+            except DeployError as exc:
+                raise DeployError(f"the plan's image {digest} was promoted from {self.source_env} release "
+                                  f"{named.get('key')}, which no longer proves it: {exc}; plan again. Nothing "
+                                  "executed.") from None
+            self.promoted_from = named
+            self._say(f"image {image.short(digest)} promoted from {source.environment} release {named['key']} "
+                      f"({promotion.described(release)}), checked again", colour="green")
+
+
+class AssumedPromotion(Promotion):
+    """The test seam's gate (Context.assume_promoted): it says so and reads nothing."""
+
+    def check(self, ref: image.ImageRef, deployed: stacks.Deployed | None) -> None:
+        self._say(f"image {image.short(ref.digest)}: promotion from {self.source_env} assumed (test seam)")
+
+    def check_plan(self, doc: dict) -> None:
+        self._say(f"promotion from {self.source_env} assumed (test seam)")
+
+
+def promotion_gate(ctx, aws, own: dict[str, dict] | None = None) -> Promotion | None:
+    """The run's promotion gate; None where the environment has no promotion source (dev, staging)."""
+    source_env = contract.promotion_source(ctx.params.env)
+    if source_env is None:
+        return None
+    kind = AssumedPromotion if ctx.assume_promoted else Promotion
+    return kind(ctx, aws, source_env, own)
+
+
+def own_releases(found: list[dict]) -> dict[str, dict]:
+    """This environment's succeeded releases by image digest, the newest of each."""
+    return {r["image"]["digest"]: r for r in found
+            if r.get("result") == ledger.SUCCEEDED and (r.get("image") or {}).get("digest")}
 
 
 def stack_options(parser: argparse.ArgumentParser) -> None:
