@@ -24,6 +24,7 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 import contract
+from deployer import aws as aws_module
 from deployer.engine import ledger, plan_file, promotion
 from deployer.errors import DeployError
 from testkit import harness
@@ -280,3 +281,22 @@ def test_rollback_to_an_image_prod_never_released_is_gated(world):
     refused = world.run_prod("rollback", "--yes", "--image-tag", "v4")
     assert refused.code == 1 and no_change_set(refused), refused.out + refused.err
     assert world.digest("v4") in refused.err and world.running() == world.digest("v1")
+
+
+def test_apply_refuses_a_plan_that_moves_the_image_and_names_no_release(world, tmp_path):
+    world.staging_release("v1")
+    plan_path = tmp_path / "plan.json"
+    assert world.run_prod("plan", "--image-tag", "v1", "--out", str(plan_path)).code == 0
+    doc = json.loads(plan_path.read_text())
+    body = {k: v for k, v in doc.items() if k not in ("digest", "promoted_from")}  # as a plan made before the gate
+    plan_path.write_text(json.dumps({**body, "digest": plan_file.sha256(body)}))
+    refused = world.run_prod("apply", str(plan_path), "--accept", "cost")
+    assert refused.code == 1 and refused.count("ExecuteChangeSet") == 0, refused.out + refused.err
+    assert "names no staging release" in refused.err and world.digest("v1") in refused.err, refused.err
+
+
+def test_the_source_ledger_is_read_with_a_client_of_its_own_region():
+    aws = aws_module.Aws("us-east-1")
+    other = aws.client("s3", region="eu-west-1")
+    assert other.meta.region_name == "eu-west-1" and aws.client("s3").meta.region_name == "us-east-1"
+    assert aws.client("s3", region="eu-west-1") is other and aws.client("s3", region="us-east-1") is aws.client("s3")
