@@ -169,7 +169,7 @@ def _fail(message: str, code: int) -> int:
 def main(argv: Sequence[str] | None = None, *, graph: Sequence[templates.Stack] | None = None,
          connect: Callable[[str], aws_module.Aws] | None = None, out: Printer | None = None,
          poll_delay: float | None = None, stdin_tty: bool | None = None,
-         source_params: Callable | None = None, assume_promoted: bool = False) -> int:
+         source_params: Callable | None = None, promotion_gate: Callable | None = None) -> int:
     """The keyword arguments are test seams (another stack graph, another AWS); deploy.py passes none."""
     argv = sys.argv[1:] if argv is None else list(argv)
     out = out or Printer()
@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None, *, graph: Sequence[templates.Stack] 
         ctx.poll_delay = poll_delay
     if source_params is not None:
         ctx.source_params = source_params
-    ctx.assume_promoted = assume_promoted
+    ctx.promotion_gate = promotion_gate
     try:
         return verb.handler(ctx, args)
     except BadInput as exc:  # found by the verb before it changes anything (a tag not in ECR, no terminal...)

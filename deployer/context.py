@@ -33,9 +33,9 @@ class Context:
     # The promotion source's params (its account, region and project name its ledger): params/SOURCE.yaml, as
     # the repository holds it. Never from the command line: a source named there could be any bucket.
     source_params: Callable[[str], Params] = load_params
-    # Tests of something else than promotion run prod where no staging ledger exists: the gate then says the
-    # image is assumed promoted and reads nothing. Only cli.main's test seam sets it; deploy.py never does.
-    assume_promoted: bool = False
+    # The promotion gate's class (None: verbs.verb.Promotion). A test seam of cli.main only, as ``connect`` is:
+    # tests of something else run prod where no staging ledger exists (testkit/harness.py). deploy.py passes none.
+    promotion_gate: Callable | None = None
     _aws: aws_module.Aws | None = field(default=None, repr=False)
     _identity: preflight.Identity | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

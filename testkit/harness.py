@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 
 from deployer import aws as aws_module
 from deployer import cli
+from deployer.engine import image
 from deployer.output import Printer
+from deployer.verbs import verb
 from templates import params
 from testkit import fakes
 from testkit.tools import ROOT
@@ -69,6 +71,16 @@ def pinned_to(argv, account: str | None) -> list[str]:
 ASSUMED = "assumed"
 
 
+class AssumedPromotion(verb.Promotion):
+    """The gate of ``source=ASSUMED``: it says it assumed the image promoted, and reads nothing."""
+
+    def check(self, ref, deployed) -> None:
+        self._say(f"image {image.short(ref.digest)}: promotion from {self.source_env} assumed (test harness)")
+
+    def check_plan(self, doc: dict) -> None:
+        self._say(f"promotion from {self.source_env} assumed (test harness)")
+
+
 def _source_params(source: dict | None):
     if source is None:
         return None
@@ -112,7 +124,8 @@ def run(argv, *, graph=None, clients: dict | None = None, hooks=(), stdin=None, 
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = cli.main(list(argv), graph=graph, connect=connect,
                             out=Printer(printed, colour=False, summary_path=summary_path),
-                            poll_delay=poll_delay, stdin_tty=stdin_tty, assume_promoted=source == ASSUMED,
+                            poll_delay=poll_delay, stdin_tty=stdin_tty,
+                            promotion_gate=AssumedPromotion if source == ASSUMED else None,
                             source_params=None if source == ASSUMED else _source_params(source))
     finally:
         sys.stdin = saved_stdin

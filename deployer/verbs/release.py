@@ -2,7 +2,8 @@
 (plan_file); a person reads it and grants its risk classes; apply executes exactly those change sets, or
 refuses before touching anything; every executed release leaves a record in the ledger (ledger.py).
 
-The risk gate and the ledger record serve `deploy` and `rollback` too (``risk_gate``, ``record``).
+The risk gate, the ledger record and the promotion gate serve `deploy` and `rollback` too (verb.py: ``risk_gate``,
+``record``, ``promotion_gate``); a plan keeps the release its image was promoted from, and apply reads it again.
 """
 
 from __future__ import annotations

@@ -124,7 +124,8 @@ def restart_service(ctx) -> None:
     ecs_service.restart(ctx.aws().client("ecs"), cluster, service, say(ctx))
 
 
-# ---- what the verbs that release share: the risk gate, the release ledger, the stack options ----
+# ---- what the verbs that release share: the risk gate, the release ledger, the promotion gate, the stack
+# options ----
 
 EXECUTED = (Outcome.CREATED, Outcome.UPDATED, Outcome.ADOPTED, Outcome.ADOPTED_UPDATED)
 
@@ -203,10 +204,10 @@ def record(ctx, aws, me, bucket: str | None, *, results: list[Result], started: 
 
 
 
-# ---- the promotion gate: prod runs only an image staging released successfully ----
+# prod runs only an image staging released successfully (engine/promotion.py reads staging's ledger).
 
 class Promotion:
-    """One run's promotion gate (``gate(ctx, aws, me)``): told the image a run resolved (``check``, the
+    """One run's promotion gate (made by ``promotion_gate``): told the image a run resolved (``check``, the
     flow's ``Run.promote``) or the image a plan runs (``check_plan``), it lets an unchanged image through,
     and an image this environment's own ledger records as released (``own``: a rollback's, promoted when it
     ran first), and refuses any other image unless the source's ledger records a successful release of it.
@@ -298,23 +299,12 @@ class Promotion:
                       f"({promotion.described(release)}), checked again", colour="green")
 
 
-class AssumedPromotion(Promotion):
-    """The test seam's gate (Context.assume_promoted): it says so and reads nothing."""
-
-    def check(self, ref: image.ImageRef, deployed: stacks.Deployed | None) -> None:
-        self._say(f"image {image.short(ref.digest)}: promotion from {self.source_env} assumed (test seam)")
-
-    def check_plan(self, doc: dict) -> None:
-        self._say(f"promotion from {self.source_env} assumed (test seam)")
-
-
 def promotion_gate(ctx, aws, own: dict[str, dict] | None = None) -> Promotion | None:
     """The run's promotion gate; None where the environment has no promotion source (dev, staging)."""
     source_env = contract.promotion_source(ctx.params.env)
     if source_env is None:
         return None
-    kind = AssumedPromotion if ctx.assume_promoted else Promotion
-    return kind(ctx, aws, source_env, own)
+    return (ctx.promotion_gate or Promotion)(ctx, aws, source_env, own)
 
 
 def own_releases(found: list[dict]) -> dict[str, dict]:
