@@ -231,10 +231,12 @@ def releases_cmd(ctx, args) -> int:
     for r in found:
         image = r.get("image") or {}
         by = (r.get("ci") or {}).get("actor") or r.get("caller", "")
+        promoted = r.get("promoted_from") or {}
         rows.append([r.get("started", ""), r.get("result", ""), image.get("tag") or "-",
                      (image.get("digest") or "-")[:19], by, ", ".join(r.get("accepted") or []) or "-",
-                     (r.get("plan_digest") or "-")[:12]])
-    ctx.out.block(table(["Started", "Result", "Image", "Digest", "By", "Accepted", "Plan"], rows)
+                     (r.get("plan_digest") or "-")[:12],
+                     f"{promoted['environment']} {Path(promoted['key']).stem}" if promoted else "-"])
+    ctx.out.block(table(["Started", "Result", "Image", "Digest", "By", "Accepted", "Plan", "Promoted from"], rows)
                   if rows else ["no releases recorded"])
     return EXIT_OK
 

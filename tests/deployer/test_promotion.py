@@ -40,11 +40,20 @@ def account() -> str:
 
 
 def s3_as(acct: str):
-    return boto3.client("s3", region_name=REGION, aws_access_key_id=acct, aws_secret_access_key="test")
+    return boto3.session.Session().client("s3", region_name=REGION, aws_access_key_id=acct,
+                                          aws_secret_access_key="test")
+
+
+def stubbed_s3():
+    """A client for a Stubber, of a session of its own: boto3's default session would keep the credentials of
+    the test that made it first (an account of this file's) for every later test."""
+    return boto3.session.Session().client("s3", region_name=REGION, aws_access_key_id="test",
+                                          aws_secret_access_key="test")
 
 
 def cfn_as(acct: str):
-    return boto3.client("cloudformation", region_name=REGION, aws_access_key_id=acct, aws_secret_access_key="test")
+    return boto3.session.Session().client("cloudformation", region_name=REGION, aws_access_key_id=acct,
+                                          aws_secret_access_key="test")
 
 
 def make_ledger(project: str, acct: str) -> str:
@@ -125,6 +134,8 @@ def test_prod_deploys_a_digest_staging_released_and_names_the_release(world, tmp
     assert record["result"] == "succeeded"
     assert record["promoted_from"] == {"environment": "staging", "bucket": world.staging_bucket, "key": key,
                                        "digest": world.digest("v1")}
+    listed = world.run_prod("releases")
+    assert listed.code == 0 and f"staging {key.rsplit('/', 1)[1].removesuffix('.json')}" in listed.out, listed.out
 
 
 def test_a_digest_staging_never_released_is_refused_before_any_change_set(world):
@@ -164,7 +175,7 @@ def test_a_missing_source_ledger_refuses_saying_so(world):
 
 def test_a_source_ledger_that_answers_403_refuses_saying_so(world):
     # S3's HeadBucket has no body: a denied one (or one whose owner is not ExpectedBucketOwner) is code "403".
-    s3 = boto3.client("s3", region_name=REGION)
+    s3 = stubbed_s3()
     with Stubber(s3) as stub:
         stub.add_client_error("head_bucket", "403", "Forbidden", 403,
                               expected_params={"Bucket": world.staging_bucket, "ExpectedBucketOwner": world.staging})
@@ -182,7 +193,7 @@ def test_the_source_accounts_placeholder_refuses_saying_so(world):
 
 def test_find_reads_the_source_ledger_as_its_owner_newest_first():
     source = promotion.Source.of("staging", "ia-comafi-staging", "111111111111", REGION)
-    s3 = boto3.client("s3", region_name=REGION)
+    s3 = stubbed_s3()
     owner = {"Bucket": source.bucket, "ExpectedBucketOwner": "111111111111"}
     old, new = (f"releases/staging/2026010{i}T000000.000000Z-abc.json" for i in (1, 2))
     body = {"result": "succeeded", "image": {"digest": "sha256:" + "a" * 64}}
@@ -198,7 +209,7 @@ def test_find_reads_the_source_ledger_as_its_owner_newest_first():
 
 def test_an_access_denied_listing_is_a_refusal_not_a_traceback():
     source = promotion.Source.of("staging", "ia-comafi-staging", "111111111111", REGION)
-    s3 = boto3.client("s3", region_name=REGION)
+    s3 = stubbed_s3()
     with Stubber(s3) as stub:
         stub.add_response("head_bucket", {})
         stub.add_client_error("list_objects_v2", "AccessDenied", "Access Denied", 403)
