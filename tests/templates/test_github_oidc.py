@@ -48,7 +48,9 @@ DEPLOY_PY_ACTIONS = {
     "cloudformation:DetectStackDrift", "cloudformation:DescribeStackDriftDetectionStatus",
     "cloudformation:DescribeStackResourceDrifts", "cloudwatch:DescribeAlarms",
     "ecr:DescribeImages", "ecr:DescribeImageScanFindings", "ecs:UpdateService", "ecs:DescribeServices",
-    "iam:PassRole",
+    "iam:PassRole", "cloudformation:DescribeEvents",
+    # the release ledger (deployer/engine/ledger.py): head_bucket and list_objects_v2 are s3:ListBucket
+    "s3:PutObject", "s3:PutObjectRetention", "s3:GetObject", "s3:ListBucket",
 }
 # What the workflow's build job calls as the build role (docker login, push, "is the tag there").
 BUILD_ACTIONS = {
