@@ -106,12 +106,25 @@ DEPLOY_ROLE_OUTPUT = "DeployRoleArn"
 OIDC_PROVIDER_OUTPUT = "OidcProviderArn"
 BUILD_ROLE_OUTPUT = "BuildRoleArn"
 PERMISSIONS_BOUNDARY_OUTPUT = "PermissionsBoundaryArn"
+PLAN_ROLE_OUTPUT = "PlanRoleArn"  # the plan job's role: GitHub environment ENV-plan's secret AWS_PLAN_ROLE_ARN
+RELEASE_LEDGER_OUTPUT = "ReleaseLedgerBucketName"
 # Every role of the app stacks carries the CI stack's permissions boundary: the deployer passes the
 # boundary's ARN (the output above) as this template parameter once the CI stack exists ("" before).
 PERMISSIONS_BOUNDARY_PARAMETER = "PermissionsBoundaryArn"
 # compute's monthly budget in USD: the cost estimate times budget_multiple, which generate.py and deploy.py
 # compute from the params and pass as this template parameter ("0": no budget).
 BUDGET_AMOUNT_PARAMETER = "MonthlyBudgetUsd"
+# The promotion read across environments (promotion_source/promotion_target below): the CI access stack's
+# parameters naming the OTHER environment's ledger and roles, which generate.py and deploy.py derive from that
+# environment's params file (templates/params.promotion_values), "" when it pins no account.
+# In the target's (prod's) stack: whose records its deploy and plan roles may read.
+PROMOTION_SOURCE_LEDGER_PARAMETER = "PromotionSourceLedger"  # the source's ledger bucket
+PROMOTION_SOURCE_ENVIRONMENT_PARAMETER = "PromotionSourceEnvironment"  # its records' prefix: releases/ENV/
+# In the source's (staging's) stack: whose deploy and plan roles its ledger bucket lets read its records.
+PROMOTION_READER_ACCOUNT_PARAMETER = "PromotionReaderAccount"
+PROMOTION_READER_PROJECT_PARAMETER = "PromotionReaderProject"
+PROMOTION_PARAMETERS = (PROMOTION_SOURCE_LEDGER_PARAMETER, PROMOTION_SOURCE_ENVIRONMENT_PARAMETER,
+                        PROMOTION_READER_ACCOUNT_PARAMETER, PROMOTION_READER_PROJECT_PARAMETER)
 
 # Every template declares this parameter and returns it as this output: the deployer passes the SHA-256 of the
 # template body it sends, so DescribeStacks (which lists a stack's parameters) says which template a stack runs

@@ -109,9 +109,14 @@ def main(argv: list[str]) -> int:
     if args.diagram:
         return write_diagram(built)
     bodies = {stack: templates.render(template) for stack, template in built.items()}
+    try:
+        files = {stack: parameter_file(stack, values, built[stack]) for stack in bodies}
+    except params.ParamError as exc:  # another environment's file the CI access stack's values derive from
+        print(f"generate.py: error: {exc}", file=sys.stderr)
+        return 2
     for stack, body in bodies.items():
         write(args.out / f"{stack}.yaml", body)
-        write(args.out / values.env / f"{stack}.parameters.json", parameter_file(stack, values, built[stack]))
+        write(args.out / values.env / f"{stack}.parameters.json", files[stack])
     findings = {} if args.no_lint else lint_templates(bodies, values["region"], cache=args.out / LINT_CACHE)
 
     rows = [("stack", "resources", "parameters", "outputs", "bytes", "findings")]

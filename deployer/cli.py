@@ -137,7 +137,10 @@ def prepare(argv: Sequence[str], graph: Sequence[templates.Stack], out: Printer,
     if verb.calls_aws:
         refuse_placeholders(args.env, params.values)
     selected = plan.select(graph, getattr(args, "stacks", None)) if verb.renders else list(graph)
-    plans = pricing.with_budget(plan.build(params, selected, graph), params) if verb.renders else []
+    try:
+        plans = pricing.with_budget(plan.build(params, selected, graph), params) if verb.renders else []
+    except ParamError as exc:  # another environment's file the stacks' parameters derive from (promotion)
+        raise BadInput(str(exc)) from None
     ctx = Context(params=params, graph=graph, selected=selected, plans=plans, out=out, interactive=stdin_tty,
                   image=_image_request(args))
     return verb, args, ctx

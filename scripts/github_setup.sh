@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The GitHub side of the pipeline's trust, applied idempotently with gh (run it again at will):
-# one GitHub environment per release environment (contract.RELEASE_ENVIRONMENTS), each deployable only
-# from the branch its params file names (github_branch: master), and prod's deploy job held for a
-# reviewer who is not the one who pushed (prevent_self_review).
+# one GitHub environment per release environment (contract.RELEASE_ENVIRONMENTS) and one for prod's plan
+# job (contract.plan_environment: prod-plan, no reviewers), each deployable only from the branch its
+# params file names (github_branch: master), and prod's apply job held for a reviewer who is not the one
+# who pushed (prevent_self_review).
 #
 #   bash scripts/github_setup.sh ORG/REPO user:LOGIN [team:SLUG ...]
 #
 # Needs gh logged in as a repository admin. In a private repository, required reviewers need GitHub
 # Enterprise (Cloud or Server); GitHub Pro or Team gives environments and their branch rule only.
-# The deploy roles trust exactly these environments' jobs of .github/workflows/deploy.yml on that branch
+# The deploy and plan roles trust exactly these environments' jobs of .github/workflows/deploy.yml on that branch
 # (templates/github_oidc.py); tests/pipeline/test_github_setup.py holds the three to the same names.
 set -euo pipefail
 
@@ -37,6 +38,8 @@ from templates import params
 for env in contract.RELEASE_ENVIRONMENTS:
     p = params.load_params(env)
     print(p["github_environment"], p["github_branch"], int(env == contract.PRODUCTION))
+    if env == contract.PRODUCTION:  # its plan job: reviewers approve the apply, not the plan
+        print(contract.plan_environment(p["github_environment"]), p["github_branch"], 0)
 ')
 
 while read -r environment branch protected; do

@@ -14,6 +14,17 @@ Deployed once, by an admin (``deploy.py prod --stacks github-oidc``). It holds:
   alarms and restart its ECS service. It creates no infrastructure itself, and
   cannot turn termination protection off; in prod it cannot delete a stack at
   all (the stack is deployed per environment and knows which one it serves);
+- ``{project}-github-plan``: the plan job's role. Only jobs in the GitHub environment ``ENV-plan`` (no
+  reviewers: a plan changes nothing) can assume it; it makes, describes and deletes change sets on the
+  four stacks as the execution role would run them, and reads what a plan reads. It never executes one,
+  sets a stack policy, deletes a stack, writes the ledger or an image: apply, as the deploy role behind the
+  environment's reviewers, does;
+- the release ledger ``{project}-releases-{account}-{region}``: one record per release under
+  ``releases/ENV/``, each locked in COMPLIANCE mode (Object Lock, versioned, TLS-only, retained). The
+  deploy role appends records; no CI role may delete one or change the bucket's guards (its policy says so
+  too). Across environments, the promotion target's (prod's) deploy and plan roles read the source's
+  (staging's) records, granted on both sides from the other environment's params (templates/params.py,
+  ``promotion_values``);
 - ``{project}-cfn-execution``: the role CloudFormation uses (deploy.py passes
   it as ``RoleARN``) to create what the four stacks declare, and only that. Its
   IAM statements name the app stacks' three roles exactly (fixed names), never
@@ -38,9 +49,10 @@ from __future__ import annotations
 from awacs import aws as pol
 from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Tags, Template
 from troposphere import iam as iam_res
+from troposphere import s3
 
 import contract
-from templates import alerts, naming, params
+from templates import alerts, naming, params, storage
 from templates.metadata import checkov_skip
 
 STACK_KEY = contract.CI_ACCESS
@@ -143,8 +155,9 @@ def _requested(tag_key: str) -> pol.Condition:
 
 
 def build() -> Template:
-    t = Template(Description="ia-comafi github-oidc: GitHub Actions OIDC provider, CI build and deploy roles, "
-                             "the CloudFormation execution role and the app roles' permissions boundary")
+    t = Template(Description="ia-comafi github-oidc: GitHub Actions OIDC provider, CI build, deploy and plan "
+                             "roles, the CloudFormation execution role, the app roles' permissions boundary and "
+                             "the release ledger")
     p = params.add_parameters(t, STACK_KEY)
     t.add_condition("CreateProvider", Equals(Ref(p["oidc_provider_arn"]), ""))
     t.add_condition(CI_MAY_DELETE, Not(Equals(Ref(p["environment"]), contract.PRODUCTION)))
@@ -181,6 +194,12 @@ def build() -> Template:
                                provider_arn, deploy_subject("${GithubRepo}", "${GithubEnvironment}"),
                                _deploy_policy(execution_role))
     _add_outside_production_policies(t, execution_role, deploy_role)
+    plan_role = _github_role(t, "GithubPlanRole", "plan_role",
+                             "GitHub Actions plan job: makes and reads change sets, never executes one",
+                             provider_arn, deploy_subject("${GithubRepo}", contract.plan_environment(
+                                 "${GithubEnvironment}")), _plan_policy(execution_role))
+    ledger = _release_ledger(t, p, [execution_role, build_role, deploy_role, plan_role])
+    _add_promotion_read_policy(t, [deploy_role, plan_role])
 
     t.add_output(Output(contract.DEPLOY_ROLE_OUTPUT, Value=GetAtt(deploy_role, "Arn"),
                         Description="Role the deploy job assumes: the repository secret AWS_DEPLOY_ROLE_ARN"))
@@ -193,6 +212,11 @@ def build() -> Template:
                                     f"{contract.PERMISSIONS_BOUNDARY_PARAMETER} parameter"))
     t.add_output(Output(contract.OIDC_PROVIDER_OUTPUT, Value=provider_arn,
                         Description="GitHub OIDC provider the roles trust"))
+    t.add_output(Output(contract.PLAN_ROLE_OUTPUT, Value=GetAtt(plan_role, "Arn"),
+                        Description=f"Role the plan job assumes: the secret AWS_PLAN_ROLE_ARN of the GitHub "
+                                    f"environment {contract.plan_environment('ENV')}"))
+    t.add_output(Output(contract.RELEASE_LEDGER_OUTPUT, Value=Ref(ledger),
+                        Description="The release ledger: one locked record per release under releases/ENV/"))
     return t
 
 
@@ -295,7 +319,200 @@ def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
         _allow("DeployArtifactsObjects", "s3", ["GetObject", "PutObject"],
                [_arn("s3", f"{_pattern('deploy_artifacts')}/*", region=False, account=False)]),
     ]
+    statements += _change_set_events_statements(stack_arns)
+    statements += _ledger_statements()
     return pol.PolicyDocument(Version="2012-10-17", Statement=statements)
+
+
+def _change_set_events_statements(stack_arns: list[Sub]) -> list[pol.Statement]:
+    # What CloudFormation's validation found (DescribeEvents by change set or operation id: #19 item 4). The
+    # reference copy the audit reads predates the action (tests/templates/test_escalation_audit.py,
+    # NEWER_THAN_PARLIAMENT); it is granted as DescribeStackEvents is, on the project's stacks. Should AWS
+    # authorize it on something else, it answers AccessDenied and the deployer falls back to the stack events
+    # (deployer/engine/cfn_events.py).
+    return [_allow("ProjectStackOperationEvents", "cloudformation", ["DescribeEvents"], stack_arns)]
+
+
+# -- the release ledger -----------------------------------------------------------------------------------------
+
+# What no CI role may ever do to the ledger, whatever an identity policy says later: erase or rewrite a
+# record, or change what guards them (the bucket, its policy, versioning, its lock and its public access).
+LEDGER_NEVER_BY_CI = (
+    "BypassGovernanceRetention", "DeleteBucket", "DeleteBucketPolicy", "DeleteObject", "DeleteObjectVersion",
+    "PutBucketObjectLockConfiguration", "PutBucketOwnershipControls", "PutBucketPolicy", "PutBucketPublicAccessBlock",
+    "PutBucketVersioning", "PutEncryptionConfiguration", "PutLifecycleConfiguration", "PutObjectLegalHold",
+)
+_LEDGER_WRITES = ("PutObject", "PutObjectRetention")
+LEDGER_RECORD_READS = ("GetObject",)
+PROMOTION_SOURCE = "ReadsPromotionSource"
+PROMOTION_TARGET = "GrantsPromotionRead"
+
+
+def _ledger_arn() -> Sub:
+    return _arn("s3", _pattern("release_ledger"), region=False, account=False)
+
+
+def _records_prefix(environment: str) -> str:
+    """``releases/ENV/`` as Fn::Sub text (ENV: a ${Parameter})."""
+    return f"{contract.RELEASES_PREFIX}/{environment}/"
+
+
+def _under_prefix(prefix: str) -> pol.ConditionElement:
+    # HeadBucket (ledger.exists) is authorized as s3:ListBucket and sends no s3:prefix: a plain StringLike
+    # would deny it, as IAM denies a condition on a key the request lacks. IfExists lets a request without
+    # the key through and holds every listing that names a prefix to this one. An unprefixed listing sees the
+    # bucket's keys, which are this environment's only (each project has its own ledger bucket).
+    return pol.StringLikeIfExists("s3:prefix", [Sub(prefix), Sub(f"{prefix}*")])
+
+
+def _ledger_statements() -> list[pol.Statement]:
+    """The deploy role's records: written under its environment's prefix, each new (never over another) and
+    locked in COMPLIANCE mode, in the bucket of this account only (a squatted name elsewhere is refused by IAM
+    too, not only by ExpectedBucketOwner); read back by `releases` and `rollback`."""
+    prefix = _records_prefix("${Environment}")
+    records = Sub(f"{_ledger_arn().data['Fn::Sub']}/{prefix}*")
+    account = Sub("${AWS::AccountId}")
+    here = pol.StringEquals("s3:ResourceAccount", account)
+    return [
+        _allow("AppendLockedReleaseRecords", "s3", ["PutObject"], [records], pol.Condition(pol.StringEquals(
+            {"s3:ResourceAccount": account, "s3:object-lock-mode": "COMPLIANCE", "s3:if-none-match": "*"}))),
+        # The retention a record is written with (Object Lock asks for it on a put that names one); COMPLIANCE
+        # retention can only be lengthened.
+        _allow("LockReleaseRecords", "s3", ["PutObjectRetention"], [records], pol.Condition(here)),
+        _allow("ReadReleaseRecords", "s3", LEDGER_RECORD_READS, [records], pol.Condition(here)),
+        _allow("ListReleaseRecords", "s3", ["ListBucket"], [_ledger_arn()],
+               pol.Condition([here, _under_prefix(prefix)])),
+    ]
+
+
+def _release_ledger(t: Template, p: dict, ci_roles: list[iam_res.Role]) -> s3.Bucket:
+    """The ledger bucket: Object Lock (COMPLIANCE, release_retention_days by default), versioned, private,
+    TLS-only, retained; its policy refuses every CI role the calls that would erase or unguard a record, and
+    lets the promotion target's deploy and plan roles read this environment's records."""
+    t.add_condition(PROMOTION_TARGET, Not(Equals(Ref(contract.PROMOTION_READER_ACCOUNT_PARAMETER), "")))
+    bucket = t.add_resource(storage.retained(storage.private_bucket(
+        "ReleaseLedgerBucket",
+        "release_ledger",
+        # Records never expire (their lock says how long they must stay); only an upload cut short is cleared.
+        s3.LifecycleRule(Id="abort-incomplete-uploads", Status="Enabled",
+                         AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1)),
+        ObjectLockEnabled=True,
+        ObjectLockConfiguration=s3.ObjectLockConfiguration(ObjectLockEnabled="Enabled", Rule=s3.ObjectLockRule(
+            DefaultRetention=s3.DefaultRetention(Mode="COMPLIANCE", Days=Ref(p["release_retention_days"])))),
+        VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+        Metadata=checkov_skip(
+            ("CKV_AWS_18", "each record is written once, by the deploy role, and locked; who wrote it is in the "
+                           "record (caller ARN, GitHub actor and run) and CloudTrail holds the bucket's calls; "
+                           "server access logs would need a second bucket for a handful of writes a day"),
+        ),
+    )))
+    prefix = _records_prefix("${Environment}")
+    records = Sub(f"${{ReleaseLedgerBucket.Arn}}/{prefix}*")
+    readers = [Sub(f"arn:${{AWS::Partition}}:iam::${{{contract.PROMOTION_READER_ACCOUNT_PARAMETER}}}:role/"
+                   + contract.resource_name(kind, "${" + contract.PROMOTION_READER_PROJECT_PARAMETER + "}"))
+               for kind in ("oidc_deploy_role", "plan_role")]
+    # The target's account as principal, narrowed to its two roles by aws:PrincipalArn: a role named as a
+    # principal must exist when the policy is put, and the target's stack may come after this one.
+    reader = {"AWS": Sub(f"arn:${{AWS::Partition}}:iam::${{{contract.PROMOTION_READER_ACCOUNT_PARAMETER}}}:root")}
+    by_reader_roles = {"ArnEquals": {"aws:PrincipalArn": readers}}
+    t.add_resource(storage.bucket_policy(
+        "ReleaseLedgerBucketPolicy",
+        bucket,
+        {
+            "Sid": "NeverByCiRoles",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": [f"s3:{a}" for a in LEDGER_NEVER_BY_CI],
+            "Resource": [GetAtt(bucket, "Arn"), Sub("${ReleaseLedgerBucket.Arn}/*")],
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": [GetAtt(r, "Arn") for r in ci_roles]}},
+        },
+        If(PROMOTION_TARGET, {
+            "Sid": "PromotionTargetReadsRecords",
+            "Effect": "Allow",
+            "Principal": reader,
+            "Action": [f"s3:{a}" for a in LEDGER_RECORD_READS],
+            "Resource": records,
+            "Condition": by_reader_roles,
+        }, Ref("AWS::NoValue")),
+        If(PROMOTION_TARGET, {
+            "Sid": "PromotionTargetListsRecords",
+            "Effect": "Allow",
+            "Principal": reader,
+            "Action": "s3:ListBucket",
+            "Resource": GetAtt(bucket, "Arn"),
+            "Condition": {**by_reader_roles, "StringLikeIfExists": {"s3:prefix": [Sub(prefix), Sub(f"{prefix}*")]}},
+        }, Ref("AWS::NoValue")),
+    ))
+    return bucket
+
+
+def _promotion_read_statements() -> list[pol.Statement]:
+    """The promotion source's records (prod reads staging's), read by the gate that checks an image ran there
+    first (deployer/engine/promotion.py): in the source's bucket, under the source's prefix, reads only."""
+    bucket = Sub(f"arn:${{AWS::Partition}}:s3:::${{{contract.PROMOTION_SOURCE_LEDGER_PARAMETER}}}")
+    prefix = _records_prefix("${" + contract.PROMOTION_SOURCE_ENVIRONMENT_PARAMETER + "}")
+    return [
+        _allow("ReadPromotionSourceRecords", "s3", LEDGER_RECORD_READS, [Sub(f"{bucket.data['Fn::Sub']}/{prefix}*")]),
+        _allow("ListPromotionSourceRecords", "s3", ["ListBucket"], [bucket], pol.Condition(_under_prefix(prefix))),
+    ]
+
+
+def _add_promotion_read_policy(t: Template, roles: list[iam_res.Role]) -> None:
+    """Only where the promotion source pins an account (PromotionSourceLedger given): its reads, for the
+    deploy and plan roles."""
+    t.add_condition(PROMOTION_SOURCE, Not(Equals(Ref(contract.PROMOTION_SOURCE_LEDGER_PARAMETER), "")))
+    t.add_resource(iam_res.ManagedPolicy(
+        "PromotionSourceReadPolicy",
+        Condition=PROMOTION_SOURCE,
+        Description="The deploy and plan jobs read the promotion source's release records",
+        Roles=[Ref(r) for r in roles],
+        PolicyDocument=pol.PolicyDocument(Version="2012-10-17", Statement=_promotion_read_statements()),
+    ))
+
+
+# -- the plan role ------------------------------------------------------------------------------------------------
+
+# What `deploy.py ENV plan` calls on a project stack (flow.deploy_stack in REVIEW mode, plan_file.stack_state):
+# make, wait for, describe and (when it changes nothing) delete a change set, and read the stack it is made
+# against. Never ExecuteChangeSet, SetStackPolicy, DeleteStack or UpdateTerminationProtection: apply does those
+# as the deploy role, behind prod's reviewers.
+PLAN_STACK_ACTIONS = (
+    "DeleteChangeSet", "DescribeChangeSet", "DescribeEvents", "DescribeStackEvents", "DescribeStackResources",
+    "DescribeStacks", "GetTemplate", "ListChangeSets", "ListStackResources",
+)
+
+
+def _plan_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
+    stack_arns = [_arn("cloudformation", f"stack/{naming.project_stack_name(key)}/*") for key in contract.APP_STACKS]
+    artifacts = _pattern("deploy_artifacts")
+    return pol.PolicyDocument(Version="2012-10-17", Statement=[
+        _allow("PlanProjectStacks", "cloudformation", PLAN_STACK_ACTIONS, stack_arns),
+        _allow("PlanChangeSetsRunAsExecutionRole", "cloudformation", ["CreateChangeSet"], stack_arns,
+               pol.Condition(pol.StringEquals("cloudformation:RoleArn", GetAtt(execution_role, "Arn")))),
+        # These take no stack name (or list the account); AWS authorizes them on "*" only.
+        _allow("AccountWideCloudFormationReads", "cloudformation", CFN_ACCOUNT_WIDE_ACTIONS, ["*"]),
+        # CreateChangeSet with RoleARN passes the role: only to CloudFormation, only this one.
+        _allow("PassExecutionRoleToCloudFormation", "iam", ["PassRole"], [GetAtt(execution_role, "Arn")],
+               pol.Condition(pol.StringEquals("iam:PassedToService", "cloudformation.amazonaws.com"))),
+        # The image the plan pins: its digest and its scan (the gate), and whether the repository exists.
+        _allow("ReadProjectImages", "ecr", ECR_READ_ACTIONS, [_repository_arn()]),
+        # The rollback triggers a change set carries name the project's alarms.
+        _allow("ProjectAlarms", "cloudwatch", ["DescribeAlarms"],
+               [_arn("cloudwatch", f"alarm:{_pattern('alarm_prefix')}*")]),
+        # A stack about to be created looks for what an earlier destroy retained (adoption), names only.
+        _allow("FindRetainedBucket", "s3", ["ListBucket"], _bucket_arns()),
+        _allow("FindRetainedSecret", "secretsmanager", ["DescribeSecret"], [_secret_arn()]),
+        # DescribeLogGroups: the reference lists no resource type for it.
+        _allow("FindRetainedLogGroups", "logs", ["DescribeLogGroups"], ["*"]),
+        # compute's template is over 51,200 bytes: CloudFormation reads it from the deploy artifacts bucket,
+        # which the first run that needs it creates (a plan may be that run).
+        _allow("DeployArtifactsBucket", "s3",
+               ["CreateBucket", "ListBucket", "PutBucketPublicAccessBlock", "PutEncryptionConfiguration",
+                "PutLifecycleConfiguration"],
+               [_arn("s3", artifacts, region=False, account=False)]),
+        _allow("DeployArtifactsObjects", "s3", ["GetObject", "PutObject"],
+               [_arn("s3", f"{artifacts}/*", region=False, account=False)]),
+    ])
 
 
 def _add_outside_production_policies(t: Template, execution_role: iam_res.Role, deploy_role: iam_res.Role) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -229,11 +229,12 @@ SCHEMA: tuple[Param, ...] = (
     # No stack: deploy.py reads it for the change set's RollbackConfiguration.
     Param("rollback_monitoring_minutes", int, 5, "Minutes CloudFormation watches the rollback-trigger alarms "
           "after updating compute or waf (0: only during the update)", min=0, max=180),
-    # No stack: deploy.py's plan and release ledger read them.
+    # No stack: deploy.py's plan reads it; release_retention_days also sets the ledger bucket's default lock.
     Param("risk_cost_threshold_usd", int, 50, "Rise of the monthly cost estimate (USD) above which a plan carries "
           "the cost risk class", min=0, max=1000000),
     Param("release_retention_days", int, 2557, "Days each release record stays locked (Object Lock COMPLIANCE) "
-          "in the release ledger", min=1, max=36500),
+          "in the release ledger (the CI access stack's bucket locks each one for as long by default too)",
+          stacks=(contract.CI_ACCESS,), min=1, max=36500),
     Param("waf_rate_limit", int, 2000, "Requests per IP in 5 minutes before WAF blocks it",
           stacks=(contract.WAF,), min=10, max=2000000000),
     Param("waf_query_rate_limit", int, 100, "POST /v1/query requests per IP in 5 minutes before WAF blocks it",
@@ -296,6 +297,8 @@ def placeholders_left(values: dict) -> list[str]:
 class Params:
     env: str
     values: dict
+    # Where the other environments' files are (the promotion read derives values from one of them).
+    params_dir: Path = field(default=PARAMS_DIR, compare=False)
 
     def __getitem__(self, key: str):
         return self.values[key]
@@ -310,13 +313,76 @@ def stack_parameters(stack: str) -> tuple[Param, ...]:
 
 
 def add_parameters(template, stack: str) -> dict:
-    """Declare ``stack``'s parameters on ``template``; returns them by schema key."""
-    return {p.key: template.add_parameter(p.cfn_parameter()) for p in stack_parameters(stack)}
+    """Declare ``stack``'s parameters on ``template``; returns them by schema key (the CI access stack's
+    promotion parameters too, by their contract names: cfn_parameter_values fills both)."""
+    declared = {p.key: template.add_parameter(p.cfn_parameter()) for p in stack_parameters(stack)}
+    if stack == contract.CI_ACCESS:
+        declared.update(_add_promotion_parameters(template))
+    return declared
+
+
+# (pattern, what it is) of each promotion parameter; "" always allowed: no promotion read.
+_PROMOTION_SHAPES = {
+    contract.PROMOTION_SOURCE_LEDGER_PARAMETER: (r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
+                                                 "the promotion source's release ledger bucket"),
+    contract.PROMOTION_SOURCE_ENVIRONMENT_PARAMETER: (r"[a-z][a-z0-9-]*", "the promotion source's environment"),
+    contract.PROMOTION_READER_ACCOUNT_PARAMETER: (rf"\d{{{contract.ACCOUNT_ID_LENGTH}}}",
+                                                  "the promotion target's account, whose roles read the ledger"),
+    contract.PROMOTION_READER_PROJECT_PARAMETER: (BY_KEY["project_name"].pattern,
+                                                  "the promotion target's project_name (its roles' prefix)"),
+}
+
+
+def _add_promotion_parameters(template) -> dict:
+    from troposphere import Parameter
+
+    return {name: template.add_parameter(Parameter(
+        name, Type="String", Default="", AllowedPattern=f"({pattern})?",
+        Description=f"{what}; empty: none (derived from the other environment's params file by deploy.py)",
+        ConstraintDescription=f"must be empty or {what}"))
+        for name, (pattern, what) in _PROMOTION_SHAPES.items()}
 
 
 def cfn_parameter_values(stack: str, params: Params) -> dict[str, str]:
-    """ParameterKey -> ParameterValue for exactly the parameters ``stack`` declares."""
-    return {p.cfn_name: p.cfn_value(params[p.key]) for p in stack_parameters(stack)}
+    """ParameterKey -> ParameterValue for exactly the parameters ``stack`` declares (the CI access stack's
+    promotion parameters included: derived from the other environment's file, never written in one)."""
+    values = {p.cfn_name: p.cfn_value(params[p.key]) for p in stack_parameters(stack)}
+    if stack == contract.CI_ACCESS:
+        values.update(promotion_values(params))
+    return values
+
+
+def promotion_values(params: Params) -> dict[str, str]:
+    """The CI access stack's promotion parameters (contract.PROMOTION_PARAMETERS) for ``params``' environment.
+
+    The target of a promotion (prod) reads its source's (staging's) ledger: the source's bucket and
+    environment. The source lets the target's deploy and plan roles read it: the target's account and project.
+    Each comes from the other environment's params file, and is "" when that file is missing or pins no
+    account yet (empty or the placeholder): the stack's conditions then drop the statements."""
+    values = dict.fromkeys(contract.PROMOTION_PARAMETERS, "")
+    source = _pinned(contract.promotion_source(params.env), params.params_dir)
+    if source is not None:
+        values[contract.PROMOTION_SOURCE_LEDGER_PARAMETER] = contract.resource_name(
+            "release_ledger", source.project, source["account_id"], source["region"])
+        values[contract.PROMOTION_SOURCE_ENVIRONMENT_PARAMETER] = source.env
+    target = _pinned(contract.promotion_target(params.env), params.params_dir)
+    if target is not None:
+        values[contract.PROMOTION_READER_ACCOUNT_PARAMETER] = target["account_id"]
+        values[contract.PROMOTION_READER_PROJECT_PARAMETER] = target.project
+    return values
+
+
+def _pinned(env: str | None, params_dir: Path) -> Params | None:
+    """``env``'s params when its file exists and pins a real account; a broken file is named (ParamError)."""
+    if env is None or not (Path(params_dir) / f"{env}.yaml").is_file():
+        return None
+    try:
+        other = load_params(env, params_dir=params_dir)
+    except ParamError as exc:
+        raise ParamError(f"the promotion read needs {env}'s params, which are wrong: {exc}") from None
+    if other["account_id"] in ("", contract.ACCOUNT_PLACEHOLDER):
+        return None
+    return other
 
 
 def parse_override(text: str) -> tuple[str, str]:
@@ -356,7 +422,7 @@ def load_params(env: str, overrides: list[str] = (), params_dir: Path = PARAMS_D
     _check_identity(path, env, values)
     _check_combinations(values)
     _check_names_apart(path, values["project_name"], Path(params_dir))
-    return Params(env=env, values=values)
+    return Params(env=env, values=values, params_dir=Path(params_dir))
 
 
 def _check_identity(path: Path, env: str, values: dict) -> None:

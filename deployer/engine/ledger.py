@@ -69,6 +69,8 @@ def append(s3, bucket: str, account: str, environment: str, record: dict, retent
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(record, indent=2, sort_keys=True).encode(),
                   ContentType="application/json", ExpectedBucketOwner=account,
                   ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until,
+                  # Never over an existing key: the deploy role may put only new records (s3:if-none-match).
+                  IfNoneMatch="*",
                   ChecksumAlgorithm="SHA256")  # Object Lock needs a checksum on every put
     return key
 

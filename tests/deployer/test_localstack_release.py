@@ -123,3 +123,38 @@ def test_apply_refuses_a_stale_or_altered_plan(deployed, project, tmp_path):
     altered = harness.run_emulated([deployed[0], "apply", str(plan_path), *deployed[1:]], graph=[data_standin()])
     assert altered.code == 2 and "altered" in altered.err, altered.err
     assert stale.count("ExecuteChangeSet") == altered.count("ExecuteChangeSet") == 0 and expiry(project) == "90"
+
+
+def test_the_ci_access_stacks_ledger_bucket_locks_what_the_deployer_writes(project):
+    """The ledger bucket exactly as templates/github_oidc.py declares it, created by CloudFormation (Object Lock
+    on create): its default retention, and a record that cannot be written twice nor deleted while locked."""
+    from datetime import UTC, datetime
+
+    from botocore.exceptions import ClientError
+
+    from templates import github_oidc
+
+    full = templates.load_yaml(templates.render(github_oidc.build()))
+    body = {"Parameters": {k: full["Parameters"][k] for k in ("ProjectName", "ReleaseRetentionDays")},
+            "Resources": {"ReleaseLedgerBucket": full["Resources"]["ReleaseLedgerBucket"]}}
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    name = f"{project}-ledger"
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(body), Parameters=[
+        {"ParameterKey": "ProjectName", "ParameterValue": project},
+        {"ParameterKey": "ReleaseRetentionDays", "ParameterValue": "3"}])
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    bucket = ledger.bucket_name(project, ACCOUNT, "us-east-1")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    lock = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+    assert lock == {"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 3}}}
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+
+    record = {"started": datetime.now(UTC).isoformat(), "plan_digest": "ab" * 32, "result": ledger.SUCCEEDED}
+    key = ledger.append(s3, bucket, ACCOUNT, "dev", record, retention_days=1)
+    with pytest.raises(ClientError) as twice:  # the same key again: If-None-Match refuses it
+        ledger.append(s3, bucket, ACCOUNT, "dev", {**record, "result": ledger.FAILED}, retention_days=1)
+    assert twice.value.response["Error"]["Code"] in ("PreconditionFailed", "412"), twice.value.response
+    version = s3.head_object(Bucket=bucket, Key=key)["VersionId"]
+    with pytest.raises(ClientError):  # COMPLIANCE: not even the bucket owner deletes a locked version
+        s3.delete_object(Bucket=bucket, Key=key, VersionId=version)
+    assert [r["result"] for r in ledger.records(s3, bucket, ACCOUNT, "dev")] == [ledger.SUCCEEDED]

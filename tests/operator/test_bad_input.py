@@ -72,3 +72,19 @@ def test_every_operator_verb_is_in_the_table_and_the_usage():
     for verb in ("status", "outputs", "health", "logs", "rollback", "restart", "secrets", "destroy"):
         assert verb in cli.VERBS
         assert f"  {verb} " in usage
+
+
+def test_a_broken_promotion_source_file_is_bad_input_before_any_aws_call(no_aws, capsys, monkeypatch, tmp_path):
+    """prod's CI access stack derives its promotion read from staging's file: a broken one is named, exit 2."""
+    from templates import params
+
+    for path in params.PARAMS_DIR.glob("*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text())
+    (tmp_path / "staging.yaml").write_text("fargate_cpu: 3\n")
+    monkeypatch.setattr(cli, "load_params", lambda env, overrides=(): params.load_params(env, overrides, tmp_path))
+    code = cli.main([*PROD, "diff", "--stacks", "github-oidc"], connect=no_aws,
+                    out=Printer(io.StringIO(), colour=False, summary_path=""), stdin_tty=False)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "staging's params" in err and "fargate_cpu" in err, err

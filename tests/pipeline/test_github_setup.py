@@ -90,13 +90,16 @@ def test_it_sets_each_release_environments_branch_and_prods_reviewers(gh):
     done = run(gh, REPO, "user:alice", "team:release-approvers")
     assert done.returncode == 0, done.stderr
     environments = state(gh)["environments"]
-    assert set(environments) == set(contract.RELEASE_ENVIRONMENTS)
+    plan = contract.plan_environment(contract.PRODUCTION)
+    assert set(environments) == {*contract.RELEASE_ENVIRONMENTS, plan}
     branch_rule = {"protected_branches": False, "custom_branch_policies": True}
     assert environments["prod"] == {"wait_timer": 0, "prevent_self_review": True, "deployment_branch_policy":
                                     branch_rule, "reviewers": [{"type": "User", "id": 7}, {"type": "Team", "id": 9}]}
     assert environments["staging"] == {"wait_timer": 0, "prevent_self_review": False, "reviewers": [],
                                        "deployment_branch_policy": branch_rule}
-    for env in contract.RELEASE_ENVIRONMENTS:
+    # The plan job's environment: the branch rule, no reviewers (a plan changes nothing; the apply is reviewed).
+    assert environments[plan] == environments["staging"]
+    for env in (*contract.RELEASE_ENVIRONMENTS, plan):
         assert [(p["type"], p["name"]) for p in state(gh)["policies"][env]] == [("branch", "master")]
 
 
@@ -130,7 +133,8 @@ def test_script_workflow_and_trust_name_the_same_environments_branch_and_workflo
     workflow = yaml.safe_load((ROOT / contract.DEPLOY_WORKFLOW).read_text())
     branches = workflow[True]["push"]["branches"]
     job_environments = {job["environment"]: name for name, job in workflow["jobs"].items() if "environment" in job}
-    assert set(job_environments) == set(protected) == set(contract.RELEASE_ENVIRONMENTS)
+    plan_environments = {contract.plan_environment(contract.PRODUCTION)}
+    assert set(job_environments) == set(protected) == set(contract.RELEASE_ENVIRONMENTS) | plan_environments
     for env in contract.RELEASE_ENVIRONMENTS:
         p = params.load_params(env)
         assert protected[env] == branches == [p["github_branch"]]
@@ -138,6 +142,14 @@ def test_script_workflow_and_trust_name_the_same_environments_branch_and_workflo
         assert trust[f"{github_oidc.GITHUB_OIDC_HOST}:sub"] == f"repo:{REPO}:environment:{env}"
         assert trust[f"{github_oidc.GITHUB_OIDC_HOST}:job_workflow_ref"] == \
             f"{REPO}/{contract.DEPLOY_WORKFLOW}@refs/heads/{branches[0]}"
+        plan = _trust(p, "GithubPlanRole")
+        assert plan[f"{github_oidc.GITHUB_OIDC_HOST}:sub"] == \
+            f"repo:{REPO}:environment:{contract.plan_environment(env)}"
+        assert plan[f"{github_oidc.GITHUB_OIDC_HOST}:job_workflow_ref"] == \
+            trust[f"{github_oidc.GITHUB_OIDC_HOST}:job_workflow_ref"]
+        if env == contract.PRODUCTION:  # the plan job runs in the environment the plan role trusts
+            assert job_environments[contract.plan_environment(env)] == "plan-prod"
+            assert protected[contract.plan_environment(env)] == branches
         build = _trust(p, "GithubBuildRole")
         assert build[f"{github_oidc.GITHUB_OIDC_HOST}:sub"] == f"repo:{REPO}:ref:refs/heads/{branches[0]}"
         assert build[f"{github_oidc.GITHUB_OIDC_HOST}:job_workflow_ref"] == \

@@ -1,5 +1,5 @@
-"""The GitHub Actions workflows: deploy (build -> staging -> smoke test -> prod -> health check, OIDC, one
-run per environment at a time)
+"""The GitHub Actions workflows: deploy (build -> staging -> smoke test -> plan prod -> apply that plan behind
+prod's reviewers -> health check, OIDC, one run per environment at a time)
 and ci (tests and scans on pull requests), read as GitHub reads them and linted by actionlint."""
 
 from __future__ import annotations
@@ -76,11 +76,16 @@ def test_deploy_runs_on_push_to_master_and_by_hand(deploy):
 
 
 # The stages, in order; the job that deploys each release environment, and the secrets each AWS job reads.
-JOBS = ["build", "deploy-staging", "smoke-staging", "deploy-prod", "health-check-prod"]
-DEPLOY_JOBS = {env: f"deploy-{env}" for env in contract.RELEASE_ENVIRONMENTS}
+JOBS = ["build", "deploy-staging", "smoke-staging", "plan-prod", "apply-prod", "health-check-prod"]
+# The job that changes each release environment (prod: the apply of a plan), and prod's plan job.
+DEPLOY_JOBS = {"staging": "deploy-staging", contract.PRODUCTION: "apply-prod"}
+PLAN_JOBS = {contract.PRODUCTION: "plan-prod"}
+# The jobs handed the build's digest: what each environment runs is chosen there.
+IMAGE_JOBS = {"staging": "deploy-staging", contract.PRODUCTION: "plan-prod"}
 ROLE_JOBS = {
     "build": {f"AWS_BUILD_ROLE_ARN_{env.upper()}" for env in contract.RELEASE_ENVIRONMENTS},
     **{job: {"AWS_DEPLOY_ROLE_ARN"} for job in DEPLOY_JOBS.values()},  # each environment's own secret
+    **{job: {"AWS_PLAN_ROLE_ARN"} for job in PLAN_JOBS.values()},  # prod-plan's secret
 }
 
 
@@ -100,12 +105,17 @@ def test_stages_run_build_staging_smoke_then_prod_then_its_health_check(deploy):
     assert _needs(jobs["deploy-staging"]) == {"build"}
     assert _needs(jobs["smoke-staging"]) == {"deploy-staging"}
     # prod waits for staging's smoke test: a failed smoke test stops the run before prod.
-    assert _needs(jobs["deploy-prod"]) == {"build", "smoke-staging"}
-    assert _needs(jobs["health-check-prod"]) == {"deploy-prod"}
+    assert _needs(jobs["plan-prod"]) == {"build", "smoke-staging"}
+    # prod changes only by the apply of the plan this run made, once its reviewers approve.
+    assert _needs(jobs["apply-prod"]) == {"plan-prod"}
+    assert _needs(jobs["health-check-prod"]) == {"apply-prod"}
     for env, name in DEPLOY_JOBS.items():
         assert jobs[name]["environment"] == env
         assert jobs[name]["env"]["DEPLOY_ENV"] == env
-    assert [n for n, j in jobs.items() if "environment" in j] == list(DEPLOY_JOBS.values())
+    for env, name in PLAN_JOBS.items():
+        assert jobs[name]["environment"] == contract.plan_environment(env)
+        assert jobs[name]["env"]["DEPLOY_ENV"] == env
+    assert [n for n, j in jobs.items() if "environment" in j] == ["deploy-staging", "plan-prod", "apply-prod"]
 
 
 def test_one_run_per_environment_at_a_time_never_cancelled(deploy):
@@ -116,6 +126,9 @@ def test_one_run_per_environment_at_a_time_never_cancelled(deploy):
         assert concurrency == {"group": f"deploy-{env}", "cancel-in-progress": False}
         groups.append(concurrency["group"])
     assert len(set(groups)) == len(groups)
+    # A plan and its apply queue with the other runs' plans and applies of that environment.
+    for env, name in PLAN_JOBS.items():
+        assert deploy["jobs"][name]["concurrency"] == deploy["jobs"][DEPLOY_JOBS[env]]["concurrency"]
 
 
 def test_each_aws_job_assumes_its_roles_by_oidc_from_its_secrets(deploy):
@@ -156,6 +169,12 @@ def test_workflow_trust_policies_and_runbook_agree_on_who_assumes_which_role(dep
         assert f"`{github_oidc.workflow_ref(repo, branch)}`" in build_row + deploy_row
         assert contract.resource_name("oidc_deploy_role", p.project) in deploy_row, deploy_row
         assert "AWS_DEPLOY_ROLE_ARN" in deploy_row and f"AWS_BUILD_ROLE_ARN_{env.upper()}" in build_row
+    for env, job in PLAN_JOBS.items():
+        p = params.load_params(env)
+        assert deploy["jobs"][job]["environment"] == contract.plan_environment(p["github_environment"])
+        (plan_row,) = [line for line in runbook.splitlines() if line.startswith(f"| `{job}`")]
+        assert f"`{github_oidc.deploy_subject(repo, contract.plan_environment(env))}`" in plan_row, plan_row
+        assert contract.resource_name("plan_role", p.project) in plan_row and "AWS_PLAN_ROLE_ARN" in plan_row
 
 
 def test_build_builds_once_and_hands_on_the_digest_every_registry_holds(deploy):
@@ -181,13 +200,14 @@ def test_build_builds_once_and_hands_on_the_digest_every_registry_holds(deploy):
 
 def test_both_deploys_get_the_same_image_from_build(deploy):
     handed = []
-    for job in DEPLOY_JOBS.values():
+    for job in IMAGE_JOBS.values():
         step = _steps(deploy["jobs"][job])[_run_index(deploy["jobs"][job], r"python deploy\.py .*--image-digest")]
         handed.append(step["env"])
-        argv = shlex.split(step["run"])
-        assert argv[argv.index("--image-digest") + 1] == "$IMAGE_DIGEST" and "--yes" in argv
+        (line,) = [line for line in step["run"].splitlines() if "deploy.py" in line]
+        argv = shlex.split(line)
+        assert argv[argv.index("--image-digest") + 1] == "$IMAGE_DIGEST"
         assert "--image-tag" not in argv  # a tag could move between the two deploys; the digest cannot
-    assert handed[0] == handed[1] == {"IMAGE_DIGEST": "${{ needs.build.outputs.image-digest }}"}
+    assert handed[0]["IMAGE_DIGEST"] == handed[1]["IMAGE_DIGEST"] == "${{ needs.build.outputs.image-digest }}"
 
 
 def test_build_computes_tag_and_each_environments_region_and_repository_from_params(deploy, tmp_path):
@@ -219,14 +239,14 @@ def _run_step(step: dict, tmp_path: Path, env: dict) -> dict[str, str]:
 
 
 def test_each_deploy_job_reads_its_own_environments_region(deploy, tmp_path):
-    for env, job in DEPLOY_JOBS.items():
+    for env, job in [*DEPLOY_JOBS.items(), *PLAN_JOBS.items()]:
         (step,) = [s for s in _steps(deploy["jobs"][job]) if s.get("id") == "params"]
         assert _run_step(step, tmp_path, {**deploy["env"], **deploy["jobs"][job]["env"]}) == {
             "region": params.load_params(env)["region"]}
 
 
 def test_each_deploy_lints_then_deploys(deploy):
-    for job_name in DEPLOY_JOBS.values():
+    for job_name in IMAGE_JOBS.values():
         job = deploy["jobs"][job_name]
         python = [s for s in _steps(job) if _uses(s) == "actions/setup-python"][0]
         assert str(python["with"]["python-version"]) in ("3.11", "${{ env.PYTHON_VERSION }}")
@@ -262,12 +282,12 @@ def test_staging_is_smoke_tested_through_its_url_with_no_role(deploy):
 def test_prod_health_check_polls_the_url_the_deploy_job_read_with_a_bound_and_no_role(deploy):
     job = deploy["jobs"]["health-check-prod"]
     (step,) = _steps(job)
-    assert step["env"]["API_URL"] == "${{ needs.deploy-prod.outputs.api-url }}"
+    assert step["env"]["API_URL"] == "${{ needs.apply-prod.outputs.api-url }}"
     assert "deadline=$((SECONDS + 300))" in step["run"]
     assert 'https://*) ;;' in step["run"] and "exit 1" in step["run"]
     assert "--proto '=https'" in step["run"] and "--tlsv1.2" in step["run"]
     assert not {"-k", "--insecure"} & set(shlex.split(step["run"].replace("'%{http_code}'", "")))
-    _url_step_reads_compute_api_url(deploy["jobs"]["deploy-prod"])
+    _url_step_reads_compute_api_url(deploy["jobs"]["apply-prod"])
 
 
 def _url_step_reads_compute_api_url(job: dict) -> None:
@@ -281,15 +301,17 @@ def _deploy_py_commands(doc: dict) -> list[list[str]]:
     for job in doc["jobs"].values():
         values = {**doc.get("env", {}), **job.get("env", {}), "IMAGE_DIGEST": "sha256:" + "0" * 64}
 
-        def expand(arg: str, values=values) -> str:
-            return re.sub(r"\$(\w+)", lambda m: values[m.group(1)], arg)
+        def expand(arg: str, values=values) -> list[str]:
+            if arg == "${accept[@]}":  # what the Apply step builds from the accept input
+                return ["--accept", "data-loss", "--accept", "access"]
+            return [re.sub(r"\$(\w+)", lambda m: values[m.group(1)], arg)]
 
         for step in _steps(job):
             for line in step.get("run", "").splitlines():
                 if "deploy.py" in line:
                     argv = shlex.split(line)
                     argv = argv[:next((i for i, a in enumerate(argv) if a in {">", "|", ">>"}), len(argv))]
-                    found.append([expand(a) for a in argv[argv.index("deploy.py") + 1:]])
+                    found.append([e for a in argv[argv.index("deploy.py") + 1:] for e in expand(a)])
     return found
 
 
@@ -297,7 +319,9 @@ def test_every_deploy_py_command_is_one_deploy_py_accepts(deploy):
     """Each deploy.py line of the workflow parses as deploy.py parses it: an unknown verb or option, or a bad
     value, fails here (BadInput), not in the pipeline."""
     commands = _deploy_py_commands(deploy)
-    assert sorted(c[0] for c in commands) == sorted([*contract.RELEASE_ENVIRONMENTS] * 2)
+    # Each environment's deploy (staging) or plan and apply (prod), and its outputs.
+    assert sorted(c[0] for c in commands) == sorted(["staging"] * 2 + ["prod"] * 3)
+    assert [c[1] for c in commands if c[0] == "prod"] == ["plan", "apply", "outputs"]
     for env, *rest in commands:
         # As run once the params files hold real values; with their placeholders, no command reaches AWS.
         cli.prepare([*filled(env), *rest], templates.STACKS, Printer(io.StringIO()), stdin_tty=False)
@@ -322,6 +346,82 @@ def test_every_action_is_pinned_to_a_commit_with_its_version(path):
     for ref, comment in uses:
         action, sha = ref.split("@")
         assert by_action.setdefault(action, (sha, comment)) == (sha, comment), action
+
+
+# -- prod: plan, approve, apply --------------------------------------------------------------------------------
+
+UPLOAD = "actions/upload-artifact"
+DOWNLOAD = "actions/download-artifact"
+
+
+def test_prods_plan_is_made_with_the_plan_role_and_handed_to_the_apply_as_one_artifact(deploy):
+    plan, apply = deploy["jobs"]["plan-prod"], deploy["jobs"]["apply-prod"]
+    plan_line = _steps(plan)[_run_index(plan, r"python deploy\.py .* plan ")]["run"]
+    argv = shlex.split(plan_line)
+    out, markdown = argv[argv.index("--out") + 1], argv[argv.index("--markdown") + 1]
+    (upload,) = [s for s in _steps(plan) if _uses(s) == UPLOAD]
+    assert _steps(plan).index(upload) > _steps(plan).index(_steps(plan)[_run_index(plan, r" plan ")])
+    assert upload["with"]["path"].split() == [out, markdown]
+    assert upload["with"]["if-no-files-found"] == "error"
+    (download,) = [s for s in _steps(apply) if _uses(s) == DOWNLOAD]
+    assert download["with"]["name"] == upload["with"]["name"]
+    apply_index = _run_index(apply, r"python deploy\.py .* apply ")
+    assert _steps(apply).index(download) < apply_index
+    (apply_line,) = [line for line in _steps(apply)[apply_index]["run"].splitlines() if "deploy.py" in line]
+    assert shlex.split(apply_line)[3:5] == ["apply", out]
+    # The apply job runs no generate, no plan, no deploy: only the change sets the artifact names.
+    assert not [s for s in _steps(apply) if re.search(r"generate\.py|deploy\.py \S+ (plan|--image)", s.get("run", ""))]
+
+
+def test_the_apply_runs_behind_prods_reviewers_and_the_plan_job_cannot_execute(deploy):
+    from templates import github_oidc
+
+    plan, apply = deploy["jobs"]["plan-prod"], deploy["jobs"]["apply-prod"]
+    assert apply["environment"] == contract.PRODUCTION
+    assert plan["environment"] == contract.plan_environment(contract.PRODUCTION)
+    (plan_role,) = [s["with"]["role-to-assume"] for s in _steps(plan) if _uses(s) == OIDC_ACTION]
+    assert plan_role == "${{ secrets.AWS_PLAN_ROLE_ARN }}"
+    assert "ExecuteChangeSet" not in github_oidc.PLAN_STACK_ACTIONS
+
+
+def _accept_step(job: dict) -> dict:
+    (step,) = [s for s in _steps(job) if "ACCEPT" in s.get("env", {})]
+    return step
+
+
+def test_the_accept_input_reaches_deploy_py_through_the_environment_only(deploy):
+    (inputs,) = [deploy["on"]["workflow_dispatch"]["inputs"]]
+    assert set(inputs) == {"accept"} and inputs["accept"]["type"] == "string"
+    assert not inputs["accept"].get("required")  # a push has no input: a risky plan's apply refuses
+    for job in ("deploy-staging", "apply-prod"):
+        assert _accept_step(deploy["jobs"][job])["env"]["ACCEPT"] == "${{ github.event.inputs.accept }}"
+    # No expression is ever pasted into a script: GitHub would substitute it before the shell parses it.
+    for name, job in deploy["jobs"].items():
+        for step in _steps(job):
+            assert "${{" not in step.get("run", ""), (name, step.get("name"))
+
+
+@pytest.mark.parametrize(("accept", "expected"), [
+    ("", []),
+    ("data-loss", ["--accept", "data-loss"]),
+    (" data-loss, access ,", ["--accept", "data-loss", "--accept", "access"]),
+    # Whatever is typed arrives as arguments for deploy.py to judge (it refuses an unknown class, exit 2), never
+    # as shell.
+    ('x"; touch pwned; "', ["--accept", 'x";touchpwned;"']),
+    ("$(touch pwned)", ["--accept", "$(touchpwned)"]),
+])
+def test_the_apply_step_turns_the_accept_input_into_accept_flags(deploy, tmp_path, accept, expected):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "python"
+    fake.write_text("#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > \"$ARGV_OUT\"\n")
+    fake.chmod(0o755)
+    step = _accept_step(deploy["jobs"]["apply-prod"])
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "ACCEPT": accept,
+           "DEPLOY_ENV": "prod", "ARGV_OUT": str(tmp_path / "argv")}
+    subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env, check=True, timeout=30)
+    assert (tmp_path / "argv").read_text().splitlines() == ["deploy.py", "prod", "apply", "plan.json", *expected]
+    assert not (tmp_path / "pwned").exists()
 
 
 # -- ci.yml ------------------------------------------------------------------------------------------------

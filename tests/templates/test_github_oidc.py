@@ -35,6 +35,8 @@ VALUES = {
 PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
 EXECUTION_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-cfn-execution"
 DEPLOYABLE = ("network", "data", "compute", "waf")
+PLAN_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-github-plan"
+LEDGER = contract.resource_name("release_ledger", PROJECT, ACCOUNT, REGION)
 
 # What deploy.py calls as the CI role (deploy, diff, status, outputs, health,
 # rollback, restart, the ROLLBACK_COMPLETE recovery, the export guard).
@@ -46,7 +48,9 @@ DEPLOY_PY_ACTIONS = {
     "cloudformation:DetectStackDrift", "cloudformation:DescribeStackDriftDetectionStatus",
     "cloudformation:DescribeStackResourceDrifts", "cloudwatch:DescribeAlarms",
     "ecr:DescribeImages", "ecr:DescribeImageScanFindings", "ecs:UpdateService", "ecs:DescribeServices",
-    "iam:PassRole",
+    "iam:PassRole", "cloudformation:DescribeEvents",
+    # the release ledger (deployer/engine/ledger.py): head_bucket and list_objects_v2 are s3:ListBucket
+    "s3:PutObject", "s3:PutObjectRetention", "s3:GetObject", "s3:ListBucket",
 }
 # What the workflow's build job calls as the build role (docker login, push, "is the tag there").
 BUILD_ACTIONS = {
@@ -65,7 +69,7 @@ def _fill(node, values: dict, attrs: dict):
     """Fn::Sub, Ref and Fn::GetAtt replaced by their values (Fn::If already chosen)."""
     if isinstance(node, dict):
         if set(node) == {"Fn::Sub"}:
-            return _sub(node["Fn::Sub"], values)
+            return _sub(node["Fn::Sub"], {**values, **attrs})
         if set(node) == {"Ref"}:
             return attrs.get(node["Ref"], values.get(node["Ref"]))
         if set(node) == {"Fn::GetAtt"}:
@@ -86,6 +90,10 @@ def _resolved(doc: dict, values: dict = VALUES) -> dict:
         "GithubDeployRole": f"{PROJECT}-github-deploy",
         "GithubDeployRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-github-deploy",
         "GithubBuildRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-github-build",
+        "GithubPlanRole": f"{PROJECT}-github-plan",
+        "GithubPlanRole.Arn": PLAN_ROLE_ARN,
+        "ReleaseLedgerBucket": LEDGER,
+        "ReleaseLedgerBucket.Arn": f"arn:aws:s3:::{LEDGER}",
         "PermissionsBoundary": BOUNDARY_ARN,
     }
     resources = {
@@ -200,6 +208,24 @@ def test_the_deploy_roles_trust_admits_only_prods_job_of_deploy_yml_on_master(re
     assert _token_admitted(_trust(res, "GithubDeployRole"), claims) is admitted
 
 
+PLAN_JOB = {**PROD_JOB, "sub": f"repo:{REPO}:environment:prod-plan"}
+
+
+@pytest.mark.parametrize(("claims", "admitted"), [
+    (PLAN_JOB, True),
+    # prod's apply job (behind the reviewers) holds the deploy role, not this one; nor does the build job
+    (PROD_JOB, False),
+    ({**PROD_JOB, "sub": f"repo:{REPO}:ref:refs/heads/master"}, False),
+    ({**PLAN_JOB, "sub": f"repo:{REPO}:environment:staging-plan"}, False),
+    ({**PLAN_JOB, "job_workflow_ref": f"{REPO}/.github/workflows/deploy.yml@refs/heads/feature"}, False),
+    ({k: v for k, v in PLAN_JOB.items() if k != "job_workflow_ref"}, False),
+])
+def test_the_plan_roles_trust_admits_only_the_plan_job_of_deploy_yml_on_master(res, claims, admitted):
+    assert _token_admitted(_trust(res, "GithubPlanRole"), claims) is admitted
+    assert _trust(res, "GithubPlanRole")["StringEquals"]["token.actions.githubusercontent.com:sub"] == \
+        f"repo:{REPO}:environment:{contract.plan_environment('prod')}"
+
+
 def test_trust_follows_the_branch_and_environment_parameters(doc):
     values = {**VALUES, "GithubBranch": "main", "GithubEnvironment": "production"}
     resolved = _resolved(doc, values)["Resources"]
@@ -260,7 +286,7 @@ def test_an_existing_provider_is_reused_by_arn(doc):
     existing = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
     resolved = _resolved(doc, {**VALUES, "OidcProviderArn": existing})
     assert "GithubOidcProvider" not in resolved["Resources"]
-    for role in ("GithubDeployRole", "GithubBuildRole"):
+    for role in ("GithubDeployRole", "GithubBuildRole", "GithubPlanRole"):
         trust = resolved["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]
         assert trust["Statement"][0]["Principal"] == {"Federated": existing}
     assert resolved["Outputs"]["OidcProviderArn"]["Value"] == existing
@@ -590,7 +616,7 @@ def test_policies_fit_aws_size_limits_with_the_longest_names():
         if resource["Type"] == "AWS::IAM::ManagedPolicy":
             size = len(json.dumps(resource["Properties"]["PolicyDocument"], separators=(",", ":")))
             assert size <= 6144, (name, size)
-    for role in ("GithubDeployRole", "GithubBuildRole"):
+    for role in ("GithubDeployRole", "GithubBuildRole", "GithubPlanRole"):
         inline = resolved[role]["Properties"]["Policies"]
         assert sum(len(json.dumps(p["PolicyDocument"], separators=(",", ":"))) for p in inline) <= 10240
 
@@ -607,13 +633,117 @@ def test_stack_is_optional_and_standalone():
 def test_parameters_are_the_schema_github_keys(doc):
     assert set(doc["Parameters"]) == {"ProjectName", "GithubRepo", "GithubBranch", "GithubEnvironment",
                                       "OidcProviderArn", "HostedZoneId", "Environment", "BedrockModelId",
-                                      "CreateTrail"}
+                                      "CreateTrail", "ReleaseRetentionDays", *contract.PROMOTION_PARAMETERS}
     prod = params.load_params("prod", [f"github_repo={REPO}", f"hosted_zone_id={VALUES['HostedZoneId']}"])
+    # The repository's staging.yaml pins no account yet (the placeholder): no promotion read.
     assert params.cfn_parameter_values("github-oidc", prod) == {
         "ProjectName": PROJECT, "GithubRepo": REPO, "GithubBranch": "master", "GithubEnvironment": "prod",
         "OidcProviderArn": "", "HostedZoneId": VALUES["HostedZoneId"], "Environment": "prod",
         "BedrockModelId": "anthropic.claude-3-haiku-20240307-v1:0", "CreateTrail": "false",
+        "ReleaseRetentionDays": "2557", **dict.fromkeys(contract.PROMOTION_PARAMETERS, ""),
     }
+
+
+def _pinned_params(tmp_path, accounts: dict[str, str]):
+    """The repository's params files with these environments' account_id set."""
+    for path in params.PARAMS_DIR.glob("*.yaml"):
+        text = path.read_text()
+        if path.stem in accounts:
+            text = re.sub(r"(?m)^account_id: .*$", f"account_id: '{accounts[path.stem]}'", text)
+        (tmp_path / path.name).write_text(text)
+    return tmp_path
+
+
+def test_the_promotion_parameters_come_from_the_other_environments_file(tmp_path):
+    staging_account, prod_account = "111111111111", "222222222222"
+    where = _pinned_params(tmp_path, {"staging": staging_account, "prod": prod_account})
+    prod = params.cfn_parameter_values(contract.CI_ACCESS, params.load_params("prod", params_dir=where))
+    staging = params.cfn_parameter_values(contract.CI_ACCESS, params.load_params("staging", params_dir=where))
+    dev = params.cfn_parameter_values(contract.CI_ACCESS, params.load_params("dev", params_dir=where))
+    assert {k: prod[k] for k in contract.PROMOTION_PARAMETERS} == {
+        contract.PROMOTION_SOURCE_LEDGER_PARAMETER: f"ia-comafi-staging-releases-{staging_account}-us-east-1",
+        contract.PROMOTION_SOURCE_ENVIRONMENT_PARAMETER: "staging",
+        contract.PROMOTION_READER_ACCOUNT_PARAMETER: "", contract.PROMOTION_READER_PROJECT_PARAMETER: ""}
+    assert {k: staging[k] for k in contract.PROMOTION_PARAMETERS} == {
+        contract.PROMOTION_SOURCE_LEDGER_PARAMETER: "", contract.PROMOTION_SOURCE_ENVIRONMENT_PARAMETER: "",
+        contract.PROMOTION_READER_ACCOUNT_PARAMETER: prod_account,
+        contract.PROMOTION_READER_PROJECT_PARAMETER: PROJECT}
+    assert all(dev[k] == "" for k in contract.PROMOTION_PARAMETERS)
+    # The ledger prod reads is the one staging's deployer writes (deployer/engine/ledger.py).
+    from deployer.engine import ledger
+    assert prod[contract.PROMOTION_SOURCE_LEDGER_PARAMETER] == ledger.bucket_name(
+        "ia-comafi-staging", staging_account, "us-east-1")
+
+
+def test_the_promotion_read_waits_for_the_other_environments_account(tmp_path):
+    where = _pinned_params(tmp_path, {"prod": "222222222222"})  # staging still says set-me
+    prod = params.cfn_parameter_values(contract.CI_ACCESS, params.load_params("prod", params_dir=where))
+    assert all(prod[k] == "" for k in contract.PROMOTION_PARAMETERS)
+    (where / "staging.yaml").unlink()
+    prod = params.cfn_parameter_values(contract.CI_ACCESS, params.load_params("prod", params_dir=where))
+    assert all(prod[k] == "" for k in contract.PROMOTION_PARAMETERS)
+
+
+def test_a_broken_promotion_source_file_is_named(tmp_path):
+    where = _pinned_params(tmp_path, {"prod": "222222222222"})
+    (where / "staging.yaml").write_text("fargate_cpu: 3\n")
+    prod = params.load_params("prod", params_dir=where)
+    with pytest.raises(params.ParamError, match="staging's params.*fargate_cpu"):
+        params.cfn_parameter_values(contract.CI_ACCESS, prod)
+
+
+@pytest.mark.parametrize(("name", "bad"), [
+    (contract.PROMOTION_READER_ACCOUNT_PARAMETER, "12345"),
+    (contract.PROMOTION_SOURCE_LEDGER_PARAMETER, "Bad_Bucket"),
+    (contract.PROMOTION_READER_PROJECT_PARAMETER, "x*"),
+])
+def test_cloudformation_refuses_a_malformed_promotion_value(doc, name, bad):
+    pattern = re.compile(doc["Parameters"][name]["AllowedPattern"])
+    assert pattern.fullmatch("") and not pattern.fullmatch(bad)
+
+
+# -- the release ledger ---------------------------------------------------------------------------------------
+
+
+def test_the_ledger_bucket_locks_every_record_and_outlives_its_stack(doc, res):
+    bucket = res["ReleaseLedgerBucket"]
+    props = bucket["Properties"]
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert props["BucketName"] == LEDGER
+    assert props["ObjectLockEnabled"] is True
+    assert doc["Resources"]["ReleaseLedgerBucket"]["Properties"]["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {
+        "Mode": "COMPLIANCE", "Days": {"Ref": "ReleaseRetentionDays"}}}}
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["PublicAccessBlockConfiguration"] == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True)
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    # Nothing expires a record: the lifecycle only clears uploads cut short.
+    (rule,) = props["LifecycleConfiguration"]["Rules"]
+    assert set(rule) == {"Id", "Status", "AbortIncompleteMultipartUpload"}
+
+
+def test_the_ledger_bucket_refuses_plain_http(res):
+    statements = res["ReleaseLedgerBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (tls,) = [s for s in statements if s["Sid"] == "DenyInsecureTransport"]
+    assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_ledger_is_named_where_the_deployer_looks_for_it(res):
+    from deployer.engine import ledger
+    assert res["ReleaseLedgerBucket"]["Properties"]["BucketName"] == ledger.bucket_name(PROJECT, ACCOUNT, REGION)
+
+
+def test_the_plan_role_holds_no_execute_or_write_of_what_it_plans(res):
+    (policy,) = res["GithubPlanRole"]["Properties"]["Policies"]
+    actions = {a for s in policy["PolicyDocument"]["Statement"] for a in _as_list(s["Action"])}
+    never = {"cloudformation:ExecuteChangeSet", "cloudformation:SetStackPolicy", "cloudformation:DeleteStack",
+             "cloudformation:UpdateTerminationProtection", "ecs:UpdateService", "ecr:PutImage",
+             "s3:PutObjectRetention", "s3:DeleteObject"}
+    assert not actions & never
+    assert {"cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet", "cloudformation:DeleteChangeSet",
+            "cloudformation:DescribeEvents", "iam:PassRole"} <= actions
 
 
 @pytest.mark.parametrize("override", [
@@ -634,6 +764,9 @@ def test_outputs_give_the_secret_value_and_the_execution_role(doc):
     assert outputs[contract.BUILD_ROLE_OUTPUT]["Value"] == f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-github-build"
     assert outputs[contract.PERMISSIONS_BOUNDARY_OUTPUT]["Value"] == BOUNDARY_ARN
     assert "AWS_DEPLOY_ROLE_ARN" in doc["Outputs"]["DeployRoleArn"]["Description"]
+    assert outputs[contract.PLAN_ROLE_OUTPUT]["Value"] == PLAN_ROLE_ARN
+    assert "AWS_PLAN_ROLE_ARN" in doc["Outputs"][contract.PLAN_ROLE_OUTPUT]["Description"]
+    assert outputs[contract.RELEASE_LEDGER_OUTPUT]["Value"] == LEDGER
 
 
 def test_same_input_same_bytes():

@@ -188,9 +188,10 @@ def test_cfn_parameters_carry_the_schema_constraints():
     # A stack declares exactly the schema keys that name it (and, if it has roles, the permissions boundary
     # deploy.py passes: templates/boundary.py; if it runs the image, the digest deploy.py resolves; compute, the
     # budget's amount deploy.py computes: templates/alerts.py; and every stack the digest of its own template:
-    # templates/digest.py).
+    # templates/digest.py; the CI access stack, the promotion read's, derived from the other environment's file).
     filled_by_deploy = {contract.PERMISSIONS_BOUNDARY_PARAMETER, contract.IMAGE_DIGEST_PARAMETER,
-                        contract.BUDGET_AMOUNT_PARAMETER, contract.TEMPLATE_DIGEST_PARAMETER}
+                        contract.BUDGET_AMOUNT_PARAMETER, contract.TEMPLATE_DIGEST_PARAMETER,
+                        *contract.PROMOTION_PARAMETERS}
     for key, parameters in declared.items():
         assert contract.TEMPLATE_DIGEST_PARAMETER in parameters, key
         assert set(parameters) - filled_by_deploy == {p.cfn_name for p in params.stack_parameters(key)}, key

@@ -61,6 +61,12 @@ def _condition_holds(condition: dict, context: dict) -> bool:
                 if got is not None and not all(test(wanted, g) for g in _list(got)):
                     return False
                 continue
+            if operator.endswith("IfExists"):
+                # IAM's ...IfExists: a request without the key passes; one with it is held to the operator.
+                if got is not None and not any(OPERATORS[operator.removesuffix("IfExists")](wanted, g)
+                                               for g in _list(got)):
+                    return False
+                continue
             if operator not in OPERATORS:
                 raise AssertionError(f"operator {operator} is not evaluated here: teach the evaluator")
             if got is None or not any(OPERATORS[operator](wanted, g) for g in _list(got)):
@@ -107,7 +113,8 @@ def _principals(values: dict) -> dict[str, list[dict]]:
     if values["ProjectName"] == PROD["ProjectName"]:
         return principal_statements(res)
     out = {}
-    for principal, kind in (("execution", "cfn_execution_role"), ("deploy", "oidc_deploy_role")):
+    for principal, kind in (("execution", "cfn_execution_role"), ("deploy", "oidc_deploy_role"),
+                            ("plan", "plan_role")):
         name = contract.resource_name(kind, values["ProjectName"])
         (role_,) = [r for r in res.values() if r["Type"] == "AWS::IAM::Role" and r["Properties"]["RoleName"] == name]
         out[principal] = [s for p in role_["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
@@ -289,3 +296,185 @@ def test_widening_a_fixed_name_lets_an_attack_through(prod, exact, pattern):
     widened = _widened(statements, exact, pattern)
     through = [a for p, a, r, c in ATTACKS if p == "execution" and allowed(widened, a, r, c)]
     assert through, f"widening {exact} to {pattern} let no attack through: the attack list misses it"
+
+
+# -- the plan role: makes and reads change sets, never runs one -----------------------------------------------
+
+LEDGER = f"arn:aws:s3:::{contract.resource_name('release_ledger', 'ia-comafi', ACCOUNT, REGION)}"
+HERE = {"s3:ResourceAccount": ACCOUNT}
+# A ledger record as deploy.py writes it (deployer/engine/ledger.py): new, locked, in this account's bucket.
+RECORD_PUT = {**HERE, "s3:object-lock-mode": "COMPLIANCE", "s3:if-none-match": "*"}
+RECORD = f"{LEDGER}/releases/prod/20261203T010203.000000Z-0123456789ab.json"
+ARTIFACTS = f"arn:aws:s3:::{contract.resource_name('deploy_artifacts', 'ia-comafi', ACCOUNT, REGION)}"
+EXECUTION_ROLE = {"cloudformation:RoleArn": role("ia-comafi-cfn-execution")}
+
+PLAN_ATTACKS = [
+    *[("plan", "cloudformation:ExecuteChangeSet", stack("ia-comafi", key), {}) for key in contract.APP_STACKS],
+    ("plan", "cloudformation:ExecuteChangeSet", stack("ia-comafi", contract.CI_ACCESS), {}),
+    ("plan", "cloudformation:SetStackPolicy", stack("ia-comafi", contract.DATA), {}),
+    ("plan", "cloudformation:DeleteStack", stack("ia-comafi", contract.COMPUTE), {}),
+    ("plan", "cloudformation:UpdateTerminationProtection", stack("ia-comafi", contract.DATA), {}),
+    ("plan", "cloudformation:CreateChangeSet", stack("ia-comafi", contract.COMPUTE), {}),
+    ("plan", "cloudformation:CreateChangeSet", stack("ia-comafi", contract.COMPUTE),
+     {"cloudformation:RoleArn": role("OrganizationAccountAccessRole")}),
+    ("plan", "ecs:UpdateService", arn("ecs", "service/ia-comafi-cluster/ia-comafi-api"), {}),
+    ("plan", "ecr:PutImage", REPOSITORY, {}),
+    ("plan", "s3:PutObject", RECORD, RECORD_PUT),
+    ("plan", "s3:DeleteObject", RECORD, HERE),
+    ("plan", "iam:PassRole", role("ia-comafi-compute-task"), {"iam:PassedToService": "ecs-tasks.amazonaws.com"}),
+]
+# What `deploy.py prod plan` asks of the plan role (flow.deploy_stack in REVIEW mode, plan_file.stack_state).
+PLAN_REQUESTS = [
+    ("plan", "cloudformation:CreateChangeSet", stack("ia-comafi", contract.COMPUTE), EXECUTION_ROLE),
+    ("plan", "iam:PassRole", role("ia-comafi-cfn-execution"), {"iam:PassedToService": "cloudformation.amazonaws.com"}),
+    ("plan", "cloudformation:DescribeChangeSet", stack("ia-comafi", contract.COMPUTE), {}),
+    ("plan", "cloudformation:DeleteChangeSet", stack("ia-comafi", contract.DATA), {}),
+    ("plan", "cloudformation:DescribeEvents", stack("ia-comafi", contract.COMPUTE), {}),
+    ("plan", "cloudformation:DescribeStacks", "*", {}),
+    ("plan", "cloudformation:GetTemplate", stack("ia-comafi", contract.WAF), {}),
+    ("plan", "cloudformation:ListExports", "*", {}),
+    ("plan", "ecr:DescribeImages", REPOSITORY, {}),
+    ("plan", "ecr:DescribeImageScanFindings", REPOSITORY, {}),
+    ("plan", "s3:PutObject", f"{ARTIFACTS}/templates/ia-comafi-compute/0123456789abcdef.yaml", {}),
+    ("plan", "s3:ListBucket", ARTIFACTS, {}),
+]
+
+
+@pytest.mark.parametrize(("principal", "action", "resource", "context"), PLAN_ATTACKS, ids=_ids(PLAN_ATTACKS))
+def test_the_plan_role_never_executes_changes_or_writes_anything_kept(prod, principal, action, resource, context):
+    assert not allowed(prod[principal], action, resource, context)
+
+
+@pytest.mark.parametrize(("principal", "action", "resource", "context"), PLAN_REQUESTS, ids=_ids(PLAN_REQUESTS))
+def test_the_plan_roles_own_requests_are_allowed(prod, principal, action, resource, context):
+    assert allowed(prod[principal], action, resource, context)
+
+
+# -- the release ledger ---------------------------------------------------------------------------------------
+
+def _ledger_policy(values: dict) -> list[dict]:
+    res = resolved(_render(contract.CI_ACCESS), values)
+    return res["ReleaseLedgerBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+
+def _for(statements: list[dict], account: str) -> list[dict]:
+    """A bucket policy's statements whose Principal covers a caller of ``account``."""
+    def covers(principal) -> bool:
+        if principal == "*":
+            return True
+        return any(p in (f"arn:aws:iam::{account}:root", account) for p in _list(principal.get("AWS", [])))
+    return [s for s in statements if covers(s["Principal"])]
+
+
+def _denied_by_bucket(statements: list[dict], caller: str, action: str, resource: str, context: dict) -> bool:
+    return any(s["Effect"] == "Deny" and _matches(s, action, resource, {**context, "aws:PrincipalArn": caller})
+               for s in statements)
+
+
+@pytest.mark.parametrize(("action", "resource", "context", "expected"), [
+    ("s3:PutObject", RECORD, RECORD_PUT, True),
+    ("s3:PutObjectRetention", RECORD, HERE, True),
+    ("s3:GetObject", RECORD, HERE, True),
+    # HeadBucket (ledger.exists) is authorized as ListBucket and sends no prefix; a listing of its own prefix.
+    ("s3:ListBucket", LEDGER, HERE, True),
+    ("s3:ListBucket", LEDGER, {**HERE, "s3:prefix": "releases/prod/"}, True),
+    # Over an existing record, unlocked, another environment's prefix, a bucket of that name in another account.
+    ("s3:PutObject", RECORD, {**HERE, "s3:object-lock-mode": "COMPLIANCE"}, False),
+    ("s3:PutObject", RECORD, {**HERE, "s3:if-none-match": "*"}, False),
+    ("s3:PutObject", RECORD, {**RECORD_PUT, "s3:object-lock-mode": "GOVERNANCE"}, False),
+    ("s3:PutObject", f"{LEDGER}/releases/staging/x.json", RECORD_PUT, False),
+    ("s3:PutObject", RECORD, {**RECORD_PUT, "s3:ResourceAccount": "999999999999"}, False),
+    ("s3:ListBucket", LEDGER, {**HERE, "s3:prefix": "releases/staging/"}, False),
+    ("s3:DeleteObject", RECORD, HERE, False),
+    ("s3:DeleteObjectVersion", RECORD, HERE, False),
+    ("s3:PutBucketPolicy", LEDGER, HERE, False),
+    ("s3:PutBucketObjectLockConfiguration", LEDGER, HERE, False),
+    ("s3:PutBucketVersioning", LEDGER, HERE, False),
+    ("s3:BypassGovernanceRetention", RECORD, HERE, False),
+])
+def test_the_deploy_role_appends_locked_records_to_its_own_prefix_only(prod, action, resource, context, expected):
+    assert allowed(prod["deploy"], action, resource, context) is expected
+
+
+@pytest.mark.parametrize("principal", ["deploy", "plan", "build", "execution"])
+@pytest.mark.parametrize("action", ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutBucketPolicy",
+                                    "s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning",
+                                    "s3:DeleteBucket", "s3:PutLifecycleConfiguration"])
+def test_the_ledger_bucket_refuses_every_ci_role_what_would_erase_or_unguard_a_record(principal, action):
+    """Even were an identity policy widened later: the bucket's own policy denies it (an explicit deny wins)."""
+    kind = {"deploy": "oidc_deploy_role", "plan": "plan_role", "build": "build_role",
+            "execution": "cfn_execution_role"}[principal]
+    caller = role(contract.resource_name(kind, "ia-comafi"))
+    resource = RECORD if "Object" in action and "Lock" not in action else LEDGER
+    assert _denied_by_bucket(_ledger_policy(PROD), caller, action, resource, HERE)
+    assert not _denied_by_bucket(_ledger_policy(PROD), role("ia-comafi-admin"), action, resource, HERE)
+
+
+# -- the promotion read: prod's roles read staging's records, across accounts ------------------------------------
+
+# The evaluator resolves every stack in ACCOUNT: staging's stack lives there, and prod's roles in PROD_ACCOUNT
+# (their identity policies name staging's bucket by the name prod's params derive, whatever account prod is in).
+PROD_ACCOUNT = "210987654321"
+STAGING_LEDGER = contract.resource_name("release_ledger", "ia-comafi-staging", ACCOUNT, REGION)
+STAGING_BUCKET = f"arn:aws:s3:::{STAGING_LEDGER}"
+STAGING_RECORD = f"{STAGING_BUCKET}/releases/staging/20261203T010203.000000Z-0123456789ab.json"
+PROD_READS = {**PROD, contract.PROMOTION_SOURCE_LEDGER_PARAMETER: STAGING_LEDGER,
+              contract.PROMOTION_SOURCE_ENVIRONMENT_PARAMETER: "staging"}
+
+
+def _staging_grants(reader_account: str) -> dict:
+    return {"ProjectName": "ia-comafi-staging", "Environment": "staging", "BedrockModelId": MODEL,
+            "GithubEnvironment": "staging", contract.PROMOTION_READER_ACCOUNT_PARAMETER: reader_account,
+            contract.PROMOTION_READER_PROJECT_PARAMETER: "ia-comafi"}
+
+
+def _cross_account(identity: list[dict], bucket_policy: list[dict], caller: str, action: str, resource: str,
+                   context: dict) -> bool:
+    """Across accounts both must allow: the caller's identity policy and the bucket's policy (whose statements
+    for the caller's account are the ones that can)."""
+    context = {**context, "aws:PrincipalArn": caller}
+    theirs = _for(bucket_policy, caller.split(":")[4])
+    return allowed(identity, action, resource, context) and allowed(theirs, action, resource, context)
+
+
+@pytest.fixture(scope="module")
+def prod_reading() -> dict[str, list[dict]]:
+    return _principals(PROD_READS)
+
+
+def _prod_role(principal: str, account: str) -> str:
+    name = contract.resource_name({"deploy": "oidc_deploy_role", "plan": "plan_role"}[principal], "ia-comafi")
+    return f"arn:aws:iam::{account}:role/{name}"
+
+
+@pytest.mark.parametrize("reader_account", [PROD_ACCOUNT, ACCOUNT], ids=["accounts-apart", "shared-account"])
+@pytest.mark.parametrize("principal", ["deploy", "plan"])
+def test_prods_deploy_and_plan_roles_read_stagings_records(prod_reading, principal, reader_account):
+    caller = _prod_role(principal, reader_account)
+    staging = _ledger_policy(_staging_grants(reader_account))
+    identity = prod_reading[principal]
+    assert _cross_account(identity, staging, caller, "s3:GetObject", STAGING_RECORD, {})
+    assert _cross_account(identity, staging, caller, "s3:ListBucket", STAGING_BUCKET, {})  # HeadBucket
+    assert _cross_account(identity, staging, caller, "s3:ListBucket", STAGING_BUCKET,
+                          {"s3:prefix": "releases/staging/"})
+    # Reads only, of staging's prefix only.
+    assert not _cross_account(identity, staging, caller, "s3:PutObject", STAGING_RECORD, RECORD_PUT)
+    assert not _cross_account(identity, staging, caller, "s3:DeleteObject", STAGING_RECORD, {})
+    assert not _cross_account(identity, staging, caller, "s3:ListBucket", STAGING_BUCKET,
+                              {"s3:prefix": "releases/dev/"})
+    assert not allowed(identity, "s3:GetObject", f"{STAGING_BUCKET}/other/x.json")
+
+
+def test_stagings_ledger_admits_no_other_reader():
+    staging = _ledger_policy(_staging_grants(PROD_ACCOUNT))
+    for name in ("ia-comafi-github-build", "ia-comafi-cfn-execution", "ia-comafi-compute-task", "someone"):
+        caller = f"arn:aws:iam::{PROD_ACCOUNT}:role/{name}"
+        assert not allowed(_for(staging, PROD_ACCOUNT), "s3:GetObject", STAGING_RECORD, {"aws:PrincipalArn": caller})
+    # Prod's role names in any other account are not prod's roles.
+    assert not [s for s in _for(staging, "999999999999") if s["Effect"] == "Allow"]
+
+
+def test_without_the_other_environment_pinned_there_is_no_promotion_read(prod):
+    assert not [s for s in _ledger_policy(PROD) if s["Effect"] == "Allow"]
+    assert not allowed(prod["deploy"], "s3:GetObject", STAGING_RECORD)
+    assert not allowed(prod["plan"], "s3:GetObject", STAGING_RECORD)
