@@ -40,8 +40,28 @@ WAF_ALL_RULES = "ALL"  # WAF's Rule dimension value for the whole WebACL
 CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
 
 
+# Every alarm the compute and waf stacks create, by what follows the "{project}-" prefix. IAM statements name
+# each one (alarm_name_texts): "{project}-*" would also match the alarms of "{project}-dev" and
+# "{project}-staging", which may share the account.
+ALARMS = (
+    "5xx-rate", "unhealthy-hosts", "latency-p95", "cpu-high", "memory-high", "running-tasks-low", "release-health",
+    "waf-blocked-requests",
+)
+
+
 def alarm_name(what: str) -> Sub:
-    return Sub(naming.resource_name_text("alarm_prefix") + what)
+    return Sub(alarm_name_text(what))
+
+
+def alarm_name_text(what: str) -> str:
+    """An alarm's name as Fn::Sub text; only the names ALARMS lists, so no alarm escapes the CI statements."""
+    if what not in ALARMS:
+        raise ValueError(f"alarm {what!r} is not in alarms.ALARMS {ALARMS}: add it there")
+    return naming.resource_name_text("alarm_prefix") + what
+
+
+def alarm_name_texts() -> list[str]:
+    return [alarm_name_text(what) for what in ALARMS]
 
 
 def _alarm_arn_pattern() -> Sub:

@@ -40,7 +40,7 @@ from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Tags, Templat
 from troposphere import iam as iam_res
 
 import contract
-from templates import alerts, naming, params
+from templates import alarms, alerts, naming, params
 from templates.metadata import checkov_skip
 
 STACK_KEY = contract.CI_ACCESS
@@ -258,6 +258,12 @@ def _secret_arn() -> Sub:
     return _arn("secretsmanager", f"secret:{_pattern('secret')}-??????")
 
 
+def _alarm_arns() -> list[Sub]:
+    """The project's alarms, each by name: a prefix would match another environment's ("ia-comafi-*" matches
+    "ia-comafi-dev-*"), since project names are "ia-comafi" plus anything."""
+    return [_arn("cloudwatch", f"alarm:{name}") for name in alarms.alarm_name_texts()]
+
+
 def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
     stack_arns = [_arn("cloudformation", f"stack/{naming.project_stack_name(key)}/*") for key in contract.APP_STACKS]
     cluster = _pattern("cluster")
@@ -278,8 +284,7 @@ def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
         _allow("RestartAndStatusOfProjectService", "ecs", ["DescribeServices", "UpdateService"], [service_arn]),
         _allow("StatusOfProjectCluster", "ecs", ["DescribeClusters"], [_arn("ecs", f"cluster/{cluster}")]),
         # The rollback triggers and status: the project's alarms only.
-        _allow("ProjectAlarms", "cloudwatch", ["DescribeAlarms"],
-               [_arn("cloudwatch", f"alarm:{_pattern('alarm_prefix')}*")]),
+        _allow("ProjectAlarms", "cloudwatch", ["DescribeAlarms"], _alarm_arns()),
         # After a destroy, deploy.py looks for the retained buckets, secret and log groups to adopt them again
         # (deployer/engine/adoption.py): HeadBucket is authorized as s3:ListBucket. Names only, never values.
         _allow("FindRetainedBucket", "s3", ["ListBucket"], _bucket_arns()),
@@ -659,7 +664,7 @@ def _observability_statements() -> list[pol.Statement]:
     tag = contract.PROJECT_TAG
     topic = _arn("sns", _pattern("alarm_topic"))
     return [
-        _allow("ProjectAlarms", "cloudwatch", _ALARMS, [_arn("cloudwatch", f"alarm:{_pattern('alarm_prefix')}*")]),
+        _allow("ProjectAlarms", "cloudwatch", _ALARMS, _alarm_arns()),
         _allow("ProjectDashboard", "cloudwatch", ["DeleteDashboards", "GetDashboard", "PutDashboard"],
                [_arn("cloudwatch", f"dashboard/{_pattern('dashboard')}", region=False)]),
         _allow("AlarmTopic", "sns", _TOPIC, [topic]),
