@@ -606,8 +606,9 @@ def _compute_statements() -> list[pol.Statement]:
         _allow("TaskDefinitions", "ecs", ["ListTagsForResource", "RegisterTaskDefinition", "TagResource",
                                           "UntagResource"],
                [_arn("ecs", f"task-definition/{_pattern('service')}:*")]),
-        # Deregister and describe: the reference lists no resource type for them.
-        _allow("TaskDefinitionsAccountWide", "ecs", ["DeregisterTaskDefinition", "DescribeTaskDefinition"], ["*"]),
+        # A read: the reference lists no resource type for DescribeTaskDefinition. No DeregisterTaskDefinition
+        # (on "*" it would reach every environment's): compute retains its task definitions.
+        _allow("TaskDefinitionsRead", "ecs", ["DescribeTaskDefinition"], ["*"]),
         _allow("LoadBalancingDescribe", "elasticloadbalancing", _ELB_DESCRIBE, ["*"]),
         _allow("LoadBalancingCreateTagged", "elasticloadbalancing", _ELB_CREATE,
                [load_balancers, _elb("targetgroup/*/*")], _requested(tag)),
@@ -738,8 +739,8 @@ _EXECUTION_POLICIES = (
     )),
     ("DataDeployPolicy", (_data_statements,), ()),
     ("ComputeDeployPolicy", (_compute_statements,), (
-        ("CKV_AWS_111", "LoadBalancingSetWebAcl and TaskDefinitionsAccountWide: the reference lists no resource "
-                        "type for SetWebAcl and DeregisterTaskDefinition; AWS authorizes them on * only"),
+        ("CKV_AWS_111", "LoadBalancingSetWebAcl: the reference lists no resource type for SetWebAcl; AWS "
+                        "authorizes it on * only"),
     )),
     ("CertificateAndDnsDeployPolicy", (_certificate_and_dns_statements,), (
         ("CKV_AWS_111", "CertificateRequestTagged: the reference lists no resource type for RequestCertificate; "

@@ -92,7 +92,6 @@ REQUIRED_KEYS = {
 # (the Service Authorization Reference). Each is a residual risk docs/threat-model.md lists by Sid.
 ACCEPTED_UNBOUND = {
     "LogsAccountWide": "log deliveries and log resource policies have no resource type: WAF logging needs them",
-    "TaskDefinitionsAccountWide": "DeregisterTaskDefinition has no resource type",
     "Listeners": "listeners carry no tags and sit under a load balancer CloudFormation names",
     "LoadBalancingSetWebAcl": "SetWebAcl has no resource type",
     "WebAclAssociation": "wafv2 association accepts no condition key; the ALB side is any ALB",

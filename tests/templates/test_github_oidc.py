@@ -386,7 +386,7 @@ def test_star_resources_only_where_aws_offers_nothing_narrower(res):
         *(f"ec2:{a}" for a in github_oidc._EC2_DESCRIBE),
         "ecr:GetAuthorizationToken",
         "secretsmanager:GetRandomPassword",
-        "ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition",
+        "ecs:DescribeTaskDefinition",
         *(f"elasticloadbalancing:{a}" for a in github_oidc._ELB_DESCRIBE),
         "elasticloadbalancing:SetWebAcl",
         *(f"application-autoscaling:{a}" for a in github_oidc._SCALING_DESCRIBE),
