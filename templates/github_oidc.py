@@ -669,12 +669,12 @@ def _observability_statements() -> list[pol.Statement]:
         _allow("ProjectDashboard", "cloudwatch", ["DeleteDashboards", "GetDashboard", "PutDashboard"],
                [_arn("cloudwatch", f"dashboard/{_pattern('dashboard')}", region=False)]),
         _allow("AlarmTopic", "sns", _TOPIC, [topic]),
-        # The topic's one subscription is an email address (never an endpoint that would run code on it).
+        # The topic's one subscription is an email address (never an endpoint that would run code on it). No
+        # Unsubscribe or SetSubscriptionAttributes: subscriptions have no resource type in the reference, so
+        # either would reach every subscription of the account. The topic's handler unsubscribes only when the
+        # address changes or goes, which is an admin's deploy.
         _allow("AlarmTopicEmailSubscription", "sns", ["Subscribe"], [topic],
                pol.Condition(pol.StringEquals("sns:Protocol", "email"))),
-        # Subscriptions have no resource type in the reference: these are account-wide.
-        _allow("Subscriptions", "sns", ["GetSubscriptionAttributes", "SetSubscriptionAttributes", "Unsubscribe"],
-               ["*"]),
         # The reference lists no resource type for CreateKey and ListAliases: the key must carry the tag.
         _allow("AlarmKeyCreateTagged", "kms", ["CreateKey"], ["*"], _requested(tag)),
         _allow("AlarmKeyAliases", "kms", ["ListAliases"], ["*"]),
@@ -747,9 +747,8 @@ _EXECUTION_POLICIES = (
                         "the request must carry the Project tag (aws:RequestTag) and ask for DNS validation"),
     )),
     ("ObservabilityDeployPolicy", (_observability_statements,), (
-        ("CKV_AWS_111", "Subscriptions and AlarmKeyCreateTagged: the reference lists no resource type for "
-                        "SetSubscriptionAttributes, Unsubscribe and CreateKey; CreateKey requires the Project tag "
-                        "in the request (aws:RequestTag)"),
+        ("CKV_AWS_111", "AlarmKeyCreateTagged: the reference lists no resource type for CreateKey; it requires "
+                        "the Project tag in the request (aws:RequestTag)"),
     )),
     ("IdentityAndWafDeployPolicy", (_stack_role_statements, _waf_statements), ()),
 )

@@ -96,7 +96,6 @@ ACCEPTED_UNBOUND = {
     "LoadBalancingSetWebAcl": "SetWebAcl has no resource type",
     "WebAclAssociation": "wafv2 association accepts no condition key; the ALB side is any ALB",
     "ScalableTarget": "scalable targets are random ids; the one key is the namespace (ecs)",
-    "Subscriptions": "subscriptions have no resource type",
     "ServiceLinkedRoles": "service-linked roles are AWS's, bounded by iam:AWSServiceName to three services",
     "EcrLogin": "a registry login token has no resource type",
     "ManagedRuleSets": "a web ACL that names AWS managed rule groups authorizes them too; they are not changed",

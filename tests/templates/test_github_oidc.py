@@ -392,7 +392,6 @@ def test_star_resources_only_where_aws_offers_nothing_narrower(res):
         *(f"application-autoscaling:{a}" for a in github_oidc._SCALING_DESCRIBE),
         "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies",
         "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery",
-        "sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes", "sns:Unsubscribe",
         "kms:CreateKey", "kms:ListAliases",
         "acm:RequestCertificate",
     }
