@@ -560,8 +560,14 @@ def _network_statements() -> list[pol.Statement]:
         # EC2 describe calls: the reference lists no resource type for them.
         _allow("Ec2Describe", "ec2", _EC2_DESCRIBE, ["*"]),
         _allow("Ec2DescribeVpcAttribute", "ec2", ["DescribeVpcAttribute"], [_ec2("vpc")]),
+        # One statement grants every create on every created type, so CreateSubnet is granted on VPCs and
+        # CreateNatGateway on subnets too: each resource named must carry no Project tag but this project's, or
+        # the request's own tag would put a subnet into another environment's VPC. What is being created has
+        # no tags yet (IfExists); everything CloudFormation creates here carries the tag.
         _allow("Ec2CreateTagged", "ec2", _EC2_CREATE,
-               [_ec2(kind) for kind in sorted({k for new, _ in _EC2_CREATE.values() for k in new})], _requested(tag)),
+               [_ec2(kind) for kind in sorted({k for new, _ in _EC2_CREATE.values() for k in new})],
+               pol.Condition([pol.StringEquals(f"aws:RequestTag/{tag}", _PROJECT_VALUE),
+                              pol.StringEqualsIfExists(f"aws:ResourceTag/{tag}", _PROJECT_VALUE)])),
         _allow("Ec2CreateIntoOwned", "ec2", [a for a, (_, into) in _EC2_CREATE.items() if into],
                [_ec2(kind) for kind in sorted({k for _, into in _EC2_CREATE.values() for k in into})], _owned(tag)),
         _allow("Ec2ChangeOwned", "ec2", _EC2_OWNED, [_arn("ec2", "*")], _owned(tag)),

@@ -419,7 +419,10 @@ def test_tags_only_as_part_of_a_create(res):
 
 
 def test_ec2_creates_need_the_project_tag_and_changes_a_tagged_resource(res):
-    tagged = {"StringEquals": {"aws:RequestTag/Project": PROJECT}}
+    # A create's own tag in the request, and no other project's tag on any resource it names (what is being
+    # created has none yet): the request's tag alone would let a subnet go into another environment's VPC.
+    tagged = {"StringEquals": {"aws:RequestTag/Project": PROJECT},
+              "StringEqualsIfExists": {"aws:ResourceTag/Project": PROJECT}}
     owned = {"StringEquals": {"aws:ResourceTag/Project": PROJECT}}
     for action in github_oidc._EC2_CREATE:
         statements = _allowed_on(_execution_statements(res), f"ec2:{action}")
