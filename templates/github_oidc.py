@@ -629,14 +629,12 @@ def _compute_statements() -> list[pol.Statement]:
                [load_balancers, _elb("targetgroup/*/*")], _owned(tag)),
         # Associating the web ACL: the reference lists no resource type for SetWebAcl.
         _allow("LoadBalancingSetWebAcl", "elasticloadbalancing", ["SetWebAcl"], ["*"]),
-        # Scalable targets' ARNs are random ids: the reference's one key is the namespace.
+        # Scalable targets' ARNs are random ids, and CloudFormation never tags one (the registry schema of
+        # AWS::ApplicationAutoScaling::ScalableTarget: taggable false), so no aws:ResourceTag can name the
+        # project's: the namespace is the one key left (docs/threat-model.md, two environments in one account).
         _allow("ScalableTarget", "application-autoscaling", _SCALING,
                [_arn("application-autoscaling", "scalable-target/*")],
                pol.Condition(pol.StringEquals("application-autoscaling:service-namespace", "ecs"))),
-        _allow("ScalableTargetTags", "application-autoscaling", ["TagResource"],
-               [_arn("application-autoscaling", "scalable-target/*")], _requested(tag)),
-        _allow("ScalableTargetTagsRead", "application-autoscaling", ["ListTagsForResource"],
-               [_arn("application-autoscaling", "scalable-target/*")]),
         _allow("ScalingDescribe", "application-autoscaling", _SCALING_DESCRIBE, ["*"]),
         # Target tracking creates and deletes its alarms as the caller.
         _allow("TargetTrackingAlarms", "cloudwatch", ["DeleteAlarms", "DescribeAlarms", "PutMetricAlarm"],
