@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from awacs import kms as kms_actions
 from awacs import sns as sns_actions
-from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import Allow, ArnEquals, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import Equals, GetAtt, If, Not, Ref, Sub, Template, cloudwatch, kms, sns
 
 from templates import alerts, naming
@@ -64,20 +64,18 @@ def alarm_name_texts() -> list[str]:
     return [alarm_name_text(what) for what in ALARMS]
 
 
-def _alarm_arn_pattern() -> Sub:
-    """Every alarm of this project, as an aws:SourceArn pattern."""
-    return Sub(
-        "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:"
-        + naming.resource_name_text("alarm_prefix")
-        + "*"
-    )
+def _alarm_arns() -> list[Sub]:
+    """Every alarm of this project, by name: "{project}-*" would admit another environment's alarms."""
+    return [Sub(f"arn:${{AWS::Partition}}:cloudwatch:${{AWS::Region}}:${{AWS::AccountId}}:alarm:{name}")
+            for name in alarm_name_texts()]
 
 
 def _from_our_alarms() -> Condition:
-    # Confused-deputy guard: CloudWatch acts for this account's alarms of this project only.
+    # Confused-deputy guard: CloudWatch acts for this account's alarms of this project only, so an alarm of
+    # another environment in the account cannot publish to this topic nor use its key.
     return Condition([
         StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
-        ArnLike("aws:SourceArn", _alarm_arn_pattern()),
+        ArnEquals("aws:SourceArn", _alarm_arns()),
     ])
 
 
