@@ -213,9 +213,9 @@ def _applies(action: str, resource: Resource) -> bool:
     return not types or resource.type.lower() in types
 
 
-def _context(statement: dict, action: str, resource: Resource, owner: str, caller: str, creating: bool) -> dict:
-    """The request ``caller`` makes of ``action`` on ``resource`` (``owner``'s): the statement's own condition
-    values where the caller chooses them, the resource's facts where it does not."""
+def _context(statement: dict, action: str, resource: Resource, owner: str, creating: bool) -> dict:
+    """A request of ``action`` on ``resource`` (``owner``'s): the statement's own condition values where the
+    caller chooses them, the resource's facts where it does not; a create's keys only when ``creating``."""
     supported = _supported(action)
     context = {}
     for operator, keys in statement.get("Condition", {}).items():
@@ -259,7 +259,7 @@ def reached(caller: str, owner: str, statements: list[dict] | None = None) -> se
                     continue
                 if resource.type in CREATES_NEW.get(action, ()) or CREATES_NEW.get(action) == ("",):
                     continue
-                context = _context(statement, action, resource, owner, caller, creating=False)
+                context = _context(statement, action, resource, owner, creating=False)
                 if _matches(statement, action, resource.arn, context) and allowed(held, action, resource.arn,
                                                                                    context):
                     found.add((principal, statement.get("Sid", "?"), action))
@@ -326,7 +326,7 @@ def test_the_same_requests_on_the_environments_own_resources_are_allowed(environ
     for principal, held in principals(environment).items():
         for statement, action in _writes(held):
             if not any(_applies(action, r) and allowed(held, action, r.arn, _context(
-                    statement, action, r, environment, environment, creating=True)) for r in own):
+                    statement, action, r, environment, creating=True)) for r in own):
                 missing.append((principal, statement.get("Sid"), action))
     assert missing == []
 
