@@ -283,8 +283,10 @@ def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
         _allow("TagReleasedImages", "ecr", ["BatchGetImage", "PutImage"], [_repository_arn()]),
         _allow("RestartAndStatusOfProjectService", "ecs", ["DescribeServices", "UpdateService"], [service_arn]),
         _allow("StatusOfProjectCluster", "ecs", ["DescribeClusters"], [_arn("ecs", f"cluster/{cluster}")]),
-        # The rollback triggers and status: the project's alarms only.
-        _allow("ProjectAlarms", "cloudwatch", ["DescribeAlarms"], _alarm_arns()),
+        # The rollback triggers' explanation and status read alarms and their history. A read on "*": CloudWatch
+        # returns a composite alarm (release-health, compute's trigger) only to a caller whose DescribeAlarms
+        # and DescribeAlarmHistory are scoped to "*" (the CloudWatch API Reference).
+        _allow("AlarmsRead", "cloudwatch", ["DescribeAlarmHistory", "DescribeAlarms"], ["*"]),
         # After a destroy, deploy.py looks for the retained buckets, secret and log groups to adopt them again
         # (deployer/engine/adoption.py): HeadBucket is authorized as s3:ListBucket. Names only, never values.
         _allow("FindRetainedBucket", "s3", ["ListBucket"], _bucket_arns()),
@@ -525,7 +527,7 @@ _WAF = (
     "CreateWebACL", "DeleteWebACL", "GetLoggingConfiguration", "GetWebACL", "ListResourcesForWebACL",
     "ListTagsForResource", "TagResource", "UntagResource", "UpdateWebACL",
 )
-_ALARMS = ("DeleteAlarms", "DescribeAlarms", "ListTagsForResource", "PutCompositeAlarm", "PutMetricAlarm",
+_ALARMS = ("DeleteAlarms", "ListTagsForResource", "PutCompositeAlarm", "PutMetricAlarm",
            "TagResource", "UntagResource")
 _TOPIC = ("CreateTopic", "DeleteTopic", "GetTopicAttributes", "ListSubscriptionsByTopic", "ListTagsForResource",
           "SetTopicAttributes", "TagResource", "UntagResource")
@@ -670,6 +672,9 @@ def _observability_statements() -> list[pol.Statement]:
     topic = _arn("sns", _pattern("alarm_topic"))
     return [
         _allow("ProjectAlarms", "cloudwatch", _ALARMS, _alarm_arns()),
+        # CloudFormation reads each alarm back after writing it. A read on "*": CloudWatch returns a composite
+        # alarm only to a caller whose DescribeAlarms is scoped to "*" (the CloudWatch API Reference).
+        _allow("AlarmsRead", "cloudwatch", ["DescribeAlarms"], ["*"]),
         _allow("ProjectDashboard", "cloudwatch", ["DeleteDashboards", "GetDashboard", "PutDashboard"],
                [_arn("cloudwatch", f"dashboard/{_pattern('dashboard')}", region=False)]),
         _allow("AlarmTopic", "sns", _TOPIC, [topic]),

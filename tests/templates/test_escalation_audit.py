@@ -106,6 +106,9 @@ ACCEPTED_UNBOUND = {
 # makes them.
 STAR_ONLY = {
     "cloudformation:DescribeStacks": "without a stack name (deploy.py lists the project's stacks)",
+    # The CloudWatch API Reference: a composite alarm is returned only to a caller scoped to "*".
+    "cloudwatch:DescribeAlarms": "the release-health composite alarm (CloudFormation's read, deploy.py's trigger)",
+    "cloudwatch:DescribeAlarmHistory": "the release-health composite alarm's history (deploy.py's trigger)",
 }
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -387,6 +387,8 @@ def test_star_resources_only_where_aws_offers_nothing_narrower(res):
         "ecr:GetAuthorizationToken",
         "secretsmanager:GetRandomPassword",
         "ecs:DescribeTaskDefinition",
+        # Reads CloudWatch answers about a composite alarm only when scoped to * (its API Reference).
+        "cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory",
         *(f"elasticloadbalancing:{a}" for a in github_oidc._ELB_DESCRIBE),
         "elasticloadbalancing:SetWebAcl",
         *(f"application-autoscaling:{a}" for a in github_oidc._SCALING_DESCRIBE),
