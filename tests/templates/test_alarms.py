@@ -214,7 +214,7 @@ def test_alarm_names_carry_the_project_prefix_and_are_unique(docs):
     assert len(set(names)) == len(names)
 
 
-def test_the_alarm_list_the_ci_roles_and_the_topic_name_is_exactly_what_the_templates_create(docs):
+def test_alarms_lists_exactly_the_alarms_the_templates_create(docs):
     # The CI roles' alarm statements and the topic's and key's confused-deputy guard name ALARMS one by one.
     names = {r["Properties"]["AlarmName"]["Fn::Sub"] for doc in docs.values()
              for r in doc["Resources"].values() if r["Type"] in ALARM_TYPES}
