@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from awacs import kms as kms_actions
 from awacs import sns as sns_actions
-from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
-from troposphere import Equals, GetAtt, Not, Ref, Sub, Template, cloudwatch, kms, sns
+from awacs.aws import Allow, ArnEquals, Condition, PolicyDocument, Principal, Statement, StringEquals
+from troposphere import Equals, GetAtt, If, Not, Ref, Sub, Template, cloudwatch, kms, sns
 
 from templates import alerts, naming
 
@@ -40,24 +40,42 @@ WAF_ALL_RULES = "ALL"  # WAF's Rule dimension value for the whole WebACL
 CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
 
 
+# Every alarm the compute and waf stacks create, by what follows the "{project}-" prefix. IAM statements name
+# each one (alarm_name_texts): "{project}-*" would also match the alarms of "{project}-dev" and
+# "{project}-staging", which may share the account.
+ALARMS = (
+    "5xx-rate", "unhealthy-hosts", "latency-p95", "cpu-high", "memory-high", "running-tasks-low", "release-health",
+    "waf-blocked-requests",
+)
+
+
 def alarm_name(what: str) -> Sub:
-    return Sub(naming.resource_name_text("alarm_prefix") + what)
+    return Sub(alarm_name_text(what))
 
 
-def _alarm_arn_pattern() -> Sub:
-    """Every alarm of this project, as an aws:SourceArn pattern."""
-    return Sub(
-        "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:"
-        + naming.resource_name_text("alarm_prefix")
-        + "*"
-    )
+def alarm_name_text(what: str) -> str:
+    """An alarm's name as Fn::Sub text; only the names ALARMS lists, so no alarm escapes the CI statements."""
+    if what not in ALARMS:
+        raise ValueError(f"alarm {what!r} is not in alarms.ALARMS {ALARMS}: add it there")
+    return naming.resource_name_text("alarm_prefix") + what
+
+
+def alarm_name_texts() -> list[str]:
+    return [alarm_name_text(what) for what in ALARMS]
+
+
+def _alarm_arns() -> list[Sub]:
+    """Every alarm of this project, by name: "{project}-*" would admit another environment's alarms."""
+    return [Sub(f"arn:${{AWS::Partition}}:cloudwatch:${{AWS::Region}}:${{AWS::AccountId}}:alarm:{name}")
+            for name in alarm_name_texts()]
 
 
 def _from_our_alarms() -> Condition:
-    # Confused-deputy guard: CloudWatch acts for this account's alarms of this project only.
+    # Confused-deputy guard: CloudWatch acts for this account's alarms of this project only, so an alarm of
+    # another environment in the account cannot publish to this topic nor use its key.
     return Condition([
         StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
-        ArnLike("aws:SourceArn", _alarm_arn_pattern()),
+        ArnEquals("aws:SourceArn", _alarm_arns()),
     ])
 
 
@@ -115,6 +133,12 @@ def create_topic(t: Template, p: dict) -> sns.Topic:
             "AlarmTopic",
             TopicName=naming.resource_name_sub("alarm_topic"),
             KmsMasterKeyId=GetAtt(key, "Arn"),
+            # A property of the topic, not an AWS::SNS::Subscription: the topic's handler subscribes on create
+            # and deletes the topic (and so its subscriptions) on delete, never calling sns:Unsubscribe, which
+            # IAM cannot scope to a topic. CI holds no Unsubscribe, so changing the address is an admin's
+            # deploy (docs/runbook.md).
+            Subscription=If(HAS_ALARM_EMAIL, [sns.Subscription(Protocol="email", Endpoint=Ref(p["alarm_email"]))],
+                            Ref("AWS::NoValue")),
         )
     )
     t.add_resource(
@@ -135,15 +159,6 @@ def create_topic(t: Template, p: dict) -> sns.Topic:
                     *alerts.topic_statements(topic),
                 ],
             ),
-        )
-    )
-    t.add_resource(
-        sns.SubscriptionResource(
-            "AlarmEmailSubscription",
-            Condition=HAS_ALARM_EMAIL,
-            TopicArn=Ref(topic),
-            Protocol="email",
-            Endpoint=Ref(p["alarm_email"]),
         )
     )
     return topic

@@ -396,6 +396,13 @@ def _create_task_definition(
     return t.add_resource(
         ecs.TaskDefinition(
             "TaskDefinition",
+            # Every change of a task definition is a replacement (its registry schema: every property but Tags
+            # is create-only), and CloudFormation deregisters the replaced revision. Retained, it never does:
+            # the CI roles hold no ecs:DeregisterTaskDefinition, which IAM authorizes only on "*" and so would
+            # reach every environment's task definitions in the account. Old revisions stay registered; they
+            # cost nothing, and an admin may deregister them (docs/runbook.md).
+            DeletionPolicy="Retain",
+            UpdateReplacePolicy="Retain",
             Family=naming.resource_name_sub("service"),
             RequiresCompatibilities=["FARGATE"],
             NetworkMode="awsvpc",

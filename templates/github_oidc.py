@@ -52,7 +52,7 @@ from troposphere import iam as iam_res
 from troposphere import s3
 
 import contract
-from templates import alerts, naming, params, storage
+from templates import alarms, alerts, naming, params, storage
 from templates.metadata import checkov_skip
 
 STACK_KEY = contract.CI_ACCESS
@@ -282,6 +282,12 @@ def _secret_arn() -> Sub:
     return _arn("secretsmanager", f"secret:{_pattern('secret')}-??????")
 
 
+def _alarm_arns() -> list[Sub]:
+    """The project's alarms, each by name: a prefix would match another environment's ("ia-comafi-*" matches
+    "ia-comafi-dev-*"), since project names are "ia-comafi" plus anything."""
+    return [_arn("cloudwatch", f"alarm:{name}") for name in alarms.alarm_name_texts()]
+
+
 def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
     stack_arns = [_arn("cloudformation", f"stack/{naming.project_stack_name(key)}/*") for key in contract.APP_STACKS]
     cluster = _pattern("cluster")
@@ -301,9 +307,10 @@ def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
         _allow("TagReleasedImages", "ecr", ["BatchGetImage", "PutImage"], [_repository_arn()]),
         _allow("RestartAndStatusOfProjectService", "ecs", ["DescribeServices", "UpdateService"], [service_arn]),
         _allow("StatusOfProjectCluster", "ecs", ["DescribeClusters"], [_arn("ecs", f"cluster/{cluster}")]),
-        # The rollback triggers and status: the project's alarms only.
-        _allow("ProjectAlarms", "cloudwatch", ["DescribeAlarms"],
-               [_arn("cloudwatch", f"alarm:{_pattern('alarm_prefix')}*")]),
+        # The rollback triggers' explanation and status read alarms and their history. A read on "*": CloudWatch
+        # returns a composite alarm (release-health, compute's trigger) only to a caller whose DescribeAlarms
+        # and DescribeAlarmHistory are scoped to "*" (the CloudWatch API Reference).
+        _allow("AlarmsRead", "cloudwatch", ["DescribeAlarmHistory", "DescribeAlarms"], ["*"]),
         # After a destroy, deploy.py looks for the retained buckets, secret and log groups to adopt them again
         # (deployer/engine/adoption.py): HeadBucket is authorized as s3:ListBucket. Names only, never values.
         _allow("FindRetainedBucket", "s3", ["ListBucket"], _bucket_arns()),
@@ -737,7 +744,7 @@ _WAF = (
     "CreateWebACL", "DeleteWebACL", "GetLoggingConfiguration", "GetWebACL", "ListResourcesForWebACL",
     "ListTagsForResource", "TagResource", "UntagResource", "UpdateWebACL",
 )
-_ALARMS = ("DeleteAlarms", "DescribeAlarms", "ListTagsForResource", "PutCompositeAlarm", "PutMetricAlarm",
+_ALARMS = ("DeleteAlarms", "ListTagsForResource", "PutCompositeAlarm", "PutMetricAlarm",
            "TagResource", "UntagResource")
 _TOPIC = ("CreateTopic", "DeleteTopic", "GetTopicAttributes", "ListSubscriptionsByTopic", "ListTagsForResource",
           "SetTopicAttributes", "TagResource", "UntagResource")
@@ -772,8 +779,14 @@ def _network_statements() -> list[pol.Statement]:
         # EC2 describe calls: the reference lists no resource type for them.
         _allow("Ec2Describe", "ec2", _EC2_DESCRIBE, ["*"]),
         _allow("Ec2DescribeVpcAttribute", "ec2", ["DescribeVpcAttribute"], [_ec2("vpc")]),
+        # One statement grants every create on every created type, so CreateSubnet is granted on VPCs and
+        # CreateNatGateway on subnets too: each resource named must carry no Project tag but this project's, or
+        # the request's own tag would put a subnet into another environment's VPC. What is being created has
+        # no tags yet (IfExists); everything CloudFormation creates here carries the tag.
         _allow("Ec2CreateTagged", "ec2", _EC2_CREATE,
-               [_ec2(kind) for kind in sorted({k for new, _ in _EC2_CREATE.values() for k in new})], _requested(tag)),
+               [_ec2(kind) for kind in sorted({k for new, _ in _EC2_CREATE.values() for k in new})],
+               pol.Condition([pol.StringEquals(f"aws:RequestTag/{tag}", _PROJECT_VALUE),
+                              pol.StringEqualsIfExists(f"aws:ResourceTag/{tag}", _PROJECT_VALUE)])),
         _allow("Ec2CreateIntoOwned", "ec2", [a for a, (_, into) in _EC2_CREATE.items() if into],
                [_ec2(kind) for kind in sorted({k for _, into in _EC2_CREATE.values() for k in into})], _owned(tag)),
         _allow("Ec2ChangeOwned", "ec2", _EC2_OWNED, [_arn("ec2", "*")], _owned(tag)),
@@ -818,8 +831,9 @@ def _compute_statements() -> list[pol.Statement]:
         _allow("TaskDefinitions", "ecs", ["ListTagsForResource", "RegisterTaskDefinition", "TagResource",
                                           "UntagResource"],
                [_arn("ecs", f"task-definition/{_pattern('service')}:*")]),
-        # Deregister and describe: the reference lists no resource type for them.
-        _allow("TaskDefinitionsAccountWide", "ecs", ["DeregisterTaskDefinition", "DescribeTaskDefinition"], ["*"]),
+        # A read: the reference lists no resource type for DescribeTaskDefinition. No DeregisterTaskDefinition
+        # (on "*" it would reach every environment's): compute retains its task definitions.
+        _allow("TaskDefinitionsRead", "ecs", ["DescribeTaskDefinition"], ["*"]),
         _allow("LoadBalancingDescribe", "elasticloadbalancing", _ELB_DESCRIBE, ["*"]),
         _allow("LoadBalancingCreateTagged", "elasticloadbalancing", _ELB_CREATE,
                [load_balancers, _elb("targetgroup/*/*")], _requested(tag)),
@@ -834,14 +848,12 @@ def _compute_statements() -> list[pol.Statement]:
                [load_balancers, _elb("targetgroup/*/*")], _owned(tag)),
         # Associating the web ACL: the reference lists no resource type for SetWebAcl.
         _allow("LoadBalancingSetWebAcl", "elasticloadbalancing", ["SetWebAcl"], ["*"]),
-        # Scalable targets' ARNs are random ids: the reference's one key is the namespace.
+        # Scalable targets' ARNs are random ids, and CloudFormation never tags one (the registry schema of
+        # AWS::ApplicationAutoScaling::ScalableTarget: taggable false), so no aws:ResourceTag can name the
+        # project's: the namespace is the one key left (docs/threat-model.md, two environments in one account).
         _allow("ScalableTarget", "application-autoscaling", _SCALING,
                [_arn("application-autoscaling", "scalable-target/*")],
                pol.Condition(pol.StringEquals("application-autoscaling:service-namespace", "ecs"))),
-        _allow("ScalableTargetTags", "application-autoscaling", ["TagResource"],
-               [_arn("application-autoscaling", "scalable-target/*")], _requested(tag)),
-        _allow("ScalableTargetTagsRead", "application-autoscaling", ["ListTagsForResource"],
-               [_arn("application-autoscaling", "scalable-target/*")]),
         _allow("ScalingDescribe", "application-autoscaling", _SCALING_DESCRIBE, ["*"]),
         # Target tracking creates and deletes its alarms as the caller.
         _allow("TargetTrackingAlarms", "cloudwatch", ["DeleteAlarms", "DescribeAlarms", "PutMetricAlarm"],
@@ -876,16 +888,19 @@ def _observability_statements() -> list[pol.Statement]:
     tag = contract.PROJECT_TAG
     topic = _arn("sns", _pattern("alarm_topic"))
     return [
-        _allow("ProjectAlarms", "cloudwatch", _ALARMS, [_arn("cloudwatch", f"alarm:{_pattern('alarm_prefix')}*")]),
+        _allow("ProjectAlarms", "cloudwatch", _ALARMS, _alarm_arns()),
+        # CloudFormation reads each alarm back after writing it. A read on "*": CloudWatch returns a composite
+        # alarm only to a caller whose DescribeAlarms is scoped to "*" (the CloudWatch API Reference).
+        _allow("AlarmsRead", "cloudwatch", ["DescribeAlarms"], ["*"]),
         _allow("ProjectDashboard", "cloudwatch", ["DeleteDashboards", "GetDashboard", "PutDashboard"],
                [_arn("cloudwatch", f"dashboard/{_pattern('dashboard')}", region=False)]),
         _allow("AlarmTopic", "sns", _TOPIC, [topic]),
-        # The topic's one subscription is an email address (never an endpoint that would run code on it).
+        # The topic's one subscription is an email address (never an endpoint that would run code on it). No
+        # Unsubscribe or SetSubscriptionAttributes: subscriptions have no resource type in the reference, so
+        # either would reach every subscription of the account. The topic's handler unsubscribes only when the
+        # address changes or goes, which is an admin's deploy.
         _allow("AlarmTopicEmailSubscription", "sns", ["Subscribe"], [topic],
                pol.Condition(pol.StringEquals("sns:Protocol", "email"))),
-        # Subscriptions have no resource type in the reference: these are account-wide.
-        _allow("Subscriptions", "sns", ["GetSubscriptionAttributes", "SetSubscriptionAttributes", "Unsubscribe"],
-               ["*"]),
         # The reference lists no resource type for CreateKey and ListAliases: the key must carry the tag.
         _allow("AlarmKeyCreateTagged", "kms", ["CreateKey"], ["*"], _requested(tag)),
         _allow("AlarmKeyAliases", "kms", ["ListAliases"], ["*"]),
@@ -950,17 +965,16 @@ _EXECUTION_POLICIES = (
     )),
     ("DataDeployPolicy", (_data_statements,), ()),
     ("ComputeDeployPolicy", (_compute_statements,), (
-        ("CKV_AWS_111", "LoadBalancingSetWebAcl and TaskDefinitionsAccountWide: the reference lists no resource "
-                        "type for SetWebAcl and DeregisterTaskDefinition; AWS authorizes them on * only"),
+        ("CKV_AWS_111", "LoadBalancingSetWebAcl: the reference lists no resource type for SetWebAcl; AWS "
+                        "authorizes it on * only"),
     )),
     ("CertificateAndDnsDeployPolicy", (_certificate_and_dns_statements,), (
         ("CKV_AWS_111", "CertificateRequestTagged: the reference lists no resource type for RequestCertificate; "
                         "the request must carry the Project tag (aws:RequestTag) and ask for DNS validation"),
     )),
     ("ObservabilityDeployPolicy", (_observability_statements,), (
-        ("CKV_AWS_111", "Subscriptions and AlarmKeyCreateTagged: the reference lists no resource type for "
-                        "SetSubscriptionAttributes, Unsubscribe and CreateKey; CreateKey requires the Project tag "
-                        "in the request (aws:RequestTag)"),
+        ("CKV_AWS_111", "AlarmKeyCreateTagged: the reference lists no resource type for CreateKey; it requires "
+                        "the Project tag in the request (aws:RequestTag)"),
     )),
     ("IdentityAndWafDeployPolicy", (_stack_role_statements, _waf_statements), ()),
 )

@@ -118,12 +118,14 @@ def test_nothing_deployed_is_nothing_to_do(moto, capsys):
 def test_the_retained_list_comes_from_the_templates():
     # The real data stack: its secret, bucket and repository carry DeletionPolicy Retain; compute keeps its ALB
     # access logs (the record of who sent what outlives the stack); every stack keeps its log group (CI may not
-    # delete one, and destroy says it kept it); nothing else is kept.
+    # delete one, and destroy says it kept it), and compute its task definition (CI may not deregister one);
+    # nothing else is kept.
     # (destroy reads the template CloudFormation holds, GetTemplate: these are what deploy sends it.)
     found = {key: destroy.retained_resources(plan.parse_template(templates.render(templates.BY_KEY[key].build())))
              for key in ("network", "data", "compute", "waf")}
     assert {t for _, t in found["data"]} == {"AWS::SecretsManager::Secret", "AWS::S3::Bucket", "AWS::ECR::Repository"}
-    assert found["compute"] == [("AlbLogsBucket", "AWS::S3::Bucket"), ("ContainerLogGroup", "AWS::Logs::LogGroup")]
+    assert found["compute"] == [("AlbLogsBucket", "AWS::S3::Bucket"), ("ContainerLogGroup", "AWS::Logs::LogGroup"),
+                                ("TaskDefinition", "AWS::ECS::TaskDefinition")]
     assert found["network"] == [("FlowLogGroup", "AWS::Logs::LogGroup")]
     assert found["waf"] == [("WafLogGroup", "AWS::Logs::LogGroup")]
 

@@ -52,7 +52,6 @@ CREATE_ACTIONS = {
     "AWS::Route53::RecordSet": "route53:ChangeResourceRecordSets",
     "AWS::S3::Bucket": "s3:CreateBucket",
     "AWS::S3::BucketPolicy": "s3:PutBucketPolicy",
-    "AWS::SNS::Subscription": "sns:Subscribe",
     "AWS::SNS::Topic": "sns:CreateTopic",
     "AWS::SNS::TopicPolicy": "sns:SetTopicAttributes",
     "AWS::SecretsManager::Secret": "secretsmanager:CreateSecret",

@@ -412,13 +412,14 @@ def test_star_resources_only_where_aws_offers_nothing_narrower(res):
         *(f"ec2:{a}" for a in github_oidc._EC2_DESCRIBE),
         "ecr:GetAuthorizationToken",
         "secretsmanager:GetRandomPassword",
-        "ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition",
+        "ecs:DescribeTaskDefinition",
+        # Reads CloudWatch answers about a composite alarm only when scoped to * (its API Reference).
+        "cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory",
         *(f"elasticloadbalancing:{a}" for a in github_oidc._ELB_DESCRIBE),
         "elasticloadbalancing:SetWebAcl",
         *(f"application-autoscaling:{a}" for a in github_oidc._SCALING_DESCRIBE),
         "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies",
         "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery",
-        "sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes", "sns:Unsubscribe",
         "kms:CreateKey", "kms:ListAliases",
         "acm:RequestCertificate",
     }
@@ -446,7 +447,10 @@ def test_tags_only_as_part_of_a_create(res):
 
 
 def test_ec2_creates_need_the_project_tag_and_changes_a_tagged_resource(res):
-    tagged = {"StringEquals": {"aws:RequestTag/Project": PROJECT}}
+    # A create's own tag in the request, and no other project's tag on any resource it names (what is being
+    # created has none yet): the request's tag alone would let a subnet go into another environment's VPC.
+    tagged = {"StringEquals": {"aws:RequestTag/Project": PROJECT},
+              "StringEqualsIfExists": {"aws:ResourceTag/Project": PROJECT}}
     owned = {"StringEquals": {"aws:ResourceTag/Project": PROJECT}}
     for action in github_oidc._EC2_CREATE:
         statements = _allowed_on(_execution_statements(res), f"ec2:{action}")

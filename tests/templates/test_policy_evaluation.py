@@ -3,10 +3,11 @@
 IAM cannot be enforced here (no account; LocalStack does not enforce it), so each request is judged by an
 evaluator over the rendered, resolved github-oidc template: an explicit Deny wins, else an Allow whose action,
 resource and every condition match; a condition on a key the request does not carry does not match (IAM's
-rule), except ForAllValues, which holds over an empty set. A role an app stack creates is also held to the
-permissions boundary (allowed only when both allow). A request is checked for realism first with the Service
-Authorization Reference (parliament's copy): the action exists, and every service-specific key it carries is
-one AWS sends for that action, so an attack cannot "pass" on a key AWS would never set.
+rule), except ForAllValues, which holds over an empty set, and ...IfExists, which holds when the key is
+absent. A role an app stack creates is also held to the permissions boundary (allowed only when both allow).
+A request is checked for realism first with the Service Authorization Reference (parliament's copy): the
+action exists, and every service-specific key it carries is one AWS sends for that action, so an attack cannot
+"pass" on a key AWS would never set.
 """
 
 from __future__ import annotations
@@ -62,11 +63,9 @@ def _condition_holds(condition: dict, context: dict) -> bool:
                     return False
                 continue
             if operator.endswith("IfExists"):
-                # IAM's ...IfExists: a request without the key passes; one with it is held to the operator.
-                if got is not None and not any(OPERATORS[operator.removesuffix("IfExists")](wanted, g)
-                                               for g in _list(got)):
-                    return False
-                continue
+                if got is None:
+                    continue
+                operator = operator.removesuffix("IfExists")
             if operator not in OPERATORS:
                 raise AssertionError(f"operator {operator} is not evaluated here: teach the evaluator")
             if got is None or not any(OPERATORS[operator](wanted, g) for g in _list(got)):
