@@ -294,42 +294,52 @@ def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
     service_arn = _arn("ecs", f"service/{cluster}/{_pattern('service')}")
     statements = [
         _allow("ProjectStacks", "cloudformation", set(CFN_STACK_ACTIONS) - {"CreateChangeSet"}, stack_arns),
-        # A change set on a project stack runs as the execution role, never as this one.
-        _allow("ProjectChangeSetsRunAsExecutionRole", "cloudformation", ["CreateChangeSet"], stack_arns,
-               pol.Condition(pol.StringEquals("cloudformation:RoleArn", GetAtt(execution_role, "Arn")))),
-        # These take no stack name (or list the account); AWS authorizes them on "*" only.
-        _allow("AccountWideCloudFormationReads", "cloudformation", CFN_ACCOUNT_WIDE_ACTIONS, ["*"]),
-        _allow("PassExecutionRoleToCloudFormation", "iam", ["PassRole"], [GetAtt(execution_role, "Arn")],
-               pol.Condition(pol.StringEquals("iam:PassedToService", "cloudformation.amazonaws.com"))),
-        # The pre-flight: the tag exists and its scan found nothing critical; rollback lists the newest tags.
-        _allow("ReadProjectImages", "ecr", ECR_READ_ACTIONS, [_repository_arn()]),
+        *_change_set_statements(execution_role, stack_arns),
         # After a deploy, the digest compute runs gets its release tag, which the lifecycle never expires.
         _allow("TagReleasedImages", "ecr", ["BatchGetImage", "PutImage"], [_repository_arn()]),
         _allow("RestartAndStatusOfProjectService", "ecs", ["DescribeServices", "UpdateService"], [service_arn]),
         _allow("StatusOfProjectCluster", "ecs", ["DescribeClusters"], [_arn("ecs", f"cluster/{cluster}")]),
-        # The rollback triggers' explanation and status read alarms and their history. A read on "*": CloudWatch
-        # returns a composite alarm (release-health, compute's trigger) only to a caller whose DescribeAlarms
-        # and DescribeAlarmHistory are scoped to "*" (the CloudWatch API Reference).
-        _allow("AlarmsRead", "cloudwatch", ["DescribeAlarmHistory", "DescribeAlarms"], ["*"]),
-        # After a destroy, deploy.py looks for the retained buckets, secret and log groups to adopt them again
-        # (deployer/engine/adoption.py): HeadBucket is authorized as s3:ListBucket. Names only, never values.
-        _allow("FindRetainedBucket", "s3", ["ListBucket"], _bucket_arns()),
-        _allow("FindRetainedSecret", "secretsmanager", ["DescribeSecret"],
-               [_secret_arn()]),
-        # DescribeLogGroups: the reference lists no resource type for it.
-        _allow("FindRetainedLogGroups", "logs", ["DescribeLogGroups"], ["*"]),
-        # Templates over 51,200 bytes go through this bucket (deploy.py creates it on first need).
-        _allow("DeployArtifactsBucket", "s3",
-               ["CreateBucket", "ListBucket", "PutBucketPublicAccessBlock", "PutEncryptionConfiguration",
-                "PutLifecycleConfiguration"],
-               [_arn("s3", _pattern("deploy_artifacts"), region=False, account=False)]),
-        _allow("DeployArtifactsObjects", "s3", ["GetObject", "PutObject"],
-               [_arn("s3", f"{_pattern('deploy_artifacts')}/*", region=False, account=False)]),
     ]
     statements += _change_set_events_statements(stack_arns)
     statements += _ledger_statements()
     return pol.PolicyDocument(Version="2012-10-17", Statement=statements)
 
+
+def _change_set_statements(execution_role: iam_res.Role, stack_arns: list[Sub]) -> list[pol.Statement]:
+    """What making a change set needs, for the deploy role and the plan role alike: create it as the execution
+    role, the account-wide reads, the image it pins, the alarms its rollback triggers name, the retained
+    resources it may adopt, and the bucket large templates go through."""
+    artifacts = _pattern("deploy_artifacts")
+    return [
+        # A change set on a project stack runs as the execution role, never as the caller.
+        _allow("ProjectChangeSetsRunAsExecutionRole", "cloudformation", ["CreateChangeSet"], stack_arns,
+               pol.Condition(pol.StringEquals("cloudformation:RoleArn", GetAtt(execution_role, "Arn")))),
+        # These take no stack name (or list the account); AWS authorizes them on "*" only.
+        _allow("AccountWideCloudFormationReads", "cloudformation", CFN_ACCOUNT_WIDE_ACTIONS, ["*"]),
+        # CreateChangeSet with RoleARN passes the role: only to CloudFormation, only this one.
+        _allow("PassExecutionRoleToCloudFormation", "iam", ["PassRole"], [GetAtt(execution_role, "Arn")],
+               pol.Condition(pol.StringEquals("iam:PassedToService", "cloudformation.amazonaws.com"))),
+        # The pre-flight: the image exists and its scan found nothing critical; rollback lists the newest tags.
+        _allow("ReadProjectImages", "ecr", ECR_READ_ACTIONS, [_repository_arn()]),
+        # The rollback triggers' explanation and status read alarms and their history. A read on "*": CloudWatch
+        # returns a composite alarm (release-health, compute's trigger) only to a caller whose DescribeAlarms
+        # and DescribeAlarmHistory are scoped to "*" (the CloudWatch API Reference).
+        _allow("AlarmsRead", "cloudwatch", ["DescribeAlarmHistory", "DescribeAlarms"], ["*"]),
+        # A stack about to be created looks for what an earlier destroy retained, to adopt it again
+        # (deployer/engine/adoption.py): HeadBucket is authorized as s3:ListBucket. Names only, never values.
+        _allow("FindRetainedBucket", "s3", ["ListBucket"], _bucket_arns()),
+        _allow("FindRetainedSecret", "secretsmanager", ["DescribeSecret"], [_secret_arn()]),
+        # DescribeLogGroups: the reference lists no resource type for it.
+        _allow("FindRetainedLogGroups", "logs", ["DescribeLogGroups"], ["*"]),
+        # Templates over 51,200 bytes (compute's) go through this bucket, which the first run that needs it
+        # creates (a plan may be that run).
+        _allow("DeployArtifactsBucket", "s3",
+               ["CreateBucket", "ListBucket", "PutBucketPublicAccessBlock", "PutEncryptionConfiguration",
+                "PutLifecycleConfiguration"],
+               [_arn("s3", artifacts, region=False, account=False)]),
+        _allow("DeployArtifactsObjects", "s3", ["GetObject", "PutObject"],
+               [_arn("s3", f"{artifacts}/*", region=False, account=False)]),
+    ]
 
 def _change_set_events_statements(stack_arns: list[Sub]) -> list[pol.Statement]:
     # What CloudFormation's validation found (DescribeEvents by change set or operation id: #19 item 4). The
@@ -491,34 +501,9 @@ PLAN_STACK_ACTIONS = (
 
 def _plan_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
     stack_arns = [_arn("cloudformation", f"stack/{naming.project_stack_name(key)}/*") for key in contract.APP_STACKS]
-    artifacts = _pattern("deploy_artifacts")
     return pol.PolicyDocument(Version="2012-10-17", Statement=[
         _allow("PlanProjectStacks", "cloudformation", PLAN_STACK_ACTIONS, stack_arns),
-        _allow("PlanChangeSetsRunAsExecutionRole", "cloudformation", ["CreateChangeSet"], stack_arns,
-               pol.Condition(pol.StringEquals("cloudformation:RoleArn", GetAtt(execution_role, "Arn")))),
-        # These take no stack name (or list the account); AWS authorizes them on "*" only.
-        _allow("AccountWideCloudFormationReads", "cloudformation", CFN_ACCOUNT_WIDE_ACTIONS, ["*"]),
-        # CreateChangeSet with RoleARN passes the role: only to CloudFormation, only this one.
-        _allow("PassExecutionRoleToCloudFormation", "iam", ["PassRole"], [GetAtt(execution_role, "Arn")],
-               pol.Condition(pol.StringEquals("iam:PassedToService", "cloudformation.amazonaws.com"))),
-        # The image the plan pins: its digest and its scan (the gate), and whether the repository exists.
-        _allow("ReadProjectImages", "ecr", ECR_READ_ACTIONS, [_repository_arn()]),
-        # The rollback triggers a change set carries name the project's alarms.
-        _allow("ProjectAlarms", "cloudwatch", ["DescribeAlarms"],
-               [_arn("cloudwatch", f"alarm:{_pattern('alarm_prefix')}*")]),
-        # A stack about to be created looks for what an earlier destroy retained (adoption), names only.
-        _allow("FindRetainedBucket", "s3", ["ListBucket"], _bucket_arns()),
-        _allow("FindRetainedSecret", "secretsmanager", ["DescribeSecret"], [_secret_arn()]),
-        # DescribeLogGroups: the reference lists no resource type for it.
-        _allow("FindRetainedLogGroups", "logs", ["DescribeLogGroups"], ["*"]),
-        # compute's template is over 51,200 bytes: CloudFormation reads it from the deploy artifacts bucket,
-        # which the first run that needs it creates (a plan may be that run).
-        _allow("DeployArtifactsBucket", "s3",
-               ["CreateBucket", "ListBucket", "PutBucketPublicAccessBlock", "PutEncryptionConfiguration",
-                "PutLifecycleConfiguration"],
-               [_arn("s3", artifacts, region=False, account=False)]),
-        _allow("DeployArtifactsObjects", "s3", ["GetObject", "PutObject"],
-               [_arn("s3", f"{artifacts}/*", region=False, account=False)]),
+        *_change_set_statements(execution_role, stack_arns),
     ])
 
 
