@@ -729,6 +729,7 @@ _WAF = (
     "CreateWebACL", "DeleteWebACL", "GetLoggingConfiguration", "GetWebACL", "ListResourcesForWebACL",
     "ListTagsForResource", "TagResource", "UntagResource", "UpdateWebACL",
 )
+_ALARM_PUTS = ("PutCompositeAlarm", "PutMetricAlarm")
 _ALARMS = ("DeleteAlarms", "ListTagsForResource", "PutCompositeAlarm", "PutMetricAlarm",
            "TagResource", "UntagResource")
 _TOPIC = ("CreateTopic", "DeleteTopic", "GetTopicAttributes", "ListSubscriptionsByTopic", "ListTagsForResource",
@@ -841,8 +842,14 @@ def _compute_statements() -> list[pol.Statement]:
                pol.Condition(pol.StringEquals("application-autoscaling:service-namespace", "ecs"))),
         _allow("ScalingDescribe", "application-autoscaling", _SCALING_DESCRIBE, ["*"]),
         # Target tracking creates and deletes its alarms as the caller.
-        _allow("TargetTrackingAlarms", "cloudwatch", ["DeleteAlarms", "DescribeAlarms", "PutMetricAlarm"],
+        _allow("TargetTrackingAlarms", "cloudwatch", ["DeleteAlarms", "DescribeAlarms"],
                [_arn("cloudwatch", f"alarm:TargetTracking-service/{cluster}/*")]),
+        # Their one action is the project's own service's scaling policy, never another environment's.
+        _allow("TargetTrackingAlarmsScaleOnlyTheService", "cloudwatch", ["PutMetricAlarm"],
+               [_arn("cloudwatch", f"alarm:TargetTracking-service/{cluster}/*")],
+               pol.Condition(pol.ForAllValuesStringLike("cloudwatch:AlarmActions", _arn(
+                   "autoscaling", f"scalingPolicy:*:resource/ecs/service/{cluster}/{_pattern('service')}"
+                                  ":policyName/*")))),
     ]
 
 
@@ -873,7 +880,12 @@ def _observability_statements() -> list[pol.Statement]:
     tag = contract.PROJECT_TAG
     topic = _arn("sns", _pattern("alarm_topic"))
     return [
-        _allow("ProjectAlarms", "cloudwatch", _ALARMS, _alarm_arns()),
+        _allow("ProjectAlarms", "cloudwatch", set(_ALARMS) - set(_ALARM_PUTS), _alarm_arns()),
+        # An alarm's actions run when it changes state, as CloudWatch: an alarm of this project may notify its
+        # topic and do nothing else (cloudwatch:AlarmActions holds the ALARM, OK and INSUFFICIENT_DATA actions
+        # alike), never stop an instance or move another environment's scaling.
+        _allow("ProjectAlarmsNotifyOnlyTheTopic", "cloudwatch", _ALARM_PUTS, _alarm_arns(),
+               pol.Condition(pol.ForAllValuesStringEquals("cloudwatch:AlarmActions", topic))),
         # CloudFormation reads each alarm back after writing it. A read on "*": CloudWatch returns a composite
         # alarm only to a caller whose DescribeAlarms is scoped to "*" (the CloudWatch API Reference).
         _allow("AlarmsRead", "cloudwatch", ["DescribeAlarms"], ["*"]),

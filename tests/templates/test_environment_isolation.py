@@ -338,7 +338,7 @@ def _with_alarm_prefix(statements: dict[str, list[dict]], project: str) -> dict[
     prefix = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{contract.resource_name('alarm_prefix', project)}"
     for held in out.values():
         for s in held:
-            if s.get("Sid") == "ProjectAlarms":
+            if s.get("Sid", "").startswith("ProjectAlarms"):
                 s["Resource"] = [prefix + "*"]
     return out
 
@@ -348,7 +348,7 @@ def test_putting_the_alarm_prefix_back_lets_prod_reach_the_other_environments_al
     for owner in ("dev", "staging"):
         through = {(sid, action) for _, sid, action in reached(contract.PRODUCTION, owner, widened)}
         assert ("ProjectAlarms", "cloudwatch:DeleteAlarms") in through - residual_table(), owner
-        assert ("ProjectAlarms", "cloudwatch:PutMetricAlarm") in through, owner
+        assert ("ProjectAlarmsNotifyOnlyTheTopic", "cloudwatch:PutMetricAlarm") in through, owner
 
 
 def test_a_wildcard_where_a_name_was_lets_an_environment_through():

@@ -83,6 +83,9 @@ REQUIRED_KEYS = {
     "ec2:CreateTags": "ec2:CreateAction",
     "elasticloadbalancing:AddTags": "elasticloadbalancing:CreateAction",
     "sns:Subscribe": "sns:Protocol",
+    # An alarm's actions run as CloudWatch when it changes state (stop an instance, scale a service).
+    "cloudwatch:PutMetricAlarm": "cloudwatch:AlarmActions",
+    "cloudwatch:PutCompositeAlarm": "cloudwatch:AlarmActions",
     "wafv2:PutLoggingConfiguration": "wafv2:LogDestinationResource",
     "application-autoscaling:RegisterScalableTarget": "application-autoscaling:service-namespace",
     "route53:ChangeResourceRecordSets": "route53:ChangeResourceRecordSetsRecordTypes",

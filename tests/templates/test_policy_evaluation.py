@@ -153,6 +153,8 @@ def stack(project: str, key: str) -> str:
 BOUNDARY = {"iam:PermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/ia-comafi-boundary"}
 ALB = "ia-comafi-alb"
 REPOSITORY = arn("ecr", "repository/ia-comafi-api")
+ALARM = arn("cloudwatch", "alarm:ia-comafi-5xx-rate")
+TOPIC = arn("sns", contract.resource_name("alarm_topic", "ia-comafi"))
 UNHANDLED = f"arn:aws:s3:::{contract.resource_name('unhandled_bucket', 'ia-comafi', ACCOUNT, REGION)}"
 
 # (principal, action, resource, context): what an attacker holding a CI role (or a template of theirs run by
@@ -192,6 +194,19 @@ ATTACKS = [
     ("execution", "s3:PutBucketPolicy", UNHANDLED, {}),
     ("execution", "s3:DeleteBucketPolicy", UNHANDLED, {}),
     ("execution", "s3:DeleteBucket", UNHANDLED, {}),
+    # An alarm of the project's whose action is not its topic: one that terminates an instance, or moves the
+    # scaling of another environment in the account, when it changes state.
+    ("execution", "cloudwatch:PutMetricAlarm", ALARM,
+     {"cloudwatch:AlarmActions": [TOPIC, f"arn:aws:automate:{REGION}:ec2:terminate"]}),
+    ("execution", "cloudwatch:PutMetricAlarm", arn("cloudwatch", "alarm:TargetTracking-service/ia-comafi-cluster/"
+                                                   "ia-comafi-api-AlarmHigh-0a1b2c3d"),
+     {"cloudwatch:AlarmActions": [arn("autoscaling", "scalingPolicy:0a1b2c3d-0000-1111-2222-333344445555:"
+                                                    "resource/ecs/service/ia-comafi-dev-cluster/ia-comafi-dev-api:"
+                                                    "policyName/cpu")]}),
+    ("execution", "cloudwatch:PutCompositeAlarm", arn("cloudwatch", "alarm:ia-comafi-release-health"),
+     {"cloudwatch:AlarmActions": [arn("autoscaling", "scalingPolicy:0a1b2c3d-0000-1111-2222-333344445555:"
+                                                    "resource/ecs/service/ia-comafi-dev-cluster/ia-comafi-dev-api:"
+                                                    "policyName/cpu")]}),
 ]
 
 # What a full deploy of the four stacks asks of each principal: all allowed.
@@ -222,6 +237,12 @@ DEPLOY = [
     ("execution", "logs:CreateLogGroup", arn("logs", "log-group:/ecs/ia-comafi/api"), {}),
     ("execution", "logs:PutRetentionPolicy", arn("logs", "log-group:/ecs/ia-comafi/api"), {}),
     ("execution", "s3:PutLifecycleConfiguration", UNHANDLED, {}),
+    ("execution", "cloudwatch:PutMetricAlarm", ALARM, {"cloudwatch:AlarmActions": [TOPIC]}),
+    ("execution", "cloudwatch:PutMetricAlarm", arn("cloudwatch", "alarm:TargetTracking-service/ia-comafi-cluster/"
+                                                   "ia-comafi-api-AlarmHigh-0a1b2c3d"),
+     {"cloudwatch:AlarmActions": [arn("autoscaling", "scalingPolicy:0a1b2c3d-0000-1111-2222-333344445555:"
+                                                    "resource/ecs/service/ia-comafi-cluster/ia-comafi-api:"
+                                                    "policyName/cpu")]}),
     ("deploy", "cloudformation:CreateChangeSet", stack("ia-comafi", contract.COMPUTE),
      {"cloudformation:RoleArn": role("ia-comafi-cfn-execution")}),
     ("deploy", "cloudformation:ExecuteChangeSet", stack("ia-comafi", contract.COMPUTE), {}),
