@@ -44,11 +44,14 @@ def deploy(ctx: Context, args) -> int:
         run.gate = verb.risk_gate(ctx, risk.validate_accepted(args.accept))
         started = datetime.now(UTC)
     results = schedule.run_graph(run, plans)
+    recorded = mode == Mode.EXECUTE and any(r.outcome in verb.EXECUTED or r.outcome == Outcome.FAILED
+                                            for r in results)
+    # Looked for only now: a deploy that changes nothing records nothing, and costs no call for it. Before the
+    # report, so the run's last lines stay its result table.
+    ledger_bucket = verb.require_ledger(ctx, aws, me, strict=False) if recorded else None
     _report(ctx, results)
-    if mode == Mode.EXECUTE and any(r.outcome in verb.EXECUTED or r.outcome == Outcome.FAILED for r in results):
+    if recorded:
         executed = [r for r in results if r.change_set is not None or r.outcome == Outcome.FAILED]
-        # Looked for only now: a deploy that changes nothing records nothing, and costs no call for it.
-        ledger_bucket = verb.require_ledger(ctx, aws, me, strict=False)
         verb.record(ctx, aws, me, ledger_bucket, results=executed, started=started, plan_digest="",
                        accepted=sorted(run.gate.granted), classes=[], image=verb.image_of(run),
                        parameters={p.key: p.parameters for p in plans}, verb="deploy",
