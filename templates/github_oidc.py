@@ -47,9 +47,8 @@ with no resource type; each says so where it appears.
 from __future__ import annotations
 
 from awacs import aws as pol
-from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Tags, Template
+from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, Tags, Template, s3
 from troposphere import iam as iam_res
-from troposphere import s3
 
 import contract
 from templates import alarms, alerts, naming, params, storage

@@ -380,9 +380,12 @@ def _pinned(env: str | None, params_dir: Path) -> Params | None:
         other = load_params(env, params_dir=params_dir)
     except ParamError as exc:
         raise ParamError(f"the promotion read needs {env}'s params, which are wrong: {exc}") from None
-    if other["account_id"] in ("", contract.ACCOUNT_PLACEHOLDER):
-        return None
-    return other
+    return other if pins_account(other) else None
+
+
+def pins_account(values: Params) -> bool:
+    """Whether ``values`` names a real account (not empty, not the repository's placeholder)."""
+    return values["account_id"] not in ("", contract.ACCOUNT_PLACEHOLDER)
 
 
 def parse_override(text: str) -> tuple[str, str]:

@@ -75,24 +75,38 @@ def append(s3, bucket: str, account: str, environment: str, record: dict, retent
     return key
 
 
+def read(s3, bucket: str, account: str, key: str) -> dict:
+    """One record, with its key; a body that is not a JSON object reads as result "unreadable"."""
+    body = s3.get_object(Bucket=bucket, Key=key, ExpectedBucketOwner=account)["Body"].read()
+    try:
+        found = json.loads(body)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict):
+        return {"key": key, "result": "unreadable", "started": ""}
+    return {**found, "key": key}
+
+
 def records(s3, bucket: str, account: str, environment: str) -> list[dict]:
     """Every record of ``environment``, oldest first."""
-    found = []
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix(environment),
                                                          ExpectedBucketOwner=account)
-    for page in pages:
-        for obj in page.get("Contents", []):
-            body = s3.get_object(Bucket=bucket, Key=obj["Key"], ExpectedBucketOwner=account)["Body"].read()
-            try:
-                found.append({**json.loads(body), "key": obj["Key"]})
-            except ValueError:
-                found.append({"key": obj["Key"], "result": "unreadable", "started": ""})
+    found = [read(s3, bucket, account, obj["Key"]) for page in pages for obj in page.get("Contents", [])]
     return sorted(found, key=lambda r: (r.get("started") or "", r["key"]))
+
+
+def succeeded(record: dict) -> bool:
+    """A release that ended well and names the image it ran: what rollback goes back to and promotion counts."""
+    return record.get("result") == SUCCEEDED and bool((record.get("image") or {}).get("digest"))
 
 
 def last_successful(found: list[dict], other_than: str | None = None) -> dict | None:
     """The newest release that succeeded and ran an image other than ``other_than`` (the one running: what
     rollback goes back from), by digest."""
-    good = [r for r in found if r.get("result") == SUCCEEDED and (r.get("image") or {}).get("digest")
-            and r["image"]["digest"] != other_than]
+    good = [r for r in found if succeeded(r) and r["image"]["digest"] != other_than]
     return good[-1] if good else None
+
+
+def by_digest(found: list[dict]) -> dict[str, dict]:
+    """The succeeded releases of ``found`` (oldest first) by image digest, the newest of each."""
+    return {r["image"]["digest"]: r for r in found if succeeded(r)}

@@ -12,7 +12,6 @@ Plain functions over an S3 client of the source's region; the verbs decide what 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
@@ -71,14 +70,9 @@ def _unreadable(source: Source, exc: ClientError, what: str) -> DeployError:
 
 def _read(s3, source: Source, key: str) -> dict:
     try:
-        body = s3.get_object(Bucket=source.bucket, Key=key, ExpectedBucketOwner=source.account)["Body"].read()
+        return ledger.read(s3, source.bucket, source.account, key)
     except ClientError as exc:
         raise _unreadable(source, exc, f"GetObject {key}") from None
-    try:
-        found = json.loads(body)
-    except ValueError:
-        return {"key": key, "result": "unreadable"}
-    return {**found, "key": key} if isinstance(found, dict) else {"key": key, "result": "unreadable"}
 
 
 def _keys(s3, source: Source) -> list[str]:
@@ -94,10 +88,6 @@ def _keys(s3, source: Source) -> list[str]:
     return sorted(keys, reverse=True)
 
 
-def _succeeded(record: dict) -> bool:
-    return record.get("result") == ledger.SUCCEEDED and bool((record.get("image") or {}).get("digest"))
-
-
 def find(s3, source: Source, digest: str) -> Finding:
     """The newest release the source's ledger records as succeeded with image ``digest``, reading records
     newest first and stopping there; when there is none, every record was read, and the newest succeeded one
@@ -105,7 +95,7 @@ def find(s3, source: Source, digest: str) -> Finding:
     newest = None
     for key in _keys(s3, source):
         record = _read(s3, source, key)
-        if not _succeeded(record):
+        if not ledger.succeeded(record):
             continue
         newest = newest or record
         if record["image"]["digest"] == digest:
@@ -129,7 +119,7 @@ def verify(s3, source: Source, promoted_from: dict) -> dict:
     except ClientError as exc:
         raise _unreadable(source, exc, "HeadBucket") from None
     record = _read(s3, source, key)
-    if not _succeeded(record) or record["image"]["digest"] != promoted_from.get("digest"):
+    if not ledger.succeeded(record) or record["image"]["digest"] != promoted_from.get("digest"):
         raise DeployError(f"{source.environment} release {key} does not record a successful release of "
                           f"{promoted_from.get('digest')} (it records result {record.get('result')}, image "
                           f"{(record.get('image') or {}).get('digest') or 'none'})")

@@ -22,7 +22,7 @@ def rollback_cmd(ctx, args) -> int:
     require_terminal_or_yes(ctx, args.yes, "roll back")
     aws = ctx.aws()
     me = ctx.identity()
-    own = own_releases(ctx, aws, me)
+    own = released_here(ctx, aws, me)
     if ctx.image is None:  # no --image-tag nor --image-digest: the last good release's image, by its digest
         ctx.image = image.Request(digest=last_good_digest(ctx, aws, me, own))
     selected = [s for s in ctx.graph if s.key in preflight.IMAGE_STACKS]
@@ -33,7 +33,7 @@ def rollback_cmd(ctx, args) -> int:
     run = flow.Run(aws=aws, params=ctx.params, out=ctx.out, account=me.account, mode=Mode.EXECUTE,
                    poll_delay=ctx.poll_delay, image_request=ctx.image)
     # An image this environment released is let through (it was promoted then); any other is checked.
-    gate = verb.promotion_gate(ctx, aws, verb.own_releases(own or []))
+    gate = verb.promotion_gate(ctx, aws, ledger.by_digest(own or []))
     run.promote = gate.check if gate else None
     try:  # the image first: one not in ECR is refused before any stack is read
         plans = flow.settle_access(run, flow.settle_image(run, plans, strict=True))
@@ -61,7 +61,7 @@ def rollback_cmd(ctx, args) -> int:
     return EXIT_OK
 
 
-def own_releases(ctx, aws, me) -> list[dict] | None:
+def released_here(ctx, aws, me) -> list[dict] | None:
     """This environment's release records, read once: what a rollback without a tag goes back to, and (where a
     promotion source gates the image) the images it released itself. None: there is no ledger. Read only where
     one of the two needs it."""

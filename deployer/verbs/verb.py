@@ -25,7 +25,7 @@ from deployer.engine.outcome import Outcome, Result
 from deployer.engine.plan import PROTECTED_ENVIRONMENTS, StackPlan
 from deployer.errors import BadInput, DeployError
 from templates.params import BY_KEY as PARAM_SCHEMA
-from templates.params import ParamError, placeholders_left
+from templates.params import ParamError, pins_account
 
 NOT_DEPLOYED = "NOT DEPLOYED"  # a stack's status, in the tables, when it does not exist
 
@@ -226,7 +226,7 @@ class Promotion:
         except ParamError as exc:
             raise BadInput(f"{self.ctx.params.env} runs only an image {self.source_env} released, and "
                            f"params/{self.source_env}.yaml cannot be read: {exc}") from None
-        if "account_id" in placeholders_left(values.values) or not values["account_id"]:
+        if not pins_account(values):
             raise BadInput(f"{self.ctx.params.env} runs only an image {self.source_env} released, but "
                            f"params/{self.source_env}.yaml holds the placeholder account_id="
                            f"{values['account_id']!r}: set {self.source_env}'s real account there, so its "
@@ -305,12 +305,6 @@ def promotion_gate(ctx, aws, own: dict[str, dict] | None = None) -> Promotion | 
     if source_env is None:
         return None
     return (ctx.promotion_gate or Promotion)(ctx, aws, source_env, own)
-
-
-def own_releases(found: list[dict]) -> dict[str, dict]:
-    """This environment's succeeded releases by image digest, the newest of each."""
-    return {r["image"]["digest"]: r for r in found
-            if r.get("result") == ledger.SUCCEEDED and (r.get("image") or {}).get("digest")}
 
 
 def stack_options(parser: argparse.ArgumentParser) -> None:

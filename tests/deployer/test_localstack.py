@@ -113,6 +113,8 @@ def test_second_run_changes_nothing_and_creates_no_change_set(real):
     assert [c for c in result.calls if c.startswith("ecr.")] == ["ecr.DescribeImages"]
     for key in keys:
         assert lines_with(result.out, f"[{key}]", "unchanged")
+    # Nothing executed, nothing to record: the release ledger is not even looked for.
+    assert [c for c in result.calls if c.startswith("s3.")] == [], result.calls.names
 
 
 def test_list_shows_levels_and_statuses(real):
