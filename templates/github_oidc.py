@@ -456,7 +456,7 @@ def _release_ledger(t: Template, p: dict, ci_roles: list[iam_res.Role]) -> s3.Bu
             "Principal": reader,
             "Action": "s3:ListBucket",
             "Resource": GetAtt(bucket, "Arn"),
-            "Condition": {**by_reader_roles, "StringLikeIfExists": {"s3:prefix": [Sub(prefix), Sub(f"{prefix}*")]}},
+            "Condition": {**by_reader_roles, **pol.Condition(_under_prefix(prefix)).JSONrepr()},
         }, Ref("AWS::NoValue")),
     ))
     return bucket
