@@ -64,7 +64,7 @@ def alarm_name_texts() -> list[str]:
     return [alarm_name_text(what) for what in ALARMS]
 
 
-def _alarm_arns() -> list[Sub]:
+def alarm_arns() -> list[Sub]:
     """Every alarm of this project, by name: "{project}-*" would admit another environment's alarms."""
     return [Sub(f"arn:${{AWS::Partition}}:cloudwatch:${{AWS::Region}}:${{AWS::AccountId}}:alarm:{name}")
             for name in alarm_name_texts()]
@@ -75,7 +75,7 @@ def _from_our_alarms() -> Condition:
     # another environment in the account cannot publish to this topic nor use its key.
     return Condition([
         StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
-        ArnEquals("aws:SourceArn", _alarm_arns()),
+        ArnEquals("aws:SourceArn", alarm_arns()),
     ])
 
 

@@ -276,19 +276,18 @@ def _build_policy() -> pol.PolicyDocument:
     ])
 
 
+def _app_stack_arns() -> list[Sub]:
+    """The four app stacks (never this one), whatever id CloudFormation gave each."""
+    return [_arn("cloudformation", f"stack/{naming.project_stack_name(key)}/*") for key in contract.APP_STACKS]
+
+
 def _secret_arn() -> Sub:
     # Secrets Manager appends "-" and six random characters to a secret's name in its ARN.
     return _arn("secretsmanager", f"secret:{_pattern('secret')}-??????")
 
 
-def _alarm_arns() -> list[Sub]:
-    """The project's alarms, each by name: a prefix would match another environment's ("ia-comafi-*" matches
-    "ia-comafi-dev-*"), since project names are "ia-comafi" plus anything."""
-    return [_arn("cloudwatch", f"alarm:{name}") for name in alarms.alarm_name_texts()]
-
-
 def _deploy_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
-    stack_arns = [_arn("cloudformation", f"stack/{naming.project_stack_name(key)}/*") for key in contract.APP_STACKS]
+    stack_arns = _app_stack_arns()
     cluster = _pattern("cluster")
     service_arn = _arn("ecs", f"service/{cluster}/{_pattern('service')}")
     statements = [
@@ -499,7 +498,7 @@ PLAN_STACK_ACTIONS = (
 
 
 def _plan_policy(execution_role: iam_res.Role) -> pol.PolicyDocument:
-    stack_arns = [_arn("cloudformation", f"stack/{naming.project_stack_name(key)}/*") for key in contract.APP_STACKS]
+    stack_arns = _app_stack_arns()
     return pol.PolicyDocument(Version="2012-10-17", Statement=[
         _allow("PlanProjectStacks", "cloudformation", PLAN_STACK_ACTIONS, stack_arns),
         *_change_set_statements(execution_role, stack_arns),
@@ -510,7 +509,7 @@ def _add_outside_production_policies(t: Template, execution_role: iam_res.Role, 
     """What CI holds only outside prod (CI_MAY_DELETE): deleting a stack or the load balancer, and changing a
     bucket's policy, public-access block or versioning. IAM cannot tell a legitimate one from an attack, and
     CloudFormation needs none of them to update prod; in prod an admin's deploy does them."""
-    stack_arns = [_arn("cloudformation", f"stack/{naming.project_stack_name(key)}/*") for key in contract.APP_STACKS]
+    stack_arns = _app_stack_arns()
     # A stack left in ROLLBACK_COMPLETE or REVIEW_IN_PROGRESS is deleted and created again (deploy.py).
     t.add_resource(iam_res.ManagedPolicy(
         "DeleteStacksOutsideProductionPolicy",
@@ -879,11 +878,11 @@ def _observability_statements() -> list[pol.Statement]:
     tag = contract.PROJECT_TAG
     topic = _arn("sns", _pattern("alarm_topic"))
     return [
-        _allow("ProjectAlarms", "cloudwatch", set(_ALARMS) - set(_ALARM_PUTS), _alarm_arns()),
+        _allow("ProjectAlarms", "cloudwatch", set(_ALARMS) - set(_ALARM_PUTS), alarms.alarm_arns()),
         # An alarm's actions run when it changes state, as CloudWatch: an alarm of this project may notify its
         # topic and do nothing else (cloudwatch:AlarmActions holds the ALARM, OK and INSUFFICIENT_DATA actions
         # alike), never stop an instance or move another environment's scaling.
-        _allow("ProjectAlarmsNotifyOnlyTheTopic", "cloudwatch", _ALARM_PUTS, _alarm_arns(),
+        _allow("ProjectAlarmsNotifyOnlyTheTopic", "cloudwatch", _ALARM_PUTS, alarms.alarm_arns(),
                pol.Condition(pol.ForAllValuesStringEquals("cloudwatch:AlarmActions", topic))),
         # CloudFormation reads each alarm back after writing it. A read on "*": CloudWatch returns a composite
         # alarm only to a caller whose DescribeAlarms is scoped to "*" (the CloudWatch API Reference).
